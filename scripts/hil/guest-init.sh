@@ -1,0 +1,100 @@
+#!/bin/sh
+# /init of the HIL guest (busybox sh). Loads VFIO, hands the edu device to
+# vfio-pci, mounts the host's / (9p, read-only) and runs the project's HIL
+# tests in it with the host's node, then reports the exit code and powers off.
+#
+# The host passes its settings in /out/env (the per-run directory, shared
+# read-write as 9p tag "out"); results go back there and to the console.
+export PATH=/bin
+EDU_VENDOR=0x1234
+EDU_DEVICE=0x11e8
+
+uptime_s() { cut -d' ' -f1 /proc/uptime; }
+say() { echo "HIL: $*"; }
+
+finish() {
+  code=$1
+  if [ -n "$out_mounted" ]; then
+    dmesg >/out/dmesg.log 2>/dev/null
+    echo "$code" >/out/exit-code
+  fi
+  echo "HIL-EXIT=$code"
+  sync
+  poweroff -f
+}
+
+# Anything that goes wrong before the tests start is the lane's fault, not the
+# tests': say what, and use an exit code vitest never does.
+die() {
+  say "setup failed: $*"
+  finish 86
+}
+
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mkdir -p /dev/shm && mount -t tmpfs -o mode=1777 shm /dev/shm
+say "init started at $(uptime_s)s, kernel $(uname -r)"
+
+while read -r mod; do
+  insmod "/lib/modules/$mod.ko" || die "insmod $mod"
+done </lib/modules/load-order
+
+# msize: bigger 9p messages mean fewer round trips through the slow emulated
+# virtio; cache=loose is safe because nothing changes the host tree meanwhile.
+P9="trans=virtio,version=9p2000.L,msize=512000"
+mount -t 9p -o "$P9" out /out || die "mount 9p out"
+out_mounted=1
+mount -t 9p -o "$P9,ro,cache=loose" host /lower || die "mount 9p host"
+# The host tree stays read-only; an overlay with a tmpfs on top lets whatever
+# the tests (and vite's config loader, which writes next to node_modules) write
+# land in guest memory instead of failing with EROFS.
+mount -t tmpfs -o mode=0755 rw /rw && mkdir /rw/upper /rw/work || die "tmpfs for the overlay"
+mount -t overlay -o lowerdir=/lower,upperdir=/rw/upper,workdir=/rw/work overlay /host || die "overlay on the host tree"
+[ -f /out/env ] || die "/out/env missing"
+. /out/env
+
+# Backings for every DmaBuffer kind: hugetlb pages reserved up front, THP on request.
+echo "${HIL_HUGEPAGES:-16}" >/proc/sys/vm/nr_hugepages
+echo madvise >/sys/kernel/mm/transparent_hugepage/enabled
+say "hugepages: $(cat /proc/sys/vm/nr_hugepages), THP: $(cat /sys/kernel/mm/transparent_hugepage/enabled)"
+
+ls /sys/class/iommu 2>/dev/null | grep -q dmar || die "intel-iommu is not active (no /sys/class/iommu/dmar*)"
+
+bdf=
+for dev in /sys/bus/pci/devices/*; do
+  if [ "$(cat "$dev/vendor")" = $EDU_VENDOR ] && [ "$(cat "$dev/device")" = $EDU_DEVICE ]; then
+    bdf=${dev##*/}
+  fi
+done
+[ -n "$bdf" ] || die "no edu device ($EDU_VENDOR:$EDU_DEVICE) on the PCI bus"
+dev=/sys/bus/pci/devices/$bdf
+echo vfio-pci >"$dev/driver_override"
+[ -e "$dev/driver" ] && echo "$bdf" >"$dev/driver/unbind"
+echo "$bdf" >/sys/bus/pci/drivers_probe
+driver=$(readlink "$dev/driver")
+[ "${driver##*/}" = vfio-pci ] || die "$bdf is bound to '${driver##*/}', not vfio-pci"
+group=$(readlink "$dev/iommu_group")
+group=${group##*/}
+[ -c "/dev/vfio/$group" ] || die "/dev/vfio/$group missing"
+say "edu $bdf -> vfio-pci, IOMMU group $group"
+
+# The chroot sees the guest's kernel interfaces, not the host's.
+mount -o bind /dev /host/dev || die "bind /dev"
+mount -t proc proc /host/proc || die "mount /host/proc"
+mount -t sysfs sys /host/sys || die "mount /host/sys"
+mount -t tmpfs -o mode=1777 tmp /host/tmp || die "mount /host/tmp"
+
+ready=$(uptime_s)
+echo "HIL-READY uptime=${ready}s"
+
+# env -i: only what the tests need; nothing from the kernel command line.
+# "$@" holds the extra vitest arguments (set in /out/env).
+chroot /host /bin/sh -c 'cd "$0" && exec "$@"' "$HIL_REPO" \
+  /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/tmp TMPDIR=/tmp CI=1 TERM=dumb \
+  VFIO_HIL=1 VFIO_TEST_GROUP="$group" VFIO_TEST_DEVICE="$bdf" VFIO_HIL_CACHE=/tmp/vite-hil \
+  "$HIL_NODE" node_modules/vitest/vitest.mjs run --config vitest.hil.config.ts "$@"
+code=$?
+end=$(uptime_s)
+say "tests exited $code after $(awk -v a="$ready" -v b="$end" 'BEGIN { printf "%.1f", b - a }')s"
+finish $code

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# The HIL lane: boots the pinned Debian kernel under QEMU (TCG, no KVM needed)
+# with an emulated intel-iommu and the edu DMA device, and runs the project's
+# HIL tests (vitest.hil.config.ts) inside it against the real kernel VFIO.
+#
+#   npm run test:hil [-- <vitest args>]     in the VM (installs what it needs)
+#   npm run test:hil -- --host [<args>]     on this machine, a real VFIO host
+#
+# Exit code: the tests' exit code; 124 when the guest timed out; 86 when the
+# guest could not set itself up; 2 when the host side could not.
+# Environment: VFIO_HIL_TIMEOUT (seconds, default 900), VFIO_HIL_LOG (console
+# log, default .cache/hil/console.log), VFIO_HIL_CACHE_DIR (downloads and
+# initramfs), VFIO_HIL_HUGEPAGES (2 MiB pages the guest reserves, default 16).
+set -euo pipefail
+. "$(dirname "$0")/common.sh"
+
+if [[ ${1:-} == --host ]]; then
+  shift
+  exec bash "$HIL_DIR/host-run.sh" "$@"
+fi
+
+timeout_s=${VFIO_HIL_TIMEOUT:-900}
+[[ $timeout_s =~ ^[1-9][0-9]*$ ]] || hil_die "VFIO_HIL_TIMEOUT must be a whole number of seconds, got '$timeout_s'"
+log=${VFIO_HIL_LOG:-$REPO_DIR/.cache/hil/console.log}
+
+node_bin=$(command -v node) || hil_die "node is not on PATH"
+node_bin=$(readlink -f "$node_bin")
+[[ -f $REPO_DIR/node_modules/vitest/vitest.mjs ]] || hil_die "vitest is not installed: run 'npm ci' in $REPO_DIR first"
+compgen -G "$REPO_DIR/build/Release/*.node" >/dev/null || compgen -G "$REPO_DIR/prebuilds/*/*.node" >/dev/null \
+  || hil_log "warning: the native addon is not built (npm ci, or npm run build:native): native tests will fail"
+
+bash "$HIL_DIR/ensure-deps.sh"
+mkdir -p "$HIL_CACHE"
+# One preparer at a time: parallel runs from other checkouts share the cache.
+exec {lock}>"$HIL_CACHE/.lock"
+flock "$lock"
+kernel_dir=$(bash "$HIL_DIR/fetch-kernel.sh")
+initramfs=$(bash "$HIL_DIR/build-initramfs.sh" "$kernel_dir")
+flock -u "$lock"
+
+# Per-run directory, shared read-write with the guest as 9p tag "out": settings
+# in (env), results out (exit-code, dmesg.log). A fresh path under /tmp also
+# keeps commas and spaces out of QEMU's option syntax.
+run=$(mktemp -d /tmp/node-vfio-hil.XXXXXX)
+trap 'rm -rf "$run"' EXIT
+shq() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
+{
+  printf 'HIL_REPO=%s\n' "$(shq "$REPO_DIR")"
+  printf 'HIL_NODE=%s\n' "$(shq "$node_bin")"
+  printf 'HIL_HUGEPAGES=%s\n' "$(shq "${VFIO_HIL_HUGEPAGES:-16}")"
+  printf 'set --'
+  for arg in "$@"; do printf ' %s' "$(shq "$arg")"; done
+  printf '\n'
+} >"$run/env"
+
+mkdir -p "$(dirname "$log")"
+: >"$log"
+qemu_version=$(qemu-system-x86_64 --version | head -n1)
+hil_log "kernel: $HIL_KERNEL_PKG $HIL_KERNEL_VERSION"
+hil_log "qemu:   $qemu_version"
+hil_log "node:   $node_bin $("$node_bin" --version)"
+hil_log "console log: $log (timeout ${timeout_s}s)"
+
+qemu=(
+  qemu-system-x86_64
+  -machine q35,kernel-irqchip=split -accel tcg -cpu max -m 2G -smp 2
+  -device intel-iommu,intremap=on
+  -device edu
+  -virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap
+  -virtfs "local,path=$run,mount_tag=out,security_model=none"
+  -kernel "$kernel_dir/boot/vmlinuz-$HIL_KERNEL_RELEASE"
+  -initrd "$initramfs"
+  -append "console=ttyS0 intel_iommu=on panic=-1 quiet"
+  -nic none
+  -nographic -no-reboot
+)
+
+# Every console line goes to the terminal and the log; the moment the guest
+# says it is ready is the end of the boot.
+relay() {
+  local line
+  while IFS= read -r line || [[ -n $line ]]; do
+    line=${line%$'\r'}
+    printf '%s\n' "$line"
+    printf '%s\n' "$line" >>"$log"
+    [[ $line == HIL-READY* && ! -f $run/ready-at ]] && hil_now >"$run/ready-at"
+  done
+}
+
+start=$(hil_now)
+set +e
+# stdin from /dev/null: QEMU leaves the terminal alone, so Ctrl-C reaches it.
+timeout --kill-after=10 "$timeout_s" "${qemu[@]}" </dev/null 2>&1 | relay
+qemu_rc=${PIPESTATUS[0]}
+set -e
+end=$(hil_now)
+
+if [[ -f $run/exit-code ]]; then
+  rc=$(<"$run/exit-code")
+elif marker=$(grep -ao 'HIL-EXIT=[0-9]*' "$log" | tail -n1) && [[ -n $marker ]]; then
+  rc=${marker#HIL-EXIT=}
+elif [[ $qemu_rc -eq 124 || $qemu_rc -eq 137 ]]; then
+  rc=124
+else
+  rc=3
+fi
+[[ -f $run/dmesg.log ]] && cp "$run/dmesg.log" "${log%.log}.dmesg.log"
+
+echo
+hil_log "kernel $HIL_KERNEL_RELEASE ($HIL_KERNEL_VERSION), $qemu_version"
+if [[ -f $run/ready-at ]]; then
+  ready=$(<"$run/ready-at")
+  hil_log "boot $(hil_elapsed "$start" "$ready")s, tests $(hil_elapsed "$ready" "$end")s, total $(hil_elapsed "$start" "$end")s"
+else
+  hil_log "the guest never became ready ($(hil_elapsed "$start" "$end")s)"
+fi
+
+if [[ $rc -ne 0 ]]; then
+  case $rc in
+    124) hil_log "TIMEOUT: the guest was killed after ${timeout_s}s (set VFIO_HIL_TIMEOUT to allow more)" ;;
+    86) hil_log "the guest could not set up VFIO (see 'HIL: setup failed' above)" ;;
+    3) hil_log "the guest stopped without reporting a result (qemu exit $qemu_rc): kernel panic or crash?" ;;
+    *) hil_log "tests failed with exit code $rc" ;;
+  esac
+  hil_log "last console lines ($log):"
+  tail -n 40 "$log" | sed 's/^/  | /' >&2
+  [[ -f ${log%.log}.dmesg.log ]] && hil_log "guest kernel log: ${log%.log}.dmesg.log"
+else
+  hil_log "passed"
+fi
+exit "$rc"
