@@ -1,0 +1,87 @@
+// The human-readable report: the kernel thread's matrix first (with the
+// thread's own figures beside it), then one table per extra suite.
+import { KERNEL_THREAD_LABEL, threadFigure } from './kernel-thread.js';
+import type { BenchReport, CellResult, SuiteName } from './schema.js';
+import { formatSize } from './suites.js';
+import { ns, ratio, renderTable, type Align } from './text-table.js';
+
+const SUITE_TITLES: Record<SuiteName, string> = {
+  matrix: 'Map cost: the kernel thread\'s matrix (ns per map of the whole region)',
+  scaling: 'Scaling: region size from 1 page to 1 GiB (contiguous)',
+  patterns: 'Realistic patterns (64 MiB region)',
+  unmap: 'Unmap cost (ns per unmap of the whole region)',
+  dirty: 'Dirty-bitmap read cost (VFIO_IOMMU_DIRTY_PAGES GET_BITMAP, whole region, 4 KiB granularity; timed from JS)',
+};
+
+export function header(r: BenchReport): string {
+  const lines = [
+    `node-vfio bench  backend: ${r.backend}${r.simulated ? ' (SIMULATED)' : ''}  (${r.backendReason})`,
+    `host ${r.host.hostname}, ${r.host.cpuModel} x${r.host.cpus}; kernel ${r.kernel}; node ${r.node}`,
+    `${r.options.reps} repetitions after ${r.options.warmup} warm-up; min / median / p99 in ns`,
+  ];
+  if (r.simulated) {
+    lines.push('SIMULATED: every figure below comes from the sim backend\'s cost model, not from a kernel. '
+      + 'Use --group N or --device BDF on a VFIO host for real figures.');
+  }
+  return lines.join('\n');
+}
+
+function sim(r: BenchReport): string {
+  return r.simulated ? ' [simulated]' : '';
+}
+
+function suiteTable(r: BenchReport, suite: SuiteName, cells: CellResult[]): string {
+  const withThread = suite === 'matrix';
+  const headers = ['size', 'pattern', 'backing', 'strategy', 'entries', 'min', 'median', 'p99', 'ns/page', 'speed-up',
+    'JS end-to-end'];
+  if (suite === 'matrix') headers.splice(1, 1);
+  if (withThread) headers.push(`${KERNEL_THREAD_LABEL}: unpatched / patched`);
+  const align: Align[] = headers.map((h) => (['size', 'pattern', 'backing', 'strategy'].includes(h) || h.startsWith('kernel') ? 'l' : 'r'));
+  let lastGroup = '';
+  const rows = cells.map((c) => {
+    if (c.skipped) {
+      const row = [formatSize(c.size), c.pattern, c.backing, c.strategy ?? '-', 'skipped', '', '', '', '', '', ''];
+      if (suite === 'matrix') row.splice(1, 1);
+      if (withThread) row.push('');
+      return row;
+    }
+    const row = [formatSize(c.size), c.pattern, c.backing, c.strategy ?? '-', String(c.entries), ns(c.min), ns(c.median),
+      ns(c.p99), ns(c.nsPerPage), ratio(c.speedup), ns(c.jsMedian)];
+    if (suite === 'matrix') row.splice(1, 1);
+    if (withThread) {
+      const group = `${c.size}/${c.backing}`;
+      const f = threadFigure(c.pages, c.backing);
+      row.push(group !== lastGroup && f ? `${ns(f.unpatched)} / ${ns(f.patched)}` : '');
+      lastGroup = group;
+    }
+    return row;
+  });
+  return `${SUITE_TITLES[suite]}${sim(r)}\n${renderTable(headers, rows, align)}`;
+}
+
+export function formatTable(r: BenchReport): string {
+  const parts = [header(r)];
+  for (const suite of r.options.suites) {
+    const cells = r.cells.filter((c) => c.suite === suite);
+    if (cells.length) parts.push(suiteTable(r, suite, cells));
+    if (suite === 'matrix' && r.plannerOverhead.length) {
+      parts.push(`Planner overhead on the single-page path (timed from JS)${sim(r)}\n${renderTable(
+        ['backing', 'direct map()', 'buildPlan+mapBatch', 'overhead'],
+        r.plannerOverhead.map((o) => [o.backing, ns(o.directNs), ns(o.plannedNs), `${o.overheadNs >= 0 ? '+' : ''}${ns(o.overheadNs)}`]),
+        ['l', 'r', 'r', 'r'],
+      )}`);
+    }
+  }
+  const withRef = r.cells.filter((c) => c.ref);
+  if (withRef.length) {
+    parts.push(`Addon vs the C reference (same plan, same ioctls)\n${renderTable(
+      ['size', 'backing', 'strategy', 'addon median', 'C median', 'addon / C'],
+      withRef.map((c) => [formatSize(c.size), c.backing, c.strategy ?? '-', ns(c.median), ns(c.ref!.median), ratio(c.ref!.ratio, 3)]),
+      ['l', 'l', 'l', 'r', 'r', 'r'],
+    )}`);
+  }
+  parts.push('ns/page = median / pages covered; speed-up = per-page median / this median; '
+    + 'JS end-to-end = process.hrtime around the mapBatch (unmap suite: unmapBatch) call, N-API included.');
+  if (r.notes.length) parts.push(`Notes:\n${r.notes.map((n) => `  - ${n}`).join('\n')}`);
+  return `${parts.join('\n\n')}\n`;
+}

@@ -1,0 +1,360 @@
+// Runs benchmark cells against any Backend. Per repetition: build the plan,
+// map it, unmap it. The figure that counts is the sum of the executor's
+// per-entry timings (CLOCK_MONOTONIC in C++ on native, the cost model on the
+// sim), so JS never pollutes it; the same call is also timed from JS with
+// hrtime, so the N-API and planner overhead stay visible next to it.
+import type { Backend, Backing, Container, DmaBuffer, DmaMapping, IommuInfo, PlanResult } from '../backend.js';
+import { SZ_2M } from '../backend.js';
+import { VfioError } from '../errors.js';
+import { PAGE, PATTERNS, bytesCovered, seededRandom } from './patterns.js';
+import { cellId, type CellResult, type PlannerOverhead, type Strategy } from './schema.js';
+import { summarize, sum } from './stats.js';
+import type { CellSpec } from './suites.js';
+
+/** What the runner needs from lib/plan; injected so the runner can be tested alone. */
+export interface BenchPlan {
+  entries: BigUint64Array;
+  count: number;
+}
+export interface BenchPlanner {
+  buildPlan(requests: DmaMapping[], strategy: Strategy, info: IommuInfo): BenchPlan;
+  mapBatch(space: Container, plan: BenchPlan): PlanResult;
+  unmapBatch(space: Container, plan: BenchPlan): PlanResult;
+}
+
+/** Limits checked before allocating, so a big cell is skipped with a reason instead of failing half-way. */
+export interface MemoryBudget {
+  /** Bytes we allow one buffer to take. */
+  maxBuffer: bigint;
+  /** Free hugetlb bytes at the default huge page size, null when not known (sim). */
+  hugetlbFree: bigint | null;
+  /** Bytes the container may still lock, null when unlimited or exempt. */
+  lockable: bigint | null;
+}
+
+export interface RunOptions {
+  reps: number;
+  warmup: number;
+  budget: MemoryBudget;
+  onProgress?: (done: number, total: number, label: string) => void;
+  /** Keep each cell's plan (for the C reference run). */
+  keepPlans?: boolean;
+  now?: () => bigint;
+}
+
+export interface KeptPlan {
+  backing: Backing;
+  bufferSize: bigint;
+  bufferVaddr: bigint;
+  iovaBase: bigint;
+  entries: BigUint64Array;
+  count: number;
+  op: 'map' | 'unmap';
+}
+
+export interface RunOutput {
+  cells: CellResult[];
+  plannerOverhead: PlannerOverhead[];
+  notes: string[];
+  plans: Map<string, KeptPlan>;
+}
+
+function alignUp(v: bigint, a: bigint): bigint {
+  return ((v + a - 1n) / a) * a;
+}
+
+/** An IOVA base inside the reported ranges, aligned so huge IOMMU pages can be used. */
+export function pickIovaBase(info: IommuInfo, size: bigint, align: bigint): bigint {
+  for (const r of info.ranges) {
+    const start = alignUp(r.start === 0n ? align : r.start, align);
+    if (start + size - 1n <= r.last) return start;
+  }
+  throw new VfioError(22, 'bench: IOVA base', { size }, 'no usable IOVA range is large enough for this cell');
+}
+
+function buildPlanRequests(spec: CellSpec, buf: DmaBuffer, iovaBase: bigint): DmaMapping[] {
+  const seed = Number(spec.size % 0x7fff_ffffn) ^ spec.pattern.length;
+  return PATTERNS[spec.pattern]({ vaddr: buf.vaddr, iova: iovaBase, size: spec.size, random: seededRandom(seed) });
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Keeps one buffer per backing, grown on demand, so repetitions reuse warm memory. */
+class BufferCache {
+  private readonly buffers = new Map<Backing, DmaBuffer>();
+  constructor(private readonly backend: Backend) {}
+
+  get(backing: Backing, size: bigint): DmaBuffer {
+    const have = this.buffers.get(backing);
+    if (have && have.size >= size) return have;
+    have?.close();
+    this.buffers.delete(backing);
+    const rounded = backing === '4k' ? alignUp(size, PAGE) : alignUp(size, SZ_2M);
+    const buf = this.backend.allocBuffer({ size: rounded, backing, prefault: true });
+    this.buffers.set(backing, buf);
+    return buf;
+  }
+
+  close(): void {
+    for (const b of this.buffers.values()) b.close();
+    this.buffers.clear();
+  }
+}
+
+export class BenchRunner {
+  private readonly now: () => bigint;
+  private readonly buffers: BufferCache;
+
+  constructor(
+    private readonly backend: Backend,
+    private readonly space: Container,
+    private readonly planner: BenchPlanner,
+    private readonly opts: RunOptions,
+  ) {
+    this.now = opts.now ?? process.hrtime.bigint;
+    this.buffers = new BufferCache(backend);
+  }
+
+  run(specs: CellSpec[]): RunOutput {
+    const out: RunOutput = { cells: [], plannerOverhead: [], notes: [], plans: new Map() };
+    const info = this.space.info();
+    try {
+      specs.forEach((spec, i) => {
+        this.opts.onProgress?.(i, specs.length, `${spec.suite} ${spec.pattern} ${spec.size} ${spec.backing} ${spec.strategy ?? ''}`);
+        out.cells.push(this.runCell(spec, info, out));
+      });
+      this.opts.onProgress?.(specs.length, specs.length, 'done');
+      if (specs.some((s) => s.suite === 'matrix')) {
+        for (const backing of new Set(specs.filter((s) => s.suite === 'matrix').map((s) => s.backing))) {
+          const o = this.plannerOverhead(backing, info, out);
+          if (o) out.plannerOverhead.push(o);
+        }
+      }
+    } finally {
+      this.buffers.close();
+    }
+    fillSpeedups(out.cells);
+    return out;
+  }
+
+  private skip(spec: CellSpec, reason: string, out: RunOutput): CellResult {
+    if (!out.notes.includes(reason)) out.notes.push(reason);
+    return emptyCell(spec, reason);
+  }
+
+  /** Why this cell cannot run here, before anything is allocated or pinned. */
+  private precheck(spec: CellSpec, info: IommuInfo): string | null {
+    const { budget } = this.opts;
+    if (spec.size > budget.maxBuffer) {
+      return `skipped ${fmt(spec.size)} cells: larger than the memory budget (${fmt(budget.maxBuffer)})`;
+    }
+    if (spec.backing === 'hugetlb' && budget.hugetlbFree !== null && alignUp(spec.size, SZ_2M) > budget.hugetlbFree) {
+      return `skipped hugetlb ${fmt(spec.size)}: only ${fmt(budget.hugetlbFree)} of huge pages free (reserve more in /proc/sys/vm/nr_hugepages)`;
+    }
+    if (budget.lockable !== null && spec.size > budget.lockable) {
+      return `skipped ${fmt(spec.size)}: RLIMIT_MEMLOCK leaves ${fmt(budget.lockable)} lockable (ulimit -l, or CAP_IPC_LOCK)`;
+    }
+    if (spec.strategy === 'per-page' && info.dmaAvail !== null && Number(spec.size / PAGE) > info.dmaAvail) {
+      return `skipped per-page ${fmt(spec.size)}: needs ${spec.size / PAGE} mappings, the container allows ${info.dmaAvail} (dma_entry_limit)`;
+    }
+    return null;
+  }
+
+  private runCell(spec: CellSpec, info: IommuInfo, out: RunOutput): CellResult {
+    const refused = this.precheck(spec, info);
+    if (refused) return this.skip(spec, refused, out);
+    let buf: DmaBuffer;
+    try {
+      buf = this.buffers.get(spec.backing, spec.size);
+    } catch (err) {
+      return this.skip(spec, `skipped ${spec.backing} ${fmt(spec.size)}: allocation failed: ${message(err)}`, out);
+    }
+    const align = buf.pageSize > SZ_2M ? buf.pageSize : SZ_2M;
+    const iovaBase = pickIovaBase(info, alignUp(spec.size, align), align);
+    const requests = buildPlanRequests(spec, buf, iovaBase);
+    try {
+      return spec.op === 'dirty'
+        ? this.timeDirty(spec, requests, info, iovaBase)
+        : this.timePlan(spec, requests, info, buf, iovaBase, out);
+    } catch (err) {
+      this.sweep(iovaBase, alignUp(spec.size, align));
+      return this.skip(spec, `failed ${spec.suite} ${spec.pattern} ${fmt(spec.size)} ${spec.backing} ${spec.strategy ?? ''}: ${message(err)}`, out);
+    }
+  }
+
+  /** After a failure, make sure nothing of this cell stays mapped (type1v2 unmaps whole mappings in range). */
+  private sweep(iova: bigint, size: bigint): void {
+    try {
+      this.space.unmap(iova, size);
+    } catch {
+      // Nothing mapped there, or the container is gone: either way nothing is left pinned by us.
+    }
+  }
+
+  private reps(spec: CellSpec): number {
+    return spec.maxReps !== undefined ? Math.min(this.opts.reps, spec.maxReps) : this.opts.reps;
+  }
+
+  private timePlan(spec: CellSpec, requests: DmaMapping[], info: IommuInfo, buf: DmaBuffer, iovaBase: bigint,
+    out: RunOutput): CellResult {
+    const strategy = spec.strategy!;
+    const samples: number[] = [];
+    const jsSamples: number[] = [];
+    const reps = this.reps(spec);
+    let entries = 0;
+    for (let i = 0; i < this.opts.warmup + reps; i++) {
+      const plan = this.planner.buildPlan(requests, strategy, info);
+      entries = plan.count;
+      const t0 = this.now();
+      const mapped = this.planner.mapBatch(this.space, plan);
+      const t1 = this.now();
+      if (mapped.failedIndex !== -1) throw planFailure('map', mapped);
+      const t2 = this.now();
+      const unmapped = this.planner.unmapBatch(this.space, plan);
+      const t3 = this.now();
+      if (unmapped.failedIndex !== -1) throw planFailure('unmap', unmapped);
+      if (i < this.opts.warmup) continue;
+      const result = spec.op === 'unmap' ? unmapped : mapped;
+      samples.push(sum(result.ns));
+      jsSamples.push(Number(spec.op === 'unmap' ? t3 - t2 : t1 - t0));
+      if (i === this.opts.warmup && this.opts.keepPlans) {
+        out.plans.set(cellId(spec), {
+          backing: spec.backing, bufferSize: buf.size, bufferVaddr: buf.vaddr, iovaBase,
+          entries: plan.entries.slice(), count: plan.count, op: spec.op === 'unmap' ? 'unmap' : 'map',
+        });
+      }
+    }
+    return fullCell(spec, entries, samples, jsSamples, Number(bytesCovered(requests)));
+  }
+
+  /** Cost of one dirty-bitmap read of the whole region, tracking on, everything mapped in one entry. */
+  private timeDirty(spec: CellSpec, requests: DmaMapping[], info: IommuInfo, iovaBase: bigint): CellResult {
+    if (!info.migration) throw new VfioError(95, 'VFIO_IOMMU_DIRTY_PAGES', {}, 'this IOMMU reports no dirty-tracking (migration) capability');
+    const plan = this.planner.buildPlan(requests, 'coalesced', info);
+    const mapped = this.planner.mapBatch(this.space, plan);
+    if (mapped.failedIndex !== -1) throw planFailure('map', mapped);
+    const samples: number[] = [];
+    try {
+      this.space.dirtyStart();
+      for (let i = 0; i < this.opts.warmup + this.reps(spec); i++) {
+        const t0 = this.now();
+        this.space.dirtyGet(iovaBase, spec.size, PAGE);
+        const t1 = this.now();
+        if (i >= this.opts.warmup) samples.push(Number(t1 - t0));
+      }
+    } finally {
+      try {
+        this.space.dirtyStop();
+      } finally {
+        this.planner.unmapBatch(this.space, plan);
+      }
+    }
+    // Measured from JS only: there is no per-entry executor for this ioctl.
+    return fullCell(spec, 1, samples, samples, Number(spec.size));
+  }
+
+  /** One page: a direct DmaSpace.map() against buildPlan + mapBatch, both timed from JS. */
+  private plannerOverhead(backing: Backing, info: IommuInfo, out: RunOutput): PlannerOverhead | null {
+    let buf: DmaBuffer;
+    try {
+      buf = this.buffers.get(backing, PAGE);
+    } catch {
+      return null;
+    }
+    const iova = pickIovaBase(info, SZ_2M, SZ_2M);
+    const req: DmaMapping = { vaddr: buf.vaddr, iova, size: PAGE };
+    const direct: number[] = [];
+    const planned: number[] = [];
+    try {
+      for (let i = 0; i < this.opts.warmup + this.opts.reps; i++) {
+        const t0 = this.now();
+        this.space.map(req);
+        const t1 = this.now();
+        this.space.unmap(iova, PAGE);
+        const t2 = this.now();
+        const plan = this.planner.buildPlan([req], 'coalesced', info);
+        const r = this.planner.mapBatch(this.space, plan);
+        const t3 = this.now();
+        this.planner.unmapBatch(this.space, plan);
+        if (r.failedIndex !== -1) throw planFailure('map', r);
+        if (i < this.opts.warmup) continue;
+        direct.push(Number(t1 - t0));
+        planned.push(Number(t3 - t2));
+      }
+    } catch (err) {
+      this.sweep(iova, SZ_2M);
+      out.notes.push(`planner overhead (${backing}) not measured: ${message(err)}`);
+      return null;
+    }
+    const d = summarize(direct).median;
+    const p = summarize(planned).median;
+    return { backing, directNs: d, plannedNs: p, overheadNs: p - d };
+  }
+}
+
+function planFailure(op: string, r: PlanResult): VfioError {
+  return new VfioError(r.errno, `plan ${op}`, { entry: r.failedIndex, completed: r.completed });
+}
+
+function fmt(bytes: bigint): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = Number(bytes);
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${Number.isInteger(v) ? v : v.toFixed(1)} ${units[u]}`;
+}
+
+function baseCell(spec: CellSpec): Omit<CellResult, 'entries' | 'samples' | 'min' | 'median' | 'p99' | 'mean' | 'nsPerPage' | 'jsSamples' | 'jsMedian'> {
+  return {
+    id: cellId(spec),
+    suite: spec.suite,
+    op: spec.op,
+    pattern: spec.pattern,
+    size: Number(spec.size),
+    pages: Number(spec.size / PAGE),
+    backing: spec.backing,
+    strategy: spec.strategy,
+    speedup: null,
+  };
+}
+
+export function emptyCell(spec: CellSpec, reason: string): CellResult {
+  return {
+    ...baseCell(spec), entries: 0, samples: [], min: NaN, median: NaN, p99: NaN, mean: NaN, nsPerPage: NaN,
+    jsSamples: [], jsMedian: NaN, skipped: reason,
+  };
+}
+
+function fullCell(spec: CellSpec, entries: number, samples: number[], jsSamples: number[], bytes: number): CellResult {
+  const s = summarize(samples);
+  return {
+    ...baseCell(spec),
+    // Patterns that skip pages (strided, scatter, vm-map) cover fewer pages than the region.
+    pages: bytes / 4096,
+    entries,
+    samples,
+    min: s.min,
+    median: s.median,
+    p99: s.p99,
+    mean: s.mean,
+    nsPerPage: s.median / (bytes / 4096),
+    jsSamples,
+    jsMedian: summarize(jsSamples).median,
+  };
+}
+
+/** speed-up = the per-page cell's median over this cell's, within the same suite/op/pattern/size/backing. */
+export function fillSpeedups(cells: CellResult[]): void {
+  const base = new Map<string, number>();
+  const key = (c: CellResult) => [c.suite, c.op, c.pattern, c.size, c.backing].join('/');
+  for (const c of cells) if (c.strategy === 'per-page' && !c.skipped) base.set(key(c), c.median);
+  for (const c of cells) {
+    const b = base.get(key(c));
+    c.speedup = c.strategy !== null && !c.skipped && b !== undefined && c.median > 0 ? b / c.median : null;
+  }
+}

@@ -1,0 +1,84 @@
+// The shape of `vfio bench --json` (documented in SCHEMA.md). Bump the version
+// in BENCH_SCHEMA on any change a consumer could trip on: a renamed or retyped
+// field, a changed unit or cell id. Adding optional fields keeps @1.
+import type { Backing, BackendName } from '../backend.js';
+
+export const BENCH_SCHEMA = 'node-vfio/bench@1';
+
+export type Strategy = 'per-page' | 'coalesced' | 'kernel';
+export const STRATEGIES: readonly Strategy[] = ['per-page', 'coalesced', 'kernel'];
+export const BACKINGS: readonly Backing[] = ['4k', 'thp', 'hugetlb'];
+
+export type SuiteName = 'matrix' | 'scaling' | 'patterns' | 'unmap' | 'dirty';
+export const SUITES: readonly SuiteName[] = ['matrix', 'scaling', 'patterns', 'unmap', 'dirty'];
+
+/** What a cell times: mapping a plan, unmapping it, or reading a dirty bitmap. */
+export type CellOp = 'map' | 'unmap' | 'dirty';
+
+/** Memory layouts the requests describe (see patterns.ts). */
+export type PatternName = 'contiguous' | 'pool' | 'strided' | 'scatter' | 'vm-map';
+
+export interface CellResult {
+  /** Stable key, compared across runs: suite/op/pattern/size/backing/strategy. */
+  id: string;
+  suite: SuiteName;
+  op: CellOp;
+  pattern: PatternName;
+  /** Bytes the requests cover. */
+  size: number;
+  /** 4 KiB pages the requests cover. */
+  pages: number;
+  backing: Backing;
+  /** null for ops that do not go through the planner (dirty). */
+  strategy: Strategy | null;
+  /** Plan entries (ioctls) per repetition. */
+  entries: number;
+  /** ns per repetition, from the plan executor (native: CLOCK_MONOTONIC around each ioctl; sim: cost model). */
+  samples: number[];
+  min: number;
+  median: number;
+  p99: number;
+  mean: number;
+  /** median / pages. */
+  nsPerPage: number;
+  /** ns per repetition measured in JS around the whole call (N-API and planner overhead included). */
+  jsSamples: number[];
+  jsMedian: number;
+  /** per-page median / this median, for the same size, backing and pattern; null without a per-page cell. */
+  speedup: number | null;
+  /** The C reference program's median for the same plan, and addon median / reference median. */
+  ref?: { median: number; ratio: number; samples: number[] };
+  /** Set when the cell was not run; the figures are then NaN (null in JSON) and samples empty. */
+  skipped?: string;
+}
+
+export interface PlannerOverhead {
+  backing: Backing;
+  /** JS-measured median of one DmaSpace.map() of one page. */
+  directNs: number;
+  /** JS-measured median of buildPlan + mapBatch of the same page. */
+  plannedNs: number;
+  overheadNs: number;
+}
+
+export interface BenchReport {
+  schema: typeof BENCH_SCHEMA;
+  createdAt: string;
+  host: { hostname: string; arch: string; cpus: number; cpuModel: string; memBytes: number };
+  kernel: string;
+  node: string;
+  backend: BackendName;
+  /** True when every figure comes from the sim's cost model. */
+  simulated: boolean;
+  /** Why this backend was chosen. */
+  backendReason: string;
+  options: { reps: number; warmup: number; suites: SuiteName[]; group: number | null; device: string | null };
+  cells: CellResult[];
+  plannerOverhead: PlannerOverhead[];
+  /** Things the run could not do (allocation refused, limits), in plain words. */
+  notes: string[];
+}
+
+export function cellId(c: Pick<CellResult, 'suite' | 'op' | 'pattern' | 'backing' | 'strategy'> & { size: number | bigint }): string {
+  return [c.suite, c.op, c.pattern, String(c.size), c.backing, c.strategy ?? '-'].join('/');
+}

@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { CSV_COLUMNS, formatCsv, formatJson } from '../../lib/bench/format-csv.js';
+import { formatTable } from '../../lib/bench/format-table.js';
+import { renderHtml } from '../../lib/bench/report-html.js';
+import { BENCH_SCHEMA } from '../../lib/bench/schema.js';
+import { syntheticReport } from './bench.fixture.js';
+
+describe('bench output formats', () => {
+  it('table: the matrix with speed-ups, the kernel thread beside it, and the simulated label', () => {
+    const text = formatTable(syntheticReport());
+    expect(text).toMatch(/backend: sim \(SIMULATED\)/);
+    expect(text).toMatch(/kernel thread, 4\.19, in-kernel pin: unpatched \/ patched/);
+    expect(text).toContain('223,651 / 167,286');
+    expect(text).toContain('1,638 / 1,735');
+    // 512 pages per-page median = 1100*512 = 563,200 ns; coalesced = 1000 + 300*512 = 154,600 ns -> 3.64x.
+    expect(text).toContain('563,200');
+    expect(text).toContain('3.64x');
+    expect(text).toMatch(/Planner overhead on the single-page path/);
+    expect(text).toContain('+200');
+  });
+
+  it('table: a real run has no simulated label', () => {
+    expect(formatTable(syntheticReport(1, false))).not.toMatch(/simulated/i);
+  });
+
+  it('json: versioned schema with one cell per matrix entry and its samples', () => {
+    const parsed = JSON.parse(formatJson(syntheticReport()));
+    expect(parsed.schema).toBe(BENCH_SCHEMA);
+    expect(parsed.cells).toHaveLength(18);
+    expect(parsed.cells[0]).toMatchObject({ size: 4096, backing: '4k', strategy: 'per-page', samples: [1000, 1100, 1200], median: 1100 });
+    for (const key of ['host', 'kernel', 'node', 'backend', 'simulated']) expect(parsed).toHaveProperty(key);
+  });
+
+  it('json: skipped cells carry nulls and the reason', () => {
+    const r = syntheticReport();
+    Object.assign(r.cells[0]!, { samples: [], median: NaN, min: NaN, p99: NaN, skipped: 'no huge pages' });
+    const parsed = JSON.parse(formatJson(r));
+    expect(parsed.cells[0]).toMatchObject({ median: null, skipped: 'no huge pages' });
+  });
+
+  it('csv: a header and one row per cell, quoting what needs it', () => {
+    const r = syntheticReport();
+    r.cells[1]!.skipped = 'has, a comma';
+    const lines = formatCsv(r).trimEnd().split('\n');
+    expect(lines[0]).toBe(CSV_COLUMNS.join(','));
+    expect(lines).toHaveLength(19);
+    const first = lines[1]!.split(',');
+    expect(first[CSV_COLUMNS.indexOf('median_ns')]).toBe('1100');
+    expect(first[CSV_COLUMNS.indexOf('simulated')]).toBe('true');
+    expect(lines[2]).toMatch(/"has, a comma"$/);
+  });
+
+  it('html: self-contained, two inline SVG charts with one line per backing and strategy', () => {
+    const html = renderHtml(syntheticReport());
+    expect(html.startsWith('<!doctype html>')).toBe(true);
+    expect(html.match(/<svg /g)).toHaveLength(2);
+    expect(html.match(/<path /g)).toHaveLength(18); // 9 series x 2 charts
+    expect(html).not.toMatch(/(src|href)="https?:/);
+    expect(html).not.toMatch(/<script(?! type="application\/json")/);
+    expect(html).toMatch(/Simulated\./);
+    const data = /<script type="application\/json" id="bench-data">(.*)<\/script>/s.exec(html)![1]!;
+    expect(JSON.parse(data).schema).toBe(BENCH_SCHEMA);
+  });
+});
