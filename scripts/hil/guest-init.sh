@@ -90,10 +90,16 @@ echo "HIL-READY uptime=${ready}s"
 
 # env -i: only what the tests need; nothing from the kernel command line.
 # "$@" holds the extra vitest arguments (set in /out/env).
-chroot /host /bin/sh -c 'cd "$0" && exec "$@"' "$HIL_REPO" \
-  /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/tmp TMPDIR=/tmp CI=1 TERM=dumb \
-  VFIO_HIL=1 VFIO_TEST_GROUP="$group" VFIO_TEST_DEVICE="$bdf" VFIO_HIL_CACHE=/tmp/vite-hil \
-  "$HIL_NODE" node_modules/vitest/vitest.mjs run --config vitest.hil.config.ts "$@"
+in_checkout() {
+  chroot /host /bin/sh -c 'cd "$0" && exec "$@"' "$HIL_REPO" \
+    /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/tmp TMPDIR=/tmp CI=1 TERM=dumb "${HIL_COLOR:-NO_COLOR=1}" \
+    VFIO_HIL=1 VFIO_TEST_GROUP="$group" VFIO_TEST_DEVICE="$bdf" VFIO_HIL_CACHE=/tmp/vite-hil "$@"
+}
+if [ -n "$HIL_EXEC" ]; then
+  in_checkout /bin/sh -c "$HIL_EXEC"
+else
+  in_checkout "$HIL_NODE" node_modules/vitest/vitest.mjs run --config vitest.hil.config.ts "$@"
+fi
 code=$?
 end=$(uptime_s)
 say "tests exited $code after $(awk -v a="$ready" -v b="$end" 'BEGIN { printf "%.1f", b - a }')s"

@@ -10,7 +10,8 @@
 # guest could not set itself up; 2 when the host side could not.
 # Environment: VFIO_HIL_TIMEOUT (seconds, default 900), VFIO_HIL_LOG (console
 # log, default .cache/hil/console.log), VFIO_HIL_CACHE_DIR (downloads and
-# initramfs), VFIO_HIL_HUGEPAGES (2 MiB pages the guest reserves, default 16).
+# initramfs), VFIO_HIL_HUGEPAGES (2 MiB pages the guest reserves, default 16),
+# VFIO_HIL_EXEC (a shell command the guest runs in the checkout instead of vitest).
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
@@ -48,6 +49,14 @@ shq() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
   printf 'HIL_REPO=%s\n' "$(shq "$REPO_DIR")"
   printf 'HIL_NODE=%s\n' "$(shq "$node_bin")"
   printf 'HIL_HUGEPAGES=%s\n' "$(shq "${VFIO_HIL_HUGEPAGES:-16}")"
+  # Colours for a terminal; plain text for CI logs (and the saved console log).
+  if [[ -n ${FORCE_COLOR:-} || ( -t 1 && -z ${NO_COLOR:-} ) ]]; then
+    printf 'HIL_COLOR=FORCE_COLOR=1\n'
+  else
+    printf 'HIL_COLOR=NO_COLOR=1\n'
+  fi
+  # Debugging the lane: a shell command to run in the guest instead of vitest.
+  printf 'HIL_EXEC=%s\n' "$(shq "${VFIO_HIL_EXEC:-}")"
   printf 'set --'
   for arg in "$@"; do printf ' %s' "$(shq "$arg")"; done
   printf '\n'
