@@ -1,0 +1,186 @@
+// Command-line parsing with node:util parseArgs (no dependency). Everything is
+// validated here, so the commands receive typed, in-range values and any
+// mistake becomes a UsageError (exit 2) before the host is touched.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { parseThreshold, DEFAULT_MIN_DELTA_NS } from '../bench/compare.js';
+import { SUITES, type SuiteName } from '../bench/schema.js';
+import { isPciAddress } from '../sysfs.js';
+import { UsageError } from './exit-codes.js';
+
+export type OutputFormat = 'table' | 'json' | 'csv';
+export type BackendChoice = 'sim' | 'native' | 'auto';
+
+export interface ProbeArgs {
+  cmd: 'probe';
+  debug: boolean;
+  json: boolean;
+  group: number | null;
+  bind: string | null;
+}
+
+export interface BenchArgs {
+  cmd: 'bench';
+  debug: boolean;
+  format: OutputFormat;
+  backend: BackendChoice;
+  group: number | null;
+  device: string | null;
+  suites: SuiteName[];
+  reps: number;
+  warmup: number;
+  report: string | null;
+  ref: boolean;
+  compare: string | null;
+  maxRegression: number;
+  minDeltaNs: number;
+  maxMemory: bigint | null;
+  progress: boolean;
+}
+
+export interface BindArgs {
+  cmd: 'bind';
+  debug: boolean;
+  address: string;
+  yes: boolean;
+  json: boolean;
+}
+
+export type CliArgs = ProbeArgs | BenchArgs | BindArgs | { cmd: 'help'; debug: boolean } | { cmd: 'version'; debug: boolean };
+
+const GLOBAL = {
+  debug: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'V' },
+} as const satisfies ParseArgsConfig['options'];
+
+const PROBE = { ...GLOBAL, json: { type: 'boolean' }, group: { type: 'string' }, bind: { type: 'string' } } as const;
+
+const BENCH = {
+  ...GLOBAL,
+  json: { type: 'boolean' },
+  csv: { type: 'boolean' },
+  backend: { type: 'string' },
+  group: { type: 'string' },
+  device: { type: 'string' },
+  suite: { type: 'string' },
+  reps: { type: 'string' },
+  warmup: { type: 'string' },
+  report: { type: 'string' },
+  ref: { type: 'boolean' },
+  compare: { type: 'string' },
+  'max-regression': { type: 'string' },
+  'min-delta-ns': { type: 'string' },
+  'max-memory': { type: 'string' },
+  'no-progress': { type: 'boolean' },
+} as const;
+
+const BIND = { ...GLOBAL, yes: { type: 'boolean', short: 'y' }, json: { type: 'boolean' } } as const;
+
+function parse<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T, positionals: boolean) {
+  try {
+    return parseArgs({ args: argv, options, strict: true, allowPositionals: positionals });
+  } catch (err) {
+    // parseArgs throws TypeErrors with ERR_PARSE_ARGS_* codes for unknown or malformed options.
+    throw new UsageError((err as Error).message);
+  }
+}
+
+function integer(text: string | undefined, name: string, min: number, max: number): number | null {
+  if (text === undefined) return null;
+  if (!/^\d+$/.test(text)) throw new UsageError(`${name} wants a whole number, got ${JSON.stringify(text)}`);
+  const n = Number(text);
+  if (n < min || n > max) throw new UsageError(`${name} must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function pciAddress(text: string | undefined, name: string): string | null {
+  if (text === undefined) return null;
+  if (!isPciAddress(text)) {
+    throw new UsageError(`${name} wants a PCI address like 0000:00:03.0 (domain:bus:device.function, lower-case hex), got ${JSON.stringify(text)}`);
+  }
+  return text;
+}
+
+const SIZE_UNITS: Record<string, bigint> = { '': 1n, k: 1n << 10n, m: 1n << 20n, g: 1n << 30n, t: 1n << 40n };
+
+export function parseSize(text: string, name = 'size'): bigint {
+  const m = /^(\d+)\s*([kmgt]?)(i?b)?$/i.exec(text.trim());
+  if (!m) throw new UsageError(`${name} wants a size such as 512M or 1G, got ${JSON.stringify(text)}`);
+  return BigInt(m[1]!) * SIZE_UNITS[m[2]!.toLowerCase()]!;
+}
+
+export function parseSuites(text: string | undefined): SuiteName[] {
+  if (text === undefined) return ['matrix'];
+  const names = text.split(',').map((s) => s.trim()).filter(Boolean);
+  if (names.includes('all')) return [...SUITES];
+  for (const n of names) {
+    if (!(SUITES as readonly string[]).includes(n)) {
+      throw new UsageError(`unknown suite ${JSON.stringify(n)}; choose from ${SUITES.join(', ')}, all`);
+    }
+  }
+  if (names.length === 0) throw new UsageError('--suite needs at least one suite name');
+  // The order of SUITES, whatever order they were asked in, so reports read the same.
+  return SUITES.filter((s) => names.includes(s));
+}
+
+function benchArgs(argv: string[]): BenchArgs {
+  const { values: v } = parse(argv, BENCH, false);
+  if (v.json && v.csv) throw new UsageError('choose one of --json and --csv');
+  const group = integer(v.group, '--group', 0, 0xffff_ffff);
+  const device = pciAddress(v.device, '--device');
+  if (group !== null && device !== null) throw new UsageError('give --group or --device, not both');
+  const backend = (v.backend ?? (group !== null || device !== null ? 'native' : 'sim')) as BackendChoice;
+  if (!['sim', 'native', 'auto'].includes(backend)) throw new UsageError(`--backend must be sim, native or auto, got ${JSON.stringify(v.backend)}`);
+  if (backend === 'sim' && (group !== null || device !== null)) throw new UsageError('--group/--device need the native backend; drop --backend sim');
+  let maxRegression = 0.1;
+  try {
+    if (v['max-regression'] !== undefined) maxRegression = parseThreshold(v['max-regression']);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (v['max-regression'] !== undefined && v.compare === undefined) throw new UsageError('--max-regression only makes sense with --compare FILE');
+  return {
+    cmd: 'bench',
+    debug: Boolean(v.debug),
+    format: v.json ? 'json' : v.csv ? 'csv' : 'table',
+    backend,
+    group,
+    device,
+    suites: parseSuites(v.suite),
+    reps: integer(v.reps, '--reps', 1, 1_000_000) ?? 30,
+    warmup: integer(v.warmup, '--warmup', 0, 1_000_000) ?? 3,
+    report: v.report ?? null,
+    ref: Boolean(v.ref),
+    compare: v.compare ?? null,
+    maxRegression,
+    minDeltaNs: integer(v['min-delta-ns'], '--min-delta-ns', 0, 1e12) ?? DEFAULT_MIN_DELTA_NS,
+    maxMemory: v['max-memory'] !== undefined ? parseSize(v['max-memory'], '--max-memory') : null,
+    progress: !v['no-progress'],
+  };
+}
+
+export function parseCli(argv: string[]): CliArgs {
+  const [command, ...rest] = argv;
+  const debug = argv.includes('--debug');
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h') return { cmd: 'help', debug };
+  if (command === '--version' || command === '-V') return { cmd: 'version', debug };
+  if (rest.includes('--help') || rest.includes('-h')) return { cmd: 'help', debug };
+  switch (command) {
+    case 'probe': {
+      const { values: v } = parse(rest, PROBE, false);
+      return {
+        cmd: 'probe', debug, json: Boolean(v.json), group: integer(v.group, '--group', 0, 0xffff_ffff),
+        bind: pciAddress(v.bind, '--bind'),
+      };
+    }
+    case 'bench':
+      return benchArgs(rest);
+    case 'bind': {
+      const { values: v, positionals } = parse(rest, BIND, true);
+      if (positionals.length !== 1) throw new UsageError('bind takes exactly one PCI address: vfio bind 0000:00:03.0 --yes');
+      return { cmd: 'bind', debug, address: pciAddress(positionals[0], 'bind')!, yes: Boolean(v.yes), json: Boolean(v.json) };
+    }
+    default:
+      throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+  }
+}

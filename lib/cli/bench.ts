@@ -1,0 +1,147 @@
+// `vfio bench`: choose the backend, attach a group, run the suites, print the
+// report in the asked format, optionally time the C reference, and gate on a
+// baseline.
+import { readFileSync } from 'node:fs';
+import { arch, cpus, freemem, hostname, release, totalmem } from 'node:os';
+import type { Backend, Container } from '../backend.js';
+import { SZ_1G, SZ_2M } from '../backend.js';
+import { compareReports, formatComparison, parseBaseline, BaselineError } from '../bench/compare.js';
+import { formatCsv, formatJson } from '../bench/format-csv.js';
+import { formatTable } from '../bench/format-table.js';
+import { progressBar } from '../bench/progress.js';
+import { buildRef, runRef } from '../bench/ref.js';
+import { writeHtmlReport } from '../bench/report-html.js';
+import { BenchRunner, type BenchPlanner, type MemoryBudget } from '../bench/runner.js';
+import { BENCH_SCHEMA, type BenchReport } from '../bench/schema.js';
+import { cellsFor } from '../bench/suites.js';
+import { Errno, VfioError } from '../errors.js';
+import { hugepagePools, listIommuGroups, pciDevice } from '../sysfs.js';
+import type { BenchArgs } from './args.js';
+import { attachGroup, type BackendOpener } from './backends.js';
+import { EXIT_OK, EXIT_REGRESSION } from './exit-codes.js';
+import type { CliIo } from './io.js';
+
+/** The sim's one viable group (lib/sim/options.ts: SIM_DEFAULT_GROUP). */
+const SIM_GROUP = 7;
+
+export interface BenchDeps {
+  open: BackendOpener;
+  planner: BenchPlanner;
+}
+
+function loadBaseline(path: string): BenchReport {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new BaselineError(`cannot read baseline ${path}: ${(err as Error).message}`);
+  }
+  return parseBaseline(text, path);
+}
+
+function chooseGroup(args: BenchArgs, backend: Backend, root: string): number {
+  if (backend.simulated) return SIM_GROUP;
+  if (args.group !== null) return args.group;
+  if (args.device !== null) {
+    const dev = pciDevice(args.device, root);
+    if (!dev) throw new VfioError(Errno.ENODEV, 'bench', { device: args.device }, `no PCI device ${args.device} in sysfs`);
+    if (dev.iommuGroup === null) {
+      throw new VfioError(Errno.ENODEV, 'bench', { device: args.device }, 'the device has no IOMMU group (IOMMU off?)');
+    }
+    return dev.iommuGroup;
+  }
+  const viable = listIommuGroups(root).find((g) => g.viable && g.devices.some((d) => d.driver === 'vfio-pci'));
+  if (!viable) {
+    throw new VfioError(Errno.ENODEV, 'bench', {}, 'no viable IOMMU group with a vfio-pci device: pass --group N (see vfio probe)');
+  }
+  return viable.id;
+}
+
+function budgetFor(args: BenchArgs, backend: Backend, container: Container, root: string): MemoryBudget {
+  const quarterFree = BigInt(freemem()) / 4n;
+  const maxBuffer = args.maxMemory ?? (quarterFree < SZ_1G ? quarterFree : SZ_1G);
+  const ml = container.memlock();
+  const lockable = ml.exempt || ml.limit === null ? null : ml.limit - ml.locked;
+  // The sim models hugetlb pools itself; on a real host, count what is reserved and free.
+  const pool = backend.simulated ? undefined : hugepagePools(root).find((p) => p.pageSize === SZ_2M);
+  const hugetlbFree = backend.simulated ? null : pool ? pool.pageSize * BigInt(pool.free) : 0n;
+  return { maxBuffer, hugetlbFree, lockable: lockable !== null && lockable < 0n ? 0n : lockable };
+}
+
+export async function runBench(args: BenchArgs, io: CliIo, deps: BenchDeps): Promise<number> {
+  const root = io.sysfsRoot ?? '/';
+  // A bad baseline is a usage error: find out before spending minutes measuring.
+  const baseline = args.compare !== null ? loadBaseline(args.compare) : null;
+  const { backend, reason } = deps.open(args.backend);
+  const groupId = chooseGroup(args, backend, root);
+  const notes: string[] = [];
+  const wantRef = args.ref && !backend.simulated;
+  if (args.ref && backend.simulated) {
+    notes.push('--ref unavailable: the C reference times real ioctls on /dev/vfio, and this run is simulated '
+      + '(run with --group N or --device BDF on a VFIO host)');
+  }
+
+  const attached = attachGroup(backend, groupId);
+  let out;
+  try {
+    const useBar = args.progress && io.stderr.isTTY === true;
+    const runner = new BenchRunner(backend, attached.container, deps.planner, {
+      reps: args.reps,
+      warmup: args.warmup,
+      budget: budgetFor(args, backend, attached.container, root),
+      keepPlans: wantRef,
+      ...(useBar ? { onProgress: progressBar(io.stderr) } : {}),
+    });
+    out = runner.run(args.suites.flatMap(cellsFor));
+  } finally {
+    attached.close();
+  }
+
+  if (wantRef) {
+    // After close(): the C program opens the same group, and a group node opens once.
+    try {
+      const matrixPlans = new Map([...out.plans].filter(([id]) => id.startsWith('matrix/')));
+      const ref = runRef(buildRef(), groupId, matrixPlans, args.reps, args.warmup);
+      notes.push(...ref.errors);
+      for (const cell of out.cells) {
+        const s = ref.samples.get(cell.id);
+        if (!s?.length) continue;
+        const sorted = [...s].sort((a, b) => a - b);
+        const median = sorted.length % 2 ? sorted[sorted.length >> 1]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
+        cell.ref = { median, ratio: cell.median / median, samples: s };
+      }
+    } catch (err) {
+      notes.push(`--ref failed: ${(err as Error).message}`);
+    }
+  }
+
+  const cpu = cpus();
+  const report: BenchReport = {
+    schema: BENCH_SCHEMA,
+    createdAt: new Date().toISOString(),
+    host: { hostname: hostname(), arch: arch(), cpus: cpu.length, cpuModel: cpu[0]?.model.trim() ?? 'unknown', memBytes: totalmem() },
+    kernel: release(),
+    node: process.version,
+    backend: backend.name,
+    simulated: backend.simulated,
+    backendReason: reason,
+    options: { reps: args.reps, warmup: args.warmup, suites: args.suites, group: backend.simulated ? null : groupId, device: args.device },
+    cells: out.cells,
+    plannerOverhead: out.plannerOverhead,
+    notes: [...notes, ...out.notes],
+  };
+
+  const text = args.format === 'json' ? formatJson(report) : args.format === 'csv' ? formatCsv(report) : formatTable(report);
+  io.stdout.write(text);
+  if (args.report !== null) {
+    const path = writeHtmlReport(args.report, report);
+    io.stderr.write(`report written to ${path}\n`);
+  }
+  if (!baseline) return EXIT_OK;
+  const opts = { maxRegression: args.maxRegression, minDeltaNs: args.minDeltaNs };
+  const cmp = compareReports(baseline, report, opts);
+  // Keep stdout parseable when it carries JSON or CSV.
+  (args.format === 'table' ? io.stdout : io.stderr).write(formatComparison(cmp, opts));
+  return cmp.regressions.length ? EXIT_REGRESSION : EXIT_OK;
+}
+

@@ -1,0 +1,189 @@
+// `vfio probe`: everything a user needs to know before mapping anything, from
+// sysfs (always) and from a real container (when the native backend works).
+import type { Backend, IommuInfo, MemlockStatus } from '../backend.js';
+import { renderTable } from '../bench/text-table.js';
+import { formatSize } from '../bench/suites.js';
+import {
+  bindToVfioPci, dmaEntryLimit, hugepagePools, listIommuGroups, memlockLimit, thpMode, vfioPresence,
+  type BindResult, type IommuGroupInfo, type VfioPresence,
+} from '../sysfs.js';
+import type { ProbeArgs } from './args.js';
+import { attachGroup, EXTENSION_NAMES, type BackendOpener } from './backends.js';
+import { describeBind } from './bind.js';
+import type { CliIo } from './io.js';
+
+export const PROBE_SCHEMA = 'node-vfio/probe@1';
+
+export interface ContainerReport {
+  group: number;
+  iommuType?: string;
+  /** Page sizes as byte counts, smallest first. */
+  pageSizes?: number[];
+  /** Inclusive IOVA ranges as hex strings (64-bit values do not fit a JSON number). */
+  ranges?: Array<{ start: string; last: string }>;
+  dmaAvail?: number | null;
+  migration?: { flags: number; pageSizes: number[]; maxDirtyBitmapSize: number } | null;
+  memlock?: { limit: number | null; locked: number; exempt: boolean };
+  error?: string;
+}
+
+export interface ProbeReport {
+  schema: typeof PROBE_SCHEMA;
+  vfio: VfioPresence;
+  native: { available: boolean; reason: string };
+  apiVersion: number | null;
+  extensions: Record<string, boolean> | null;
+  groups: Array<Omit<IommuGroupInfo, 'devices'> & { devices: Array<Record<string, unknown>> }>;
+  container: ContainerReport | null;
+  memlock: { soft: number | null; hard: number | null } | null;
+  dmaEntryLimit: number | null;
+  hugepages: Array<{ pageSize: number; total: number; free: number }>;
+  thp: string | null;
+  bound?: BindResult;
+}
+
+function bitmapSizes(bitmap: bigint): number[] {
+  const out: number[] = [];
+  for (let b = 0n; b < 64n; b++) if ((bitmap >> b) & 1n) out.push(Number(1n << b));
+  return out;
+}
+
+const hex = (v: bigint) => `0x${v.toString(16)}`;
+
+function containerReport(group: number, iommuType: string, info: IommuInfo, memlock: MemlockStatus): ContainerReport {
+  return {
+    group,
+    iommuType,
+    pageSizes: bitmapSizes(info.pageSizes),
+    ranges: info.ranges.map((r) => ({ start: hex(r.start), last: hex(r.last) })),
+    dmaAvail: info.dmaAvail,
+    migration: info.migration && {
+      flags: info.migration.flags,
+      pageSizes: bitmapSizes(info.migration.pageSizes),
+      maxDirtyBitmapSize: Number(info.migration.maxDirtyBitmapSize),
+    },
+    memlock: { limit: memlock.limit !== null ? Number(memlock.limit) : null, locked: Number(memlock.locked), exempt: memlock.exempt },
+  };
+}
+
+/** The group to ask GET_INFO of: the one asked for, else the first viable one with a device node. */
+function pickGroup(groups: IommuGroupInfo[], asked: number | null): number | null {
+  if (asked !== null) return asked;
+  return groups.find((g) => g.viable && g.devices.length > 0)?.id ?? null;
+}
+
+export function collectProbe(args: ProbeArgs, root: string, open: BackendOpener | null): ProbeReport {
+  const bound = args.bind !== null ? bindToVfioPci(args.bind, root) : undefined;
+  const groups = listIommuGroups(root);
+  const ml = memlockLimit(root);
+  const report: ProbeReport = {
+    schema: PROBE_SCHEMA,
+    vfio: vfioPresence(root),
+    native: { available: false, reason: 'not tried' },
+    apiVersion: null,
+    extensions: null,
+    groups: groups.map((g) => ({ ...g, devices: g.devices.map((d) => ({ ...d })) })),
+    container: null,
+    memlock: ml && { soft: ml.soft === null ? null : Number(ml.soft), hard: ml.hard === null ? null : Number(ml.hard) },
+    dmaEntryLimit: dmaEntryLimit(root),
+    hugepages: hugepagePools(root).map((p) => ({ pageSize: Number(p.pageSize), total: p.total, free: p.free })),
+    thp: thpMode(root),
+    ...(bound ? { bound } : {}),
+  };
+  let backend: Backend;
+  try {
+    if (!open) throw new Error('no backend loader');
+    const opened = open('native');
+    backend = opened.backend;
+    report.native = { available: true, reason: opened.reason };
+  } catch (err) {
+    report.native = { available: false, reason: (err as Error).message };
+    return report;
+  }
+  try {
+    const c = backend.openContainer();
+    try {
+      report.apiVersion = c.apiVersion();
+      report.extensions = Object.fromEntries(EXTENSION_NAMES.map((n) => [n, c.checkExtension(n)]));
+    } finally {
+      c.close();
+    }
+  } catch (err) {
+    report.native.reason += `; container: ${(err as Error).message}`;
+    return report;
+  }
+  const groupId = pickGroup(groups, args.group);
+  if (groupId === null) return report;
+  try {
+    const a = attachGroup(backend, groupId);
+    try {
+      report.container = containerReport(groupId, a.iommuType, a.container.info(), a.container.memlock());
+    } finally {
+      a.close();
+    }
+  } catch (err) {
+    report.container = { group: groupId, error: (err as Error).message };
+  }
+  return report;
+}
+
+const vendorDevice = (d: Record<string, unknown>) => {
+  const h = (v: unknown, w: number) => (typeof v === 'number' ? v.toString(16).padStart(w, '0') : '?');
+  return `${h(d.vendor, 4)}:${h(d.device, 4)}`;
+};
+
+const bytes = (v: number | null | undefined) => (v === null || v === undefined ? 'unlimited' : formatSize(v));
+
+export function formatProbe(r: ProbeReport): string {
+  const out: string[] = [];
+  if (r.bound) out.push(describeBind(r.bound), '');
+  out.push(`VFIO: ${r.vfio.present ? 'present' : 'absent'} (${r.vfio.reason})`);
+  out.push(`  modules: vfio ${r.vfio.modules.vfio ? 'yes' : 'no'}, vfio_pci ${r.vfio.modules.vfioPci ? 'yes' : 'no'}, `
+    + `vfio_iommu_type1 ${r.vfio.modules.type1 ? 'yes' : 'no'}; dma_entry_limit ${r.dmaEntryLimit ?? '-'}`);
+  out.push(`Native backend: ${r.native.available ? 'available' : 'unavailable'} (${r.native.reason})`);
+  if (r.apiVersion !== null) out.push(`  API version ${r.apiVersion}`);
+  if (r.extensions) {
+    const on = Object.entries(r.extensions).filter(([, v]) => v).map(([k]) => k);
+    out.push(`  extensions: ${on.length ? on.join(', ') : 'none'}`);
+  }
+  out.push('');
+  if (r.groups.length === 0) out.push('IOMMU groups: none');
+  else {
+    out.push(`IOMMU groups (${r.groups.length}):`);
+    const rows = r.groups.flatMap((g) => g.devices.map((d, i) => [
+      i === 0 ? String(g.id) : '', i === 0 ? (g.viable ? 'yes' : 'no') : '', String(d.address), vendorDevice(d),
+      typeof d.classCode === 'number' ? d.classCode.toString(16).padStart(6, '0') : '?', String(d.driver ?? '-'),
+    ]));
+    out.push(renderTable(['group', 'viable', 'device', 'vendor:device', 'class', 'driver'], rows));
+    const blocked = r.groups.filter((g) => !g.viable);
+    if (blocked.length) out.push(`  not viable until bound to vfio-pci: ${blocked.flatMap((g) => g.blockers).join(', ')}`);
+  }
+  out.push('');
+  if (r.container) {
+    const c = r.container;
+    if (c.error) out.push(`Container on group ${c.group}: ${c.error}`);
+    else {
+      out.push(`Container on group ${c.group} (${c.iommuType}), VFIO_IOMMU_GET_INFO:`);
+      out.push(`  page sizes: ${c.pageSizes!.map(formatSize).join(', ')}`);
+      out.push(`  IOVA ranges: ${c.ranges!.map((x) => `${x.start}-${x.last}`).join(', ')}`);
+      out.push(`  DMA mappings available: ${c.dmaAvail ?? 'not reported'}`);
+      out.push(`  dirty tracking (migration cap): ${c.migration
+        ? `yes, page sizes ${c.migration.pageSizes.map(formatSize).join(', ')}, max bitmap ${formatSize(c.migration.maxDirtyBitmapSize)}`
+        : 'no'}`);
+      if (c.memlock) out.push(`  locked memory: ${formatSize(c.memlock.locked)} of ${bytes(c.memlock.limit)}${c.memlock.exempt ? ' (CAP_IPC_LOCK: exempt)' : ''}`);
+    }
+  } else out.push('Container: not opened (no viable group; pass --group N)');
+  out.push('');
+  out.push(`RLIMIT_MEMLOCK: ${r.memlock ? `soft ${bytes(r.memlock.soft)}, hard ${bytes(r.memlock.hard)}` : 'unknown'}`);
+  out.push(`Huge pages: ${r.hugepages.length
+    ? r.hugepages.map((h) => `${formatSize(h.pageSize)}: ${h.free} free of ${h.total}`).join('; ')
+    : 'none'}`);
+  out.push(`THP: ${r.thp ?? 'not available'}`);
+  return `${out.join('\n')}\n`;
+}
+
+export function runProbe(args: ProbeArgs, io: CliIo, open: BackendOpener | null): number {
+  const report = collectProbe(args, io.sysfsRoot ?? '/', open);
+  io.stdout.write(args.json ? `${JSON.stringify(report, null, 2)}\n` : formatProbe(report));
+  return 0;
+}

@@ -1,0 +1,75 @@
+// The whole CLI as one function: argv in, exit code out, output through `io`.
+// Nothing here calls process.exit, so tests run it in-process.
+import { readFileSync } from 'node:fs';
+import { BaselineError } from '../bench/compare.js';
+import { loadPlanner } from '../bench/planner.js';
+import type { BenchPlanner } from '../bench/runner.js';
+import { VfioError } from '../errors.js';
+import { parseCli, type CliArgs } from './args.js';
+import { loadOpener, type BackendOpener } from './backends.js';
+import { runBench } from './bench.js';
+import { runBind } from './bind.js';
+import { EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, UsageError } from './exit-codes.js';
+import { processIo, type CliIo } from './io.js';
+import { runProbe } from './probe.js';
+import { USAGE } from './usage.js';
+
+export interface MainDeps {
+  open?: BackendOpener;
+  planner?: BenchPlanner;
+}
+
+function version(): string {
+  // lib/cli and dist/cli are both two levels below package.json.
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function fail(err: unknown, debug: boolean, io: CliIo): number {
+  const usage = err instanceof UsageError || err instanceof BaselineError;
+  const msg = err instanceof Error ? err.message : String(err);
+  io.stderr.write(`vfio: ${msg}\n`);
+  if (usage) io.stderr.write('Run "vfio --help" for usage.\n');
+  if (err instanceof VfioError && !msg.includes(err.hint ?? '\0')) io.stderr.write(`hint: ${err.hint}\n`);
+  if (debug && err instanceof Error && err.stack) io.stderr.write(`${err.stack}\n`);
+  return usage ? EXIT_USAGE : EXIT_RUNTIME;
+}
+
+export async function main(argv: string[], io: CliIo = processIo(), deps: MainDeps = {}): Promise<number> {
+  let args: CliArgs;
+  try {
+    args = parseCli(argv);
+  } catch (err) {
+    return fail(err, argv.includes('--debug'), io);
+  }
+  try {
+    switch (args.cmd) {
+      case 'help':
+        io.stdout.write(USAGE);
+        return EXIT_OK;
+      case 'version':
+        io.stdout.write(`${version()}\n`);
+        return EXIT_OK;
+      case 'bind':
+        return runBind(args, io);
+      case 'probe': {
+        let open: BackendOpener | null = deps.open ?? null;
+        if (!open) {
+          try {
+            open = await loadOpener();
+          } catch {
+            open = null;
+          }
+        }
+        return runProbe(args, io, open);
+      }
+      case 'bench':
+        return await runBench(args, io, {
+          open: deps.open ?? (await loadOpener()),
+          planner: deps.planner ?? (await loadPlanner()),
+        });
+    }
+  } catch (err) {
+    return fail(err, args.debug, io);
+  }
+}
