@@ -1,0 +1,46 @@
+# The only build description of the addon. node-gyp and prebuildify both read it.
+#   npx node-gyp rebuild -j 2               release build
+#   npx node-gyp rebuild -j 2 -- -Dasan=1   AddressSanitizer + UBSan build (run node with
+#                                           LD_PRELOAD=$(gcc -print-file-name=libasan.so))
+{
+  "variables": {
+    "asan%": 0
+  },
+  "targets": [
+    {
+      "target_name": "vfio",
+      "sources": [
+        "native/addon.cc",
+        "native/args.cc",
+        "native/container.cc",
+        "native/device.cc",
+        "native/dma_buffer.cc",
+        "native/errors.cc",
+        "native/group.cc",
+        "native/mapped_memory.cc",
+        "native/memlock.cc",
+        "native/plan.cc"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")"
+      ],
+      "defines": [
+        # Pinned: type tags (napi_type_tag_object) need Node-API 8.
+        "NAPI_VERSION=8",
+        "NAPI_CPP_EXCEPTIONS",
+        "NODE_ADDON_API_DISABLE_DEPRECATED"
+      ],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=gnu++20"],
+      "cflags": ["-fvisibility=hidden", "-Wall", "-Wextra"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-fvisibility=hidden", "-Wall", "-Wextra"],
+      "conditions": [
+        ["asan==1", {
+          "cflags": ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g"],
+          "cflags_cc": ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g"],
+          "ldflags": ["-fsanitize=address,undefined"]
+        }]
+      ]
+    }
+  ]
+}

@@ -1,0 +1,97 @@
+// Module entry: per-environment data, the classes, the factory functions, and
+// the teardown hook that closes whatever JS left open (workers included).
+#include <linux/version.h>
+#include <napi.h>
+
+#include <string>
+
+#include "addon_data.h"
+#include "container.h"
+#include "device.h"
+#include "dma_buffer.h"
+#include "errors.h"
+#include "group.h"
+#include "memlock.h"
+#include "plan.h"
+#include "wrap.h"
+
+namespace vfio {
+namespace {
+
+// Its address is the token; no JS value can forge it.
+char constructToken;
+
+void TearDown(AddonData* data) {
+  data->CloseAll();
+  data->errorFactory.Reset();
+  data->containerClass.Reset();
+  data->groupClass.Reset();
+  data->deviceClass.Reset();
+  data->bufferClass.Reset();
+}
+
+std::string UapiVersion() {
+  unsigned v = LINUX_VERSION_CODE;
+  return std::to_string(v >> 16) + "." + std::to_string((v >> 8) & 0xff) + "." + std::to_string(v & 0xff);
+}
+
+}  // namespace
+
+Napi::Value ConstructToken(Napi::Env env) { return Napi::External<char>::New(env, &constructToken); }
+
+void RequireConstructToken(const Napi::CallbackInfo& info, const char* className) {
+  if (!info[0].IsExternal() || info[0].As<Napi::External<char>>().Data() != &constructToken) {
+    ThrowType(info.Env(), std::string("Illegal constructor: ") + className + " objects come from the addon's open/alloc functions");
+  }
+}
+
+std::vector<DmaBuffer*> AddonData::BuffersOverlapping(uint64_t vaddr, uint64_t size) const {
+  std::vector<DmaBuffer*> out;
+  if (size == 0) return out;
+  uint64_t last = vaddr + (size - 1);
+  auto it = buffers.upper_bound(vaddr);
+  if (it != buffers.begin()) --it;
+  for (; it != buffers.end() && it->first <= last; ++it) {
+    DmaBuffer* b = it->second;
+    if (b->vaddr() + (b->size() - 1) >= vaddr) out.push_back(b);
+  }
+  return out;
+}
+
+void AddonData::CloseAll() noexcept {
+  // Containers first: each unmaps, then closes its groups' devices and
+  // unsets the groups, releasing buffer pins; then whatever is left.
+  for (Container* c : std::vector<Container*>(containers.begin(), containers.end())) c->CloseNow();
+  for (Device* d : std::vector<Device*>(devices.begin(), devices.end())) d->CloseNow();
+  for (Group* g : std::vector<Group*>(groups.begin(), groups.end())) g->CloseNow();
+  std::vector<DmaBuffer*> open;
+  for (auto& [vaddr, b] : buffers) open.push_back(b);
+  for (DmaBuffer* b : open) b->CloseNow();
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto* data = new AddonData();
+  env.SetInstanceData<AddonData>(data);
+  env.AddCleanupHook(TearDown, data);
+
+  Container::Init(env, data);
+  Group::Init(env, data);
+  Device::Init(env, data);
+  DmaBuffer::Init(env, data);
+
+  exports.Set("setErrorFactory", Napi::Function::New<SetErrorFactory>(env, "setErrorFactory"));
+  exports.Set("openContainer", Napi::Function::New<Container::Open>(env, "openContainer"));
+  exports.Set("openGroup", Napi::Function::New<Group::Open>(env, "openGroup"));
+  exports.Set("allocBuffer", Napi::Function::New<DmaBuffer::Alloc>(env, "allocBuffer"));
+  exports.Set("memlockLimit", Napi::Function::New<MemlockLimit>(env, "memlockLimit"));
+  exports.Set("PLAN_STRIDE", Napi::Number::New(env, kPlanStride));
+  // Which linux/vfio.h the constants came from (the build host's uapi headers).
+  exports.Set("uapiVersion", Napi::String::New(env, UapiVersion()));
+  return exports;
+}
+
+}  // namespace vfio
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return vfio::Init(env, exports); }
+
+NODE_API_MODULE(vfio, InitModule)

@@ -1,0 +1,44 @@
+// Per-environment state (main thread and every worker get their own): the
+// error factory, the class constructors, and the open objects, so that
+// MAP_DMA can find the DmaBuffers it covers and environment teardown can close
+// everything in the kernel's order.
+#pragma once
+
+#include <napi.h>
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <vector>
+
+namespace vfio {
+
+class Container;
+class Device;
+class DmaBuffer;
+class Group;
+
+struct AddonData {
+  Napi::FunctionReference errorFactory;
+  Napi::FunctionReference containerClass;
+  Napi::FunctionReference groupClass;
+  Napi::FunctionReference deviceClass;
+  Napi::FunctionReference bufferClass;
+
+  // Open objects only: each removes itself when it closes.
+  std::set<Container*> containers;
+  std::set<Group*> groups;
+  std::set<Device*> devices;
+  std::map<uint64_t, DmaBuffer*> buffers;  // keyed by vaddr
+
+  static AddonData* Of(Napi::Env env) { return env.GetInstanceData<AddonData>(); }
+
+  // Open buffers intersecting [vaddr, vaddr + size).
+  std::vector<DmaBuffer*> BuffersOverlapping(uint64_t vaddr, uint64_t size) const;
+
+  // Environment teardown: containers (unmap, detach groups), then groups,
+  // devices and buffers. Never throws.
+  void CloseAll() noexcept;
+};
+
+}  // namespace vfio

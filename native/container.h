@@ -1,0 +1,83 @@
+// Container: one /dev/vfio/vfio descriptor (a type1 IOMMU context once a
+// group is attached and SET_IOMMU chose the type). It remembers every mapping
+// it made, with the DmaBuffers each one covers, pinned until the kernel has
+// let go of the mapping.
+#pragma once
+
+#include <napi.h>
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <vector>
+
+namespace vfio {
+
+struct AddonData;
+class DmaBuffer;
+class Group;
+
+class Container : public Napi::ObjectWrap<Container> {
+ public:
+  static constexpr napi_type_tag kTypeTag = {0x6e6f64657666696full, 0x636f6e7461690001ull};
+  static constexpr const char* kClassName = "Container";
+
+  static void Init(Napi::Env env, AddonData* data);
+  // openContainer(path?: string): the path is for tests (default /dev/vfio/vfio).
+  static Napi::Value Open(const Napi::CallbackInfo& info);
+
+  explicit Container(const Napi::CallbackInfo& info);
+  ~Container() override;
+
+  int fd() const { return fd_; }
+  bool closed() const { return fd_ < 0; }
+
+  // Bookkeeping after a successful MAP_DMA / UNMAP_DMA (plans use these too).
+  void TrackMapped(uint64_t vaddr, uint64_t iova, uint64_t size);
+  void TrackUnmapped(uint64_t iova, uint64_t size) noexcept;
+
+  // Groups report their attachment; detaching the last one makes the kernel
+  // release the IOMMU context and every mapping in it.
+  void GroupAttached(Group* g);
+  void GroupDetached(Group* g) noexcept;
+
+  // Unmap all, detach groups (their devices first), close. Never throws.
+  void CloseNow() noexcept;
+
+ private:
+  struct Mapping {
+    uint64_t vaddr;
+    uint64_t size;
+    std::vector<DmaBuffer*> buffers;
+  };
+
+  void RequireOpen(Napi::Env env, const char* op) const;
+  void ForgetAllMappings() noexcept;
+
+  Napi::Value ApiVersion(const Napi::CallbackInfo& info);
+  Napi::Value CheckExtension(const Napi::CallbackInfo& info);
+  Napi::Value SetIommu(const Napi::CallbackInfo& info);
+  Napi::Value IommuInfo(const Napi::CallbackInfo& info);
+  Napi::Value Map(const Napi::CallbackInfo& info);
+  Napi::Value Unmap(const Napi::CallbackInfo& info);
+  Napi::Value UnmapAll(const Napi::CallbackInfo& info);
+  Napi::Value UnmapWithDirty(const Napi::CallbackInfo& info);
+  Napi::Value DirtyStart(const Napi::CallbackInfo& info);
+  Napi::Value DirtyStop(const Napi::CallbackInfo& info);
+  Napi::Value DirtyGet(const Napi::CallbackInfo& info);
+  Napi::Value RunPlan(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value GetClosed(const Napi::CallbackInfo& info);
+  Napi::Value GetTrackedMappings(const Napi::CallbackInfo& info);
+  Napi::Value GetGroups(const Napi::CallbackInfo& info);
+
+  AddonData* data_ = nullptr;
+  int fd_ = -1;
+  bool iommuSet_ = false;
+  // TYPE1 (v1) unmap semantics differ: see TrackUnmapped.
+  bool v2_ = false;
+  std::map<uint64_t, Mapping> mappings_;  // keyed by iova
+  std::set<Group*> groups_;
+};
+
+}  // namespace vfio

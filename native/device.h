@@ -1,0 +1,60 @@
+// Device: a descriptor from VFIO_GROUP_GET_DEVICE_FD. Regions are read and
+// written with pread/pwrite at the region's offset, or mmap()ed; every mmap is
+// detached and unmapped when the device closes.
+#pragma once
+
+#include <linux/vfio.h>
+#include <napi.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "mapped_memory.h"
+
+namespace vfio {
+
+struct AddonData;
+class Group;
+
+class Device : public Napi::ObjectWrap<Device> {
+ public:
+  static constexpr napi_type_tag kTypeTag = {0x6e6f64657666696full, 0x6465766963650001ull};
+  static constexpr const char* kClassName = "Device";
+
+  static void Init(Napi::Env env, AddonData* data);
+  // Takes ownership of fd (closes it if wrapping fails).
+  static Napi::Object Create(Napi::Env env, AddonData* data, Group* group, int fd, const std::string& name);
+
+  explicit Device(const Napi::CallbackInfo& info);
+  ~Device() override;
+
+  bool closed() const { return fd_ < 0; }
+  void CloseNow() noexcept;
+
+ private:
+  void RequireOpen(Napi::Env env, const char* op) const;
+  const vfio_region_info& Region(Napi::Env env, uint32_t index);
+  uint64_t RegionOffset(Napi::Env env, uint32_t region, uint64_t offset, uint64_t length);
+
+  Napi::Value Info(const Napi::CallbackInfo& info);
+  Napi::Value RegionInfo(const Napi::CallbackInfo& info);
+  Napi::Value Read(const Napi::CallbackInfo& info);
+  Napi::Value Write(const Napi::CallbackInfo& info);
+  Napi::Value Mmap(const Napi::CallbackInfo& info);
+  Napi::Value IrqInfo(const Napi::CallbackInfo& info);
+  Napi::Value Reset(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value GetName(const Napi::CallbackInfo& info);
+  Napi::Value GetClosed(const Napi::CallbackInfo& info);
+
+  AddonData* data_ = nullptr;
+  Group* group_ = nullptr;
+  int fd_ = -1;
+  std::string name_;
+  std::map<uint32_t, vfio_region_info> regions_;  // static per device: fetched once
+  std::map<uint32_t, std::unique_ptr<ExposedMemory>> mmaps_;
+};
+
+}  // namespace vfio

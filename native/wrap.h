@@ -1,0 +1,69 @@
+// Method plumbing shared by the wrapped classes. Every method and getter goes
+// through Invoke, which checks the receiver's type tag before unwrapping, so a
+// method borrowed onto a foreign object (or another of our classes) is a
+// TypeError instead of a misread pointer. Constructors demand a private token:
+// only native code creates Containers, Groups, Devices and DmaBuffers.
+#pragma once
+
+#include <napi.h>
+
+#include <string>
+
+#include "args.h"
+
+namespace vfio {
+
+// The token native code passes as the first constructor argument.
+Napi::Value ConstructToken(Napi::Env env);
+void RequireConstructToken(const Napi::CallbackInfo& info, const char* className);
+
+template <class T>
+T* UnwrapThis(const Napi::CallbackInfo& info) {
+  Napi::Value self = info.This();
+  if (!self.IsObject() || !self.As<Napi::Object>().CheckTypeTag(&T::kTypeTag)) {
+    ThrowType(info.Env(), std::string("receiver is not a ") + T::kClassName);
+  }
+  return T::Unwrap(self.As<Napi::Object>());
+}
+
+template <class T, Napi::Value (T::*M)(const Napi::CallbackInfo&)>
+Napi::Value Invoke(const Napi::CallbackInfo& info) {
+  return (UnwrapThis<T>(info)->*M)(info);
+}
+
+template <class T, Napi::Value (T::*M)(const Napi::CallbackInfo&)>
+Napi::PropertyDescriptor Method(Napi::Env env, const char* name) {
+  return Napi::PropertyDescriptor::Value(name, Napi::Function::New<Invoke<T, M>>(env, name),
+                                         napi_default_method);
+}
+
+template <class T, Napi::Value (T::*M)(const Napi::CallbackInfo&)>
+Napi::PropertyDescriptor Getter(const char* name) {
+  return Napi::PropertyDescriptor::Accessor<Invoke<T, M>>(name, napi_configurable);
+}
+
+// Defines the class with no ObjectWrap-dispatched members, then puts the
+// tag-checked methods and getters on its prototype.
+template <class T>
+Napi::Function DefineTaggedClass(Napi::Env env, const char* name,
+                                 std::initializer_list<Napi::PropertyDescriptor> members) {
+  Napi::Function ctor =
+      T::DefineClass(env, name, std::initializer_list<Napi::ClassPropertyDescriptor<T>>{});
+  ctor.Get("prototype").As<Napi::Object>().DefineProperties(members);
+  return ctor;
+}
+
+// Pins / unpins a wrapped object against GC without throwing (used from close
+// paths that also run in finalizers and at environment teardown).
+template <class T>
+void PinQuiet(Napi::ObjectWrap<T>* w) noexcept {
+  uint32_t n;
+  napi_reference_ref(w->Env(), static_cast<napi_ref>(*w), &n);
+}
+template <class T>
+void UnpinQuiet(Napi::ObjectWrap<T>* w) noexcept {
+  uint32_t n;
+  napi_reference_unref(w->Env(), static_cast<napi_ref>(*w), &n);
+}
+
+}  // namespace vfio
