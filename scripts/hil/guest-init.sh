@@ -79,11 +79,12 @@ group=${group##*/}
 [ -c "/dev/vfio/$group" ] || die "/dev/vfio/$group missing"
 say "edu $bdf -> vfio-pci, IOMMU group $group"
 
-# The chroot sees the guest's kernel interfaces, not the host's.
+# The chroot sees the guest's kernel interfaces, not the host's. /tmp needs
+# nothing: the overlay already makes it writable, and a fresh tmpfs there
+# would hide a checkout that lives under /tmp.
 mount -o bind /dev /host/dev || die "bind /dev"
 mount -t proc proc /host/proc || die "mount /host/proc"
 mount -t sysfs sys /host/sys || die "mount /host/sys"
-mount -t tmpfs -o mode=1777 tmp /host/tmp || die "mount /host/tmp"
 
 ready=$(uptime_s)
 echo "HIL-READY uptime=${ready}s"

@@ -64,6 +64,7 @@ shq() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 
 mkdir -p "$(dirname "$log")"
 : >"$log"
+rm -f "${log%.log}.dmesg.log"
 qemu_version=$(qemu-system-x86_64 --version | head -n1)
 hil_log "kernel: $HIL_KERNEL_PKG $HIL_KERNEL_VERSION"
 hil_log "qemu:   $qemu_version"
@@ -97,9 +98,13 @@ relay() {
 }
 
 start=$(hil_now)
+interrupted=
+trap 'interrupted=1' INT TERM
 set +e
 # stdin from /dev/null: QEMU leaves the terminal alone, so Ctrl-C reaches it.
-timeout --kill-after=10 "$timeout_s" "${qemu[@]}" </dev/null 2>&1 | relay
+# --foreground keeps QEMU in this process group, so Ctrl-C stops it too
+# instead of leaving it running until the timeout.
+timeout --foreground --kill-after=10 "$timeout_s" "${qemu[@]}" </dev/null 2>&1 | relay
 qemu_rc=${PIPESTATUS[0]}
 set -e
 end=$(hil_now)
@@ -108,6 +113,8 @@ if [[ -f $run/exit-code ]]; then
   rc=$(<"$run/exit-code")
 elif marker=$(grep -ao 'HIL-EXIT=[0-9]*' "$log" | tail -n1) && [[ -n $marker ]]; then
   rc=${marker#HIL-EXIT=}
+elif [[ -n $interrupted ]]; then
+  rc=130
 elif [[ $qemu_rc -eq 124 || $qemu_rc -eq 137 ]]; then
   rc=124
 else
@@ -126,6 +133,7 @@ fi
 
 if [[ $rc -ne 0 ]]; then
   case $rc in
+    130) hil_log "interrupted" ;;
     124) hil_log "TIMEOUT: the guest was killed after ${timeout_s}s (set VFIO_HIL_TIMEOUT to allow more)" ;;
     86) hil_log "the guest could not set up VFIO (see 'HIL: setup failed' above)" ;;
     3) hil_log "the guest stopped without reporting a result (qemu exit $qemu_rc): kernel panic or crash?" ;;
