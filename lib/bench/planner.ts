@@ -1,19 +1,10 @@
-// The runner's view of lib/plan: buildPlan, mapBatch, unmapBatch. lib/plan is
-// written concurrently; it is loaded late so this compiles before it lands.
-import type { PlanResult } from '../backend.js';
+// The planner the benchmark measures: lib/plan, as is.
+import { mapBatch, unmapBatch } from '../plan/batch.js';
+import { buildPlan, type Plan } from '../plan/build.js';
 import type { BenchPlanner } from './runner.js';
 
-const PLAN_MODULE = '../plan/index.js';
-
-export async function loadPlanner(): Promise<BenchPlanner> {
-  const mod = (await import(PLAN_MODULE)) as BenchPlanner;
-  return {
-    buildPlan: (requests, strategy, info) => mod.buildPlan(requests, strategy, info),
-    mapBatch: (space, plan) => normalize(mod.mapBatch(space, plan)),
-    unmapBatch: (space, plan) => normalize(mod.unmapBatch(space, plan)),
-  };
-}
-
-function normalize(r: PlanResult): PlanResult {
-  return { ...r, failedIndex: r.failedIndex ?? -1 };
-}
+export const defaultPlanner: BenchPlanner<Plan> = {
+  buildPlan: (requests, strategy, info) => buildPlan(requests, strategy, info),
+  mapBatch: (space, plan) => mapBatch(space, plan),
+  unmapBatch: (space, plan) => unmapBatch(space, plan),
+};

@@ -1,7 +1,8 @@
-// The CLI's one way to a backend: lib/open.ts's openBackend. Kept behind this
-// small function so the commands do not care how the choice is made.
+// The CLI's one way to a backend: lib/open.ts's openBackend, behind a function
+// type so tests can hand the commands another opener.
 import type { Backend, Container, Group } from '../backend.js';
 import { Extension } from '../backend.js';
+import { openBackend } from '../open.js';
 
 export interface Opened {
   backend: Backend;
@@ -11,13 +12,7 @@ export interface Opened {
 
 export type BackendOpener = (choice: 'native' | 'sim' | 'auto') => Opened;
 
-// lib/open.ts is written concurrently; load it late so this file compiles before it lands.
-const OPEN_MODULE = '../open.js';
-
-export async function loadOpener(): Promise<BackendOpener> {
-  const mod = (await import(OPEN_MODULE)) as { openBackend(o: { backend: 'native' | 'sim' | 'auto' }): Opened };
-  return (backend) => mod.openBackend({ backend });
-}
+export const defaultOpener: BackendOpener = (backend) => openBackend({ backend });
 
 export interface Attached {
   container: Container;

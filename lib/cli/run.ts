@@ -2,11 +2,11 @@
 // Nothing here calls process.exit, so tests run it in-process.
 import { readFileSync } from 'node:fs';
 import { BaselineError } from '../bench/compare.js';
-import { loadPlanner } from '../bench/planner.js';
+import { defaultPlanner } from '../bench/planner.js';
 import type { BenchPlanner } from '../bench/runner.js';
 import { VfioError } from '../errors.js';
 import { parseCli, type CliArgs } from './args.js';
-import { loadOpener, type BackendOpener } from './backends.js';
+import { defaultOpener, type BackendOpener } from './backends.js';
 import { runBench } from './bench.js';
 import { runBind } from './bind.js';
 import { EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, UsageError } from './exit-codes.js';
@@ -53,20 +53,12 @@ export async function main(argv: string[], io: CliIo = processIo(), deps: MainDe
       case 'bind':
         return runBind(args, io);
       case 'probe': {
-        let open: BackendOpener | null = deps.open ?? null;
-        if (!open) {
-          try {
-            open = await loadOpener();
-          } catch {
-            open = null;
-          }
-        }
-        return runProbe(args, io, open);
+        return runProbe(args, io, deps.open ?? defaultOpener);
       }
       case 'bench':
         return await runBench(args, io, {
-          open: deps.open ?? (await loadOpener()),
-          planner: deps.planner ?? (await loadPlanner()),
+          open: deps.open ?? defaultOpener,
+          planner: deps.planner ?? defaultPlanner,
         });
     }
   } catch (err) {

@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest';
+import { defaultPlanner } from '../../lib/bench/planner.js';
+import { BenchRunner } from '../../lib/bench/runner.js';
+import { cellsFor } from '../../lib/bench/suites.js';
+import { SimBackend } from '../../lib/sim/index.js';
+
+const budget = { maxBuffer: 1n << 30n, hugetlbFree: null, lockable: null };
+
+function runOn(suites: Parameters<typeof cellsFor>[0][], opts: { reps?: number; maxBuffer?: bigint } = {}) {
+  const backend = new SimBackend();
+  const container = backend.openContainer();
+  const group = backend.openGroup(7);
+  group.setContainer(container);
+  container.setIommu('type1v2');
+  try {
+    const runner = new BenchRunner(backend, container, defaultPlanner, {
+      reps: opts.reps ?? 3, warmup: 1, budget: { ...budget, maxBuffer: opts.maxBuffer ?? budget.maxBuffer },
+    });
+    const out = runner.run(suites.flatMap(cellsFor));
+    return { out, container };
+  } finally {
+    group.close();
+    container.close();
+  }
+}
+
+describe('bench runner on the sim', () => {
+  it('runs the matrix: 18 cells, the requested repetitions, per-page issues one entry per page', () => {
+    const { out } = runOn(['matrix']);
+    expect(out.cells).toHaveLength(18);
+    for (const c of out.cells) {
+      expect(c.skipped).toBeUndefined();
+      expect(c.samples).toHaveLength(3);
+      expect(c.jsSamples).toHaveLength(3);
+      expect(c.median).toBeGreaterThan(0);
+    }
+    const perPage512 = out.cells.find((c) => c.pages === 512 && c.strategy === 'per-page' && c.backing === '4k')!;
+    const coalesced512 = out.cells.find((c) => c.pages === 512 && c.strategy === 'coalesced' && c.backing === '4k')!;
+    expect(perPage512.entries).toBe(512);
+    expect(coalesced512.entries).toBe(1);
+    expect(perPage512.speedup).toBe(1);
+    // Whatever the cost model says, one call for the run beats 512 calls for it.
+    expect(coalesced512.speedup).toBeGreaterThan(1);
+  });
+
+  it('measures the planner overhead on the single-page path per backing', () => {
+    const { out } = runOn(['matrix']);
+    expect(out.plannerOverhead.map((o) => o.backing)).toEqual(['4k', 'thp', 'hugetlb']);
+    for (const o of out.plannerOverhead) expect(o.overheadNs).toBe(o.plannedNs - o.directNs);
+  });
+
+  it('leaves nothing mapped or pinned after a run', () => {
+    const backend = new SimBackend();
+    const container = backend.openContainer();
+    const group = backend.openGroup(7);
+    group.setContainer(container);
+    container.setIommu('type1v2');
+    const before = container.memlock().locked;
+    new BenchRunner(backend, container, defaultPlanner, { reps: 2, warmup: 0, budget }).run(cellsFor('matrix'));
+    expect(container.memlock().locked).toBe(before);
+    expect(container.info().dmaAvail).toBe(65535);
+    group.close();
+    container.close();
+  });
+
+  it('skips cells beyond the memory budget with a note, instead of failing', () => {
+    const { out } = runOn(['scaling'], { reps: 1, maxBuffer: 1n << 20n });
+    const big = out.cells.filter((c) => c.size > 1 << 20);
+    expect(big.length).toBeGreaterThan(0);
+    for (const c of big) expect(c.skipped).toMatch(/memory budget/);
+    expect(out.cells.filter((c) => c.size <= 1 << 20).every((c) => !c.skipped)).toBe(true);
+    expect(out.notes.some((n) => /memory budget/.test(n))).toBe(true);
+  });
+
+  it('patterns: kernel strategy needs one contiguous region; strided cannot coalesce', () => {
+    const { out } = runOn(['patterns'], { reps: 1 });
+    const strided = out.cells.filter((c) => c.pattern === 'strided' && c.backing === '4k');
+    const [pp, co, k] = ['per-page', 'coalesced', 'kernel'].map((s) => strided.find((c) => c.strategy === s)!);
+    expect(co!.entries).toBe(pp!.entries);
+    expect(k!.skipped).toBeTruthy();
+    const pool = out.cells.find((c) => c.pattern === 'pool' && c.strategy === 'kernel' && c.backing === 'thp')!;
+    expect(pool.skipped).toBeUndefined();
+    expect(pool.entries).toBe(1);
+  });
+});
