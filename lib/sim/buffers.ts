@@ -1,0 +1,163 @@
+// DMA buffers of the simulated backend: plain ArrayBuffers with made-up but
+// properly aligned virtual addresses, and a registry that answers "what backs
+// this vaddr?" so that the cost model and the IOMMU entry count can follow
+// the backing like the kernel's pinning does.
+import { SZ_1G, SZ_2M, SZ_4K, type Backing, type DmaBuffer, type DmaBufferOptions } from '../backend.js';
+import { Errno, VfioError } from '../errors.js';
+import { toU64 } from './args.js';
+
+// Where sim buffers live: a user-space-looking range, far from IOVAs tests use.
+const VADDR_BASE = 0x7f00_0000_0000n;
+// Largest buffer a plain ArrayBuffer holds comfortably here.
+const MAX_SIM_BUFFER = 1n << 32n;
+
+function detach(buf: ArrayBuffer): void {
+  const transfer = (buf as ArrayBuffer & { transfer?: () => ArrayBuffer }).transfer;
+  if (typeof transfer === 'function') transfer.call(buf);
+  else structuredClone(buf, { transfer: [buf] });
+}
+
+export class SimDmaBuffer implements DmaBuffer {
+  readonly size: bigint;
+  readonly backing: Backing;
+  readonly pageSize: bigint;
+  readonly vaddr: bigint;
+  #bytes: Uint8Array;
+  #closed = false;
+  readonly #registry: BufferRegistry;
+
+  /** @internal Only BufferRegistry.alloc constructs these. */
+  constructor(registry: BufferRegistry, vaddr: bigint, size: bigint, backing: Backing, pageSize: bigint) {
+    this.#registry = registry;
+    this.vaddr = vaddr;
+    this.size = size;
+    this.backing = backing;
+    this.pageSize = pageSize;
+    this.#bytes = new Uint8Array(new ArrayBuffer(Number(size)));
+  }
+
+  get bytes(): Uint8Array {
+    return this.#bytes;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#registry.release(this);
+    const ab = this.#bytes.buffer as ArrayBuffer;
+    detach(ab);
+    this.#bytes = new Uint8Array(0);
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+export interface BackingSpan {
+  vaddr: bigint;
+  size: bigint;
+  backing: Backing;
+  /** Size of the pages backing this span. */
+  pageSize: bigint;
+  /** The sim buffer holding it, if any. */
+  buffer: SimDmaBuffer | null;
+}
+
+export class BufferRegistry {
+  #next = VADDR_BASE;
+  // Sorted by vaddr (allocation is monotonic), live buffers only.
+  #live: SimDmaBuffer[] = [];
+
+  alloc(opts: DmaBufferOptions): SimDmaBuffer {
+    if (opts === null || typeof opts !== 'object') throw new TypeError('allocBuffer: options object required');
+    const rawSize = typeof opts.size === 'number' ? BigInt(Math.trunc(opts.size)) : opts.size;
+    if (typeof opts.size === 'number' && !Number.isSafeInteger(opts.size)) {
+      throw new RangeError('allocBuffer: size must be a safe integer');
+    }
+    const requested = toU64(rawSize, 'size');
+    if (requested === 0n) throw new RangeError('allocBuffer: size must be > 0');
+    const pageSize = backingPageSize(opts.backing, opts.hugePageSize);
+    const size = (requested + pageSize - 1n) / pageSize * pageSize;
+    if (size > MAX_SIM_BUFFER) {
+      throw new VfioError(Errno.ENOMEM, 'mmap', { size, backing: opts.backing },
+        'the simulated backend keeps buffer memory in an ArrayBuffer: at most 4 GiB each');
+    }
+    const vaddr = (this.#next + pageSize - 1n) / pageSize * pageSize;
+    // Leave a guard page so two buffers never look contiguous.
+    this.#next = vaddr + size + SZ_4K;
+    const buf = new SimDmaBuffer(this, vaddr, size, opts.backing, pageSize);
+    this.#live.push(buf);
+    return buf;
+  }
+
+  release(buf: SimDmaBuffer): void {
+    const i = this.#indexOf(buf.vaddr);
+    if (i >= 0 && this.#live[i] === buf) this.#live.splice(i, 1);
+  }
+
+  /**
+   * Splits [vaddr, vaddr + size) by what backs it. Memory the sim did not
+   * allocate counts as 4 KiB pages.
+   */
+  spans(vaddr: bigint, size: bigint): BackingSpan[] {
+    const out: BackingSpan[] = [];
+    const end = vaddr + size;
+    let cur = vaddr;
+    let i = this.#firstEndingAfter(cur);
+    while (cur < end) {
+      const buf = this.#live[i];
+      if (!buf || buf.vaddr >= end) {
+        out.push({ vaddr: cur, size: end - cur, backing: '4k', pageSize: SZ_4K, buffer: null });
+        break;
+      }
+      if (buf.vaddr > cur) {
+        out.push({ vaddr: cur, size: buf.vaddr - cur, backing: '4k', pageSize: SZ_4K, buffer: null });
+        cur = buf.vaddr;
+      }
+      const stop = end < buf.vaddr + buf.size ? end : buf.vaddr + buf.size;
+      out.push({ vaddr: cur, size: stop - cur, backing: buf.backing, pageSize: buf.pageSize, buffer: buf });
+      cur = stop;
+      i++;
+    }
+    return out;
+  }
+
+  #firstEndingAfter(addr: bigint): number {
+    let lo = 0;
+    let hi = this.#live.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const b = this.#live[mid]!;
+      if (b.vaddr + b.size > addr) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo;
+  }
+
+  #indexOf(vaddr: bigint): number {
+    const i = this.#firstEndingAfter(vaddr);
+    return this.#live[i]?.vaddr === vaddr ? i : -1;
+  }
+}
+
+export function backingPageSize(backing: Backing, hugePageSize?: bigint): bigint {
+  switch (backing) {
+    case '4k':
+      return SZ_4K;
+    case 'thp':
+      return SZ_2M;
+    case 'hugetlb': {
+      const hp = hugePageSize ?? SZ_2M;
+      if (typeof hp !== 'bigint') throw new TypeError('allocBuffer: hugePageSize must be a bigint');
+      if (hp !== SZ_2M && hp !== SZ_1G) throw new RangeError('allocBuffer: hugePageSize must be 2 MiB or 1 GiB');
+      return hp;
+    }
+    default:
+      throw new TypeError(`allocBuffer: unknown backing ${String(backing)}`);
+  }
+}

@@ -1,0 +1,205 @@
+// A simulated /dev/vfio/vfio container (drivers/vfio/container.c, Linux
+// 6.12): groups attach to it, VFIO_SET_IOMMU needs at least one group and
+// picks the type1 driver, and every IOMMU ioctl before that fails with EINVAL
+// because there is no driver to pass it to.
+import {
+  Extension, PROT_RW,
+  type Container, type DirtyBitmap, type DmaMapping, type ExtensionName, type IommuInfo,
+  type IommuType, type MemlockStatus, type PlanOp, type PlanResult,
+} from '../backend.js';
+import { Errno, VfioError } from '../errors.js';
+import { closedError, toU64 } from './args.js';
+import type { SimHost } from './host.js';
+import { runSimPlan } from './plan.js';
+import { DIRTY_BITMAP_SIZE_MAX, Type1 } from './type1.js';
+
+/** VFIO_API_VERSION. */
+const VFIO_API_VERSION = 0;
+
+// Containers' internals that groups need; not part of the public surface.
+const internals = new WeakMap<SimContainer, ContainerInternals>();
+
+export interface ContainerInternals {
+  host: SimHost;
+  groups: Set<number>;
+  iommu(): Type1 | null;
+  /** The last group left: the type1 instance is released (container.c). */
+  dropIommu(): void;
+}
+
+export function containerInternals(c: unknown): ContainerInternals | undefined {
+  return internals.get(c as SimContainer);
+}
+
+export class SimContainer implements Container {
+  readonly simulated = true;
+  #host: SimHost;
+  #closed = false;
+  #groups = new Set<number>();
+  #iommu: Type1 | null = null;
+
+  /** @internal SimBackend.openContainer() constructs these. */
+  constructor(host: SimHost) {
+    this.#host = host;
+    internals.set(this, {
+      host,
+      groups: this.#groups,
+      iommu: () => this.#iommu,
+      dropIommu: () => {
+        this.#iommu?.release();
+        this.#iommu = null;
+      },
+    });
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  apiVersion(): number {
+    this.#live('VFIO_GET_API_VERSION');
+    return VFIO_API_VERSION;
+  }
+
+  checkExtension(ext: ExtensionName): boolean {
+    this.#live('VFIO_CHECK_EXTENSION');
+    if (typeof ext !== 'string' || !Object.hasOwn(Extension, ext)) {
+      throw new TypeError(`checkExtension: unknown extension ${String(ext)}`);
+    }
+    // vfio_iommu_type1_check_extension(). Before SET_IOMMU container.c polls
+    // every registered driver with iommu == NULL; no other driver (noiommu,
+    // spapr) answers yes on an x86 host without enable_unsafe_noiommu_mode.
+    const iommu = this.#iommu;
+    switch (ext) {
+      case 'TYPE1':
+      case 'TYPE1v2':
+      case 'TYPE1_NESTING':
+      case 'UNMAP_ALL':
+        return true;
+      case 'UPDATE_VADDR':
+        // "return iommu && !vfio_iommu_has_emulated(iommu)": no mdevs here.
+        return iommu !== null;
+      case 'DMA_CC':
+        return iommu !== null && this.#host.options.cacheCoherent;
+      default:
+        return false;
+    }
+  }
+
+  setIommu(type: IommuType): void {
+    const op = 'VFIO_SET_IOMMU';
+    this.#live(op);
+    if (type !== 'type1' && type !== 'type1v2') throw new TypeError(`setIommu: unknown IOMMU type ${String(type)}`);
+    // vfio_ioctl_set_iommu(): only a container holding a group may pick a
+    // driver, and only once.
+    if (this.#groups.size === 0) {
+      throw new VfioError(Errno.EINVAL, op, { type }, 'attach a group to the container before choosing the IOMMU type');
+    }
+    if (this.#iommu) {
+      throw new VfioError(Errno.EINVAL, op, { type }, 'the container already has an IOMMU type set');
+    }
+    this.#iommu = new Type1(this.#host, type === 'type1v2');
+  }
+
+  info(): IommuInfo {
+    const iommu = this.#driver('VFIO_IOMMU_GET_INFO');
+    return {
+      pageSizes: iommu.pgsizeBitmap,
+      ranges: iommu.ranges.map((r) => ({ ...r })),
+      dmaAvail: iommu.dmaAvail,
+      // vfio_iommu_migration_build_caps(): the smallest page size only.
+      migration: { flags: 0, pageSizes: iommu.pgsize, maxDirtyBitmapSize: DIRTY_BITMAP_SIZE_MAX },
+    };
+  }
+
+  memlock(): MemlockStatus {
+    return this.#host.memlock.status();
+  }
+
+  map(m: DmaMapping): void {
+    if (m === null || typeof m !== 'object') throw new TypeError('map: mapping object required');
+    const vaddr = toU64(m.vaddr, 'vaddr');
+    const iova = toU64(m.iova, 'iova');
+    const size = toU64(m.size, 'size');
+    const prot = m.prot ?? PROT_RW;
+    if (typeof prot !== 'number' || !Number.isInteger(prot)) throw new TypeError('map: prot must be an integer');
+    // Same rule as the native layer: only PROT_READ | PROT_WRITE reach MAP_DMA
+    // (0 does, and the kernel refuses it with EINVAL).
+    if (prot < 0 || (prot & ~PROT_RW) !== 0) throw new RangeError('map: prot may only hold PROT_READ | PROT_WRITE');
+    this.#driver('VFIO_IOMMU_MAP_DMA').map(vaddr, iova, size, prot);
+  }
+
+  unmap(iova: bigint, size: bigint): bigint {
+    toU64(iova, 'iova');
+    toU64(size, 'size');
+    return this.#driver('VFIO_IOMMU_UNMAP_DMA').unmap(iova, size).unmapped;
+  }
+
+  unmapAll(): bigint {
+    return this.#driver('VFIO_IOMMU_UNMAP_DMA').unmap(0n, 0n, { all: true }).unmapped;
+  }
+
+  unmapWithDirty(iova: bigint, size: bigint, pageSize: bigint): { unmapped: bigint; dirty: DirtyBitmap } {
+    toU64(iova, 'iova');
+    toU64(size, 'size');
+    if (toU64(pageSize, 'pageSize') === 0n) throw new RangeError('pageSize must be non-zero');
+    const r = this.#driver('VFIO_IOMMU_UNMAP_DMA').unmap(iova, size, { bitmapPgsize: pageSize });
+    return { unmapped: r.unmapped, dirty: r.dirty! };
+  }
+
+  dirtyStart(): void {
+    this.#dirtyDriver('START').dirtyStart();
+  }
+
+  dirtyStop(): void {
+    this.#dirtyDriver('STOP').dirtyStop();
+  }
+
+  dirtyGet(iova: bigint, size: bigint, pageSize: bigint): DirtyBitmap {
+    toU64(iova, 'iova');
+    toU64(size, 'size');
+    if (toU64(pageSize, 'pageSize') === 0n) throw new RangeError('pageSize must be non-zero');
+    return this.#dirtyDriver('GET_BITMAP').dirtyGet(iova, size, pageSize);
+  }
+
+  runPlan(op: PlanOp, plan: BigUint64Array): PlanResult {
+    if (op !== 'map' && op !== 'unmap') throw new TypeError(`runPlan: op must be 'map' or 'unmap'`);
+    this.#live(op === 'map' ? 'VFIO_IOMMU_MAP_DMA' : 'VFIO_IOMMU_UNMAP_DMA');
+    return runSimPlan(this.#iommu, this.#host.options.costModel, op, plan);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    // Groups still attached keep the kernel object (and its IOMMU type) alive,
+    // but nothing stays mapped or pinned.
+    this.#iommu?.unmap(0n, 0n, { all: true });
+    this.#closed = true;
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #live(op: string): void {
+    if (this.#closed) throw closedError(op);
+  }
+
+  /** The type1 instance, or EINVAL as container.c answers an ioctl with no driver set. */
+  #driver(op: string): Type1 {
+    this.#live(op);
+    if (!this.#iommu) {
+      throw new VfioError(Errno.EINVAL, op, {}, 'no IOMMU type set on this container (setIommu after attaching a group)');
+    }
+    return this.#iommu;
+  }
+
+  /** VFIO_IOMMU_DIRTY_PAGES is TYPE1v2 only: EACCES on a v1 container. */
+  #dirtyDriver(flag: string): Type1 {
+    const op = 'VFIO_IOMMU_DIRTY_PAGES';
+    const iommu = this.#driver(op);
+    if (!iommu.v2) {
+      throw new VfioError(Errno.EACCES, op, { flags: flag }, 'dirty page tracking needs a TYPE1v2 container');
+    }
+    return iommu;
+  }
+}

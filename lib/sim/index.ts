@@ -1,0 +1,73 @@
+// The simulated backend: a model of vfio_iommu_type1 and vfio-pci (Linux
+// 6.12) that needs no IOMMU, for laptops, CI and planning. Same interface and,
+// for the same causes, the same errnos as the native backend; timings come
+// from a cost model and are always labelled simulated.
+import type { Backend, DmaBuffer, DmaBufferOptions, Group } from '../backend.js';
+import { Errno, VfioError } from '../errors.js';
+import { SimContainer } from './container.js';
+import { SimGroup } from './group.js';
+import { SimHost } from './host.js';
+import { resolveSimOptions, type ResolvedSimOptions, type SimOptions } from './options.js';
+
+export class SimBackend implements Backend {
+  readonly name = 'sim' as const;
+  readonly simulated = true;
+  readonly #host: SimHost;
+
+  constructor(options: SimOptions = {}) {
+    this.#host = new SimHost(resolveSimOptions(options));
+  }
+
+  /** The options in force, defaults filled in. */
+  get options(): ResolvedSimOptions {
+    return this.#host.options;
+  }
+
+  /**
+   * /sys/module/vfio_iommu_type1/parameters/dma_entry_limit: like the kernel's
+   * module parameter it is read when a container gets its IOMMU type.
+   */
+  get dmaEntryLimit(): number {
+    return this.#host.dmaEntryLimit;
+  }
+
+  set dmaEntryLimit(limit: number) {
+    if (!Number.isInteger(limit) || limit < 0 || limit > 0xffff_ffff) throw new RangeError('dmaEntryLimit must be a u32');
+    this.#host.dmaEntryLimit = limit;
+  }
+
+  openContainer(): SimContainer {
+    return new SimContainer(this.#host);
+  }
+
+  openGroup(id: number): Group {
+    const op = 'open /dev/vfio/group';
+    if (typeof id !== 'number' || !Number.isInteger(id)) throw new TypeError('openGroup: id must be an integer');
+    if (id < 0) throw new RangeError('openGroup: id must be >= 0');
+    const spec = this.#host.options.groups.find((g) => g.id === id);
+    if (!spec) {
+      throw new VfioError(Errno.ENOENT, op, { group: id },
+        `no /dev/vfio/${id}: the simulated host has groups ${this.#host.options.groups.map((g) => g.id).join(', ')}`);
+    }
+    // vfio_group_fops_open(): one open file per group at a time.
+    if (this.#host.openGroups.has(id)) {
+      throw new VfioError(Errno.EBUSY, op, { group: id }, 'the group is already open (in this or another container)');
+    }
+    this.#host.openGroups.add(id);
+    return new SimGroup(this.#host, spec);
+  }
+
+  allocBuffer(opts: DmaBufferOptions): DmaBuffer {
+    return this.#host.buffers.alloc(opts);
+  }
+}
+
+export { SimContainer } from './container.js';
+export { SimDevice } from './device.js';
+export { SimGroup } from './group.js';
+export { SimDmaBuffer } from './buffers.js';
+export { defaultCostModel, COST_MODEL_SOURCE, type CostModel, type BackingCost } from './cost-model.js';
+export {
+  SIM_DEFAULT_DEVICE, SIM_DEFAULT_GROUP, SIM_NONVIABLE_DEVICE, SIM_NONVIABLE_GROUP, MSI_WINDOW,
+  DEFAULT_DMA_ENTRY_LIMIT, type SimOptions, type SimGroupSpec, type SimMemlockOptions, type ResolvedSimOptions,
+} from './options.js';

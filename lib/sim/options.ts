@@ -1,0 +1,132 @@
+// What a simulated host looks like, and its defaults: an Intel VT-d machine
+// (4 KiB | 2 MiB | 1 GiB IOMMU pages, 48-bit IOVA space minus the interrupt
+// window the IOMMU reserves for MSIs), vfio_iommu_type1's default
+// dma_entry_limit, and one viable group holding an edu-like PCI device plus
+// one group that is not viable (a device still bound to a host driver).
+import { SZ_1G, SZ_2M, SZ_4K, type IovaRange } from '../backend.js';
+import { defaultCostModel, type BackingCost, type CostModel } from './cost-model.js';
+
+export interface SimGroupSpec {
+  /** The IOMMU group number (/dev/vfio/<id>). */
+  id: number;
+  /** False when some device of the group is bound to a host driver. Default true. */
+  viable?: boolean;
+  /** PCI addresses of the group's devices, each an edu-like device. */
+  devices?: string[];
+}
+
+export interface SimMemlockOptions {
+  /** RLIMIT_MEMLOCK in bytes, null for unlimited. Default 8 MiB. */
+  limit?: bigint | null;
+  /** Bytes already locked by the "process" (mlock, other pins). Default 0. */
+  locked?: bigint;
+  /** Holds CAP_IPC_LOCK: the limit is not enforced (pages are still counted). Default true, like root. */
+  exempt?: boolean;
+}
+
+export interface SimOptions {
+  /** IOMMU page-size bitmap (bit n = 2^n bytes). Default 4 KiB | 2 MiB | 1 GiB. */
+  pageSizes?: bigint;
+  /** Usable IOVA ranges, inclusive. Default: [0, 2^addressWidth) minus `reserved`. */
+  iovaRanges?: IovaRange[];
+  /** IOMMU address width in bits when iovaRanges is not given. Default 48. */
+  addressWidth?: number;
+  /** Reserved IOVA regions when iovaRanges is not given. Default the MSI window 0xfee00000-0xfeefffff. */
+  reserved?: IovaRange[];
+  /** vfio_iommu_type1 dma_entry_limit: mappings per container. Default 65535. */
+  dmaEntryLimit?: number;
+  memlock?: SimMemlockOptions;
+  /** IOMMU groups present. Default: group 7 (viable, 0000:00:03.0) and group 8 (not viable, 0000:00:04.0). */
+  groups?: SimGroupSpec[];
+  /** VFIO_DMA_CC_IOMMU once an IOMMU is set (IOMMU enforces cache coherency). Default true. */
+  cacheCoherent?: boolean;
+  /** The simulated devices support VFIO_DEVICE_RESET. Default false, like QEMU's edu (no FLR, no PM reset). */
+  resetSupported?: boolean;
+  /** Cost model overrides; per-backing figures are merged field by field. */
+  costModel?: { batched?: boolean; costs?: Partial<Record<keyof CostModel['costs'], Partial<BackingCost>>>; source?: string };
+}
+
+export const SIM_DEFAULT_GROUP = 7;
+export const SIM_DEFAULT_DEVICE = '0000:00:03.0';
+export const SIM_NONVIABLE_GROUP = 8;
+export const SIM_NONVIABLE_DEVICE = '0000:00:04.0';
+export const MSI_WINDOW: IovaRange = { start: 0xfee0_0000n, last: 0xfeef_ffffn };
+export const DEFAULT_DMA_ENTRY_LIMIT = 65535;
+
+export interface ResolvedSimOptions {
+  pageSizes: bigint;
+  iovaRanges: IovaRange[];
+  dmaEntryLimit: number;
+  memlock: { limit: bigint | null; locked: bigint; exempt: boolean };
+  groups: Required<SimGroupSpec>[];
+  cacheCoherent: boolean;
+  resetSupported: boolean;
+  costModel: CostModel;
+}
+
+/** [0, 2^width) minus the reserved regions, sorted, inclusive ends. */
+export function apertureRanges(width: number, reserved: readonly IovaRange[]): IovaRange[] {
+  let ranges: IovaRange[] = [{ start: 0n, last: (1n << BigInt(width)) - 1n }];
+  for (const r of [...reserved].sort((a, b) => (a.start < b.start ? -1 : 1))) {
+    const next: IovaRange[] = [];
+    for (const n of ranges) {
+      if (r.start > n.last || r.last < n.start) {
+        next.push(n);
+        continue;
+      }
+      if (r.start > n.start) next.push({ start: n.start, last: r.start - 1n });
+      if (r.last < n.last) next.push({ start: r.last + 1n, last: n.last });
+    }
+    ranges = next;
+  }
+  return ranges;
+}
+
+export function resolveSimOptions(o: SimOptions = {}): ResolvedSimOptions {
+  const pageSizes = o.pageSizes ?? (SZ_4K | SZ_2M | SZ_1G);
+  if (typeof pageSizes !== 'bigint' || pageSizes <= 0n) throw new RangeError('sim: pageSizes must be a non-zero bigint bitmap');
+  if ((pageSizes & (SZ_4K - 1n)) !== 0n) throw new RangeError('sim: pageSizes below 4 KiB are hidden by vfio_iommu_type1');
+  const width = o.addressWidth ?? 48;
+  if (!Number.isInteger(width) || width < 32 || width > 64) throw new RangeError('sim: addressWidth must be 32..64');
+  const iovaRanges = (o.iovaRanges ?? apertureRanges(width, o.reserved ?? [MSI_WINDOW]))
+    .map((r) => ({ start: r.start, last: r.last }))
+    .sort((a, b) => (a.start < b.start ? -1 : 1));
+  for (const r of iovaRanges) {
+    if (typeof r.start !== 'bigint' || typeof r.last !== 'bigint' || r.last < r.start) {
+      throw new RangeError('sim: iovaRanges need bigint start <= last');
+    }
+  }
+  const dmaEntryLimit = o.dmaEntryLimit ?? DEFAULT_DMA_ENTRY_LIMIT;
+  if (!Number.isInteger(dmaEntryLimit) || dmaEntryLimit < 0 || dmaEntryLimit > 0xffff_ffff) {
+    throw new RangeError('sim: dmaEntryLimit must be a u32');
+  }
+  const groups = (o.groups ?? [
+    { id: SIM_DEFAULT_GROUP, viable: true, devices: [SIM_DEFAULT_DEVICE] },
+    { id: SIM_NONVIABLE_GROUP, viable: false, devices: [SIM_NONVIABLE_DEVICE] },
+  ]).map((g) => ({ id: g.id, viable: g.viable ?? true, devices: [...(g.devices ?? [])] }));
+  const base = defaultCostModel();
+  const cm = o.costModel ?? {};
+  const costModel: CostModel = {
+    batched: cm.batched ?? base.batched,
+    source: cm.source ?? (cm.costs ? `${base.source}; overridden by options` : base.source),
+    costs: {
+      '4k': { ...base.costs['4k'], ...cm.costs?.['4k'] },
+      thp: { ...base.costs.thp, ...cm.costs?.thp },
+      hugetlb: { ...base.costs.hugetlb, ...cm.costs?.hugetlb },
+    },
+  };
+  return {
+    pageSizes,
+    iovaRanges,
+    dmaEntryLimit,
+    memlock: {
+      limit: o.memlock?.limit === undefined ? 8n << 20n : o.memlock.limit,
+      locked: o.memlock?.locked ?? 0n,
+      exempt: o.memlock?.exempt ?? true,
+    },
+    groups,
+    cacheCoherent: o.cacheCoherent ?? true,
+    resetSupported: o.resetSupported ?? false,
+    costModel,
+  };
+}

@@ -1,0 +1,56 @@
+// Executes a plan (PLAN_STRIDE u64 words per entry) against the type1 model,
+// entry by entry with the same semantics as map()/unmap(), stopping at the
+// first failure like the native executor. Times come from the cost model and
+// the result says so (simulated: true).
+import {
+  PLAN_FLAGS, PLAN_IOVA, PLAN_SIZE, PLAN_STRIDE, PLAN_VADDR, PROT_RW,
+  type PlanOp, type PlanResult,
+} from '../backend.js';
+import { Errno, VfioError } from '../errors.js';
+import { mapCostNs, refusedCostNs, unmapCostNs, type CostModel } from './cost-model.js';
+import type { Type1 } from './type1.js';
+
+export function runSimPlan(iommu: Type1 | null, model: CostModel, op: PlanOp, plan: BigUint64Array): PlanResult {
+  if (!(plan instanceof BigUint64Array)) throw new TypeError('runPlan: plan must be a BigUint64Array');
+  if (plan.length % PLAN_STRIDE !== 0) {
+    throw new RangeError(`runPlan: plan length must be a multiple of ${PLAN_STRIDE} (vaddr, iova, size, flags)`);
+  }
+  const entries = plan.length / PLAN_STRIDE;
+  if (op === 'map') {
+    for (let i = 0; i < entries; i++) {
+      if ((plan[i * PLAN_STRIDE + PLAN_FLAGS]! & ~BigInt(PROT_RW)) !== 0n) {
+        throw new RangeError(`runPlan: plan entry ${i}: flags may only hold PROT_READ | PROT_WRITE`);
+      }
+    }
+  }
+  // One time per executed entry, the failed one included.
+  const ns: number[] = [];
+  let completed = 0;
+  let failedIndex = -1;
+  let errno = 0;
+  let unmapped = 0n;
+  for (let i = 0; i < entries; i++) {
+    const base = i * PLAN_STRIDE;
+    const iova = plan[base + PLAN_IOVA]!;
+    const size = plan[base + PLAN_SIZE]!;
+    try {
+      if (!iommu) throw new VfioError(Errno.EINVAL, 'plan', {}, 'no IOMMU type set on this container');
+      if (op === 'map') {
+        const dma = iommu.map(plan[base + PLAN_VADDR]!, iova, size, Number(plan[base + PLAN_FLAGS]!));
+        ns.push(mapCostNs(model, dma.segments));
+      } else {
+        const r = iommu.unmap(iova, size);
+        unmapped += r.unmapped;
+        ns.push(unmapCostNs(model, r.removed.flatMap((d) => d.segments)));
+      }
+      completed++;
+    } catch (err) {
+      if (!(err instanceof VfioError)) throw err;
+      ns.push(refusedCostNs(model));
+      failedIndex = i;
+      errno = err.errno;
+      break;
+    }
+  }
+  return { ns: Float64Array.from(ns), completed, failedIndex, errno, unmapped, simulated: true };
+}
