@@ -123,7 +123,7 @@ Napi::Value DmaBuffer::Alloc(const Napi::CallbackInfo& info) {
   } else if (backing == "4k" || backing == "thp") {
     if (hugePageSize != 0) ThrowRange(env, "hugePageSize applies to the hugetlb backing only");
   } else {
-    ThrowRange(env, "backing must be '4k', 'thp' or 'hugetlb'");
+    ThrowType(env, "backing must be '4k', 'thp' or 'hugetlb'");
   }
   if (size == 0 || size % granule != 0) {
     ThrowRange(env, "size must be a positive multiple of " + std::to_string(granule) + " bytes");

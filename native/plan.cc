@@ -26,7 +26,7 @@ Napi::Value ExecutePlan(const Napi::CallbackInfo& info, Container& container) {
   Napi::Env env = info.Env();
   std::string op = ArgString(info, 0, "op");
   bool isMap = op == "map";
-  if (!isMap && op != "unmap") ThrowRange(env, "op must be 'map' or 'unmap'");
+  if (!isMap && op != "unmap") ThrowType(env, "op must be 'map' or 'unmap'");
   if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_biguint64_array) {
     ThrowType(env, "plan must be a BigUint64Array");
   }

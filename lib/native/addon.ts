@@ -1,0 +1,85 @@
+// The shape of build/Release/vfio.node (native/addon.cc), as the rest of
+// lib/native sees it. Native objects check their own arguments; these types
+// only keep the TypeScript side honest.
+
+export interface NativeContainer {
+  readonly closed: boolean;
+  /** Mappings the addon is tracking (each pins the DmaBuffers it covers). */
+  readonly trackedMappings: number;
+  /** Groups attached through setContainer. */
+  readonly groups: number;
+  apiVersion(): number;
+  /** Raw VFIO_CHECK_EXTENSION result (> 0 supported). */
+  checkExtension(ext: number): number;
+  setIommu(type: number): void;
+  /** Raw VFIO_IOMMU_GET_INFO reply, capability chain included. */
+  iommuInfo(): ArrayBuffer;
+  map(vaddr: bigint, iova: bigint, size: bigint, flags: number): void;
+  unmap(iova: bigint, size: bigint): bigint;
+  unmapAll(): bigint;
+  unmapWithDirty(iova: bigint, size: bigint, pageSize: bigint): { unmapped: bigint; bitmap: BigUint64Array };
+  dirtyStart(): void;
+  dirtyStop(): void;
+  dirtyGet(iova: bigint, size: bigint, pageSize: bigint): BigUint64Array;
+  runPlan(op: 'map' | 'unmap', plan: BigUint64Array): {
+    ns: Float64Array;
+    completed: number;
+    failedIndex: number;
+    errno: number;
+    unmapped: bigint;
+  };
+  close(): void;
+}
+
+export interface NativeGroup {
+  readonly id: number;
+  readonly closed: boolean;
+  readonly attached: boolean;
+  /** VFIO_GROUP_GET_STATUS flags. */
+  status(): number;
+  setContainer(container: NativeContainer): void;
+  unsetContainer(): void;
+  openDevice(name: string): NativeDevice;
+  close(): void;
+}
+
+export interface NativeDevice {
+  readonly name: string;
+  readonly closed: boolean;
+  info(): { flags: number; numRegions: number; numIrqs: number };
+  regionInfo(index: number): { index: number; flags: number; size: bigint; offset: bigint };
+  read(region: number, offset: bigint, length: number): Uint8Array;
+  write(region: number, offset: bigint, data: Uint8Array): void;
+  mmap(region: number): ArrayBuffer;
+  irqInfo(index: number): { index: number; flags: number; count: number };
+  reset(): void;
+  close(): void;
+}
+
+export interface NativeDmaBuffer {
+  readonly size: bigint;
+  readonly vaddr: bigint;
+  readonly pageSize: bigint;
+  readonly backing: string;
+  readonly closed: boolean;
+  /** Container mappings currently covering (and pinning) this buffer. */
+  readonly mappings: number;
+  bytes(): ArrayBuffer;
+  close(): void;
+}
+
+export type ErrorFactory = (errno: number, op: string, args: Record<string, unknown>, hint?: string) => Error;
+
+export interface NativeAddon {
+  setErrorFactory(factory: ErrorFactory): void;
+  /** path: tests only (default /dev/vfio/vfio). */
+  openContainer(path?: string): NativeContainer;
+  /** path: tests only (default /dev/vfio/<id>). */
+  openGroup(id: number, path?: string): NativeGroup;
+  allocBuffer(size: bigint, backing: string, hugePageSize: bigint, prefault: boolean): NativeDmaBuffer;
+  /** RLIMIT_MEMLOCK soft limit in bytes, null when unlimited. */
+  memlockLimit(): bigint | null;
+  readonly PLAN_STRIDE: number;
+  /** Kernel version of the linux/vfio.h the addon was built against. */
+  readonly uapiVersion: string;
+}

@@ -1,0 +1,42 @@
+// The native backend: real ioctls through the addon. Constructing it throws
+// (with the reason) where the addon cannot load; nativeAvailability() asks
+// without throwing.
+import type { Backend, Container, DmaBuffer, DmaBufferOptions, Group } from '../backend.js';
+import type { NativeAddon } from './addon.js';
+import { NativeBackendContainer } from './container.js';
+import { allocNativeBuffer } from './dma-buffer.js';
+import { NativeBackendGroup } from './group.js';
+import { nativeAvailability, requireAddon } from './load.js';
+
+export { nativeAvailability, type NativeAvailability } from './load.js';
+export { parseIommuInfo } from './iommu-info.js';
+export { parseProcStatus } from './memlock.js';
+
+export class NativeBackend implements Backend {
+  readonly name = 'native' as const;
+  readonly simulated = false;
+  readonly #addon: NativeAddon;
+
+  constructor() {
+    this.#addon = requireAddon();
+  }
+
+  openContainer(): Container {
+    return new NativeBackendContainer(this.#addon, this.#addon.openContainer());
+  }
+
+  openGroup(id: number): Group {
+    if (typeof id !== 'number' || !Number.isInteger(id)) throw new TypeError('openGroup: id must be an integer');
+    if (id < 0 || id > 0x7fff_ffff) throw new RangeError('openGroup: id out of range');
+    return new NativeBackendGroup(this.#addon.openGroup(id));
+  }
+
+  allocBuffer(opts: DmaBufferOptions): DmaBuffer {
+    return allocNativeBuffer(this.#addon, opts);
+  }
+}
+
+/** Which uapi header the addon was built against, for probes and reports; null if unavailable. */
+export function nativeUapiVersion(): string | null {
+  return nativeAvailability().available ? requireAddon().uapiVersion : null;
+}

@@ -1,0 +1,54 @@
+// Loads the addon without ever throwing at import: on a laptop without a
+// build, or on macOS, the simulated backend must still work. The prebuilt
+// binary (prebuilds/linux-x64) or build/Release is found by node-gyp-build
+// from the package root, which is two levels above this file both as
+// lib/native/load.ts and as dist/native/load.js.
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { VfioError, type VfioErrorArgs } from '../errors.js';
+import type { NativeAddon } from './addon.js';
+
+export interface NativeAvailability {
+  available: boolean;
+  reason?: string;
+}
+
+const packageRoot = fileURLToPath(new URL('../../', import.meta.url));
+
+export type Loaded = { addon: NativeAddon } | { addon: null; reason: string };
+let loaded: Loaded | undefined;
+
+/** Loads the addon found under `root` (exported for tests; never throws). */
+export function loadAddon(root: string, platform: string = process.platform): Loaded {
+  if (platform !== 'linux') {
+    return { addon: null, reason: `VFIO is Linux-only (this is ${platform})` };
+  }
+  try {
+    const require = createRequire(import.meta.url);
+    const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
+    const addon = nodeGypBuild(root) as NativeAddon;
+    addon.setErrorFactory((errno: number, op: string, args: VfioErrorArgs, hint?: string) =>
+      new VfioError(errno, op, args, hint));
+    return { addon };
+  } catch (err) {
+    const why = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    return { addon: null, reason: `native addon failed to load (${why}); build it with npm run build:native` };
+  }
+}
+
+function loadOnce(): Loaded {
+  loaded ??= loadAddon(packageRoot);
+  return loaded;
+}
+
+export function nativeAvailability(): NativeAvailability {
+  const l = loadOnce();
+  return l.addon ? { available: true } : { available: false, reason: l.reason };
+}
+
+/** The addon, or an Error carrying the reason it is unavailable. */
+export function requireAddon(): NativeAddon {
+  const l = loadOnce();
+  if (!l.addon) throw new Error(`native backend unavailable: ${l.reason}`);
+  return l.addon;
+}

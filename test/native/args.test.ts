@@ -1,0 +1,180 @@
+// Argument checks of every native entry point: wrong types are TypeErrors,
+// values that do not fit are RangeErrors, no call crashes the process, and
+// none of them reaches the kernel. /dev/null stands in for a VFIO node where
+// a descriptor is needed: its ioctls answer ENOTTY, which shows exactly when a
+// call did reach the kernel.
+import { afterEach, describe, expect, it } from 'vitest';
+import type { NativeContainer } from '../../lib/native/addon.js';
+import { U64_MAX, addon, expectVfioError } from './helpers.js';
+
+const opened: Array<{ close(): void }> = [];
+function nullContainer(): NativeContainer {
+  const c = addon.openContainer('/dev/null');
+  opened.push(c);
+  return c;
+}
+afterEach(() => {
+  for (const o of opened.splice(0)) o.close();
+});
+
+describe('BigInt arguments', () => {
+  it('a Number where a bigint belongs is a TypeError', () => {
+    const c = nullContainer();
+    expect(() => c.map(0 as unknown as bigint, 0n, 4096n, 3)).toThrow(TypeError);
+    expect(() => c.unmap(0n, 4096 as unknown as bigint)).toThrow(TypeError);
+    expect(() => c.dirtyGet(0n, 4096n, '4096' as unknown as bigint)).toThrow(TypeError);
+  });
+
+  it('negative and >= 2^64 values are RangeErrors (lossless check)', () => {
+    const c = nullContainer();
+    expect(() => c.map(-1n, 0n, 4096n, 3)).toThrow(RangeError);
+    expect(() => c.map(0n, U64_MAX + 1n, 4096n, 3)).toThrow(RangeError);
+    expect(() => c.unmap(0n, 1n << 70n)).toThrow(RangeError);
+  });
+
+  it('the largest u64 is accepted and reaches the kernel', () => {
+    const c = nullContainer();
+    // 2^64 - 4096 + 4096 ends exactly at the top: no wrap, so /dev/null's ENOTTY comes back.
+    expectVfioError(() => c.map(0n, U64_MAX - 4095n, 4096n, 3), 'ENOTTY', 'VFIO_IOMMU_MAP_DMA');
+  });
+});
+
+describe('Number arguments', () => {
+  it('non-integers, negatives and > 2^32-1 are RangeErrors; strings TypeErrors', () => {
+    const c = nullContainer();
+    expect(() => c.map(0n, 0n, 4096n, 1.5)).toThrow(RangeError);
+    expect(() => c.map(0n, 0n, 4096n, -1)).toThrow(RangeError);
+    expect(() => c.checkExtension(2 ** 32)).toThrow(RangeError);
+    expect(() => c.checkExtension(Number.NaN)).toThrow(RangeError);
+    expect(() => c.setIommu('3' as unknown as number)).toThrow(TypeError);
+  });
+
+  it('map flags beyond READ|WRITE are a RangeError', () => {
+    const c = nullContainer();
+    expect(() => c.map(0n, 0n, 4096n, 4)).toThrow(RangeError);
+  });
+});
+
+describe('ranges that wrap 2^64', () => {
+  it('map refuses with EINVAL before any ioctl, naming the arguments', () => {
+    const c = nullContainer();
+    const e = expectVfioError(() => c.map(0n, U64_MAX - 4095n, 8192n, 3), 'EINVAL', 'VFIO_IOMMU_MAP_DMA');
+    expect(e.args).toMatchObject({ iova: U64_MAX - 4095n, size: 8192n });
+    expect(e.hint).toMatch(/wrap/);
+    // vaddr wrapping counts the same.
+    expectVfioError(() => c.map(U64_MAX, 0n, 4096n, 3), 'EINVAL', 'VFIO_IOMMU_MAP_DMA');
+  });
+
+  it('unmap, unmap-with-dirty and dirty-get refuse with EINVAL too', () => {
+    const c = nullContainer();
+    expectVfioError(() => c.unmap(U64_MAX, 2n), 'EINVAL', 'VFIO_IOMMU_UNMAP_DMA');
+    expectVfioError(() => c.unmapWithDirty(U64_MAX, 4096n, 4096n), 'EINVAL', 'VFIO_IOMMU_UNMAP_DMA');
+    expectVfioError(() => c.dirtyGet(U64_MAX, 4096n, 4096n), 'EINVAL', 'VFIO_IOMMU_DIRTY_PAGES');
+  });
+});
+
+describe('dirty bitmaps', () => {
+  it('a zero page size is a RangeError', () => {
+    const c = nullContainer();
+    expect(() => c.dirtyGet(0n, 4096n, 0n)).toThrow(RangeError);
+    expect(() => c.unmapWithDirty(0n, 4096n, 0n)).toThrow(RangeError);
+  });
+
+  it('a bitmap past the kernel maximum (INT_MAX pages) is E2BIG without an ioctl', () => {
+    const c = nullContainer();
+    const e = expectVfioError(() => c.dirtyGet(0n, 1n << 44n, 4096n), 'E2BIG', 'VFIO_IOMMU_DIRTY_PAGES');
+    expect(e.hint).toMatch(/smaller range/);
+  });
+
+  it('a sane request reaches the kernel', () => {
+    const c = nullContainer();
+    expectVfioError(() => c.dirtyGet(0n, 1n << 21n, 4096n), 'ENOTTY', 'VFIO_IOMMU_DIRTY_PAGES');
+    expectVfioError(() => c.dirtyStart(), 'ENOTTY', 'VFIO_IOMMU_DIRTY_PAGES');
+  });
+});
+
+describe('receivers and constructors', () => {
+  it('a method borrowed onto a plain object or another class is a TypeError', () => {
+    const c = nullContainer();
+    const b = addon.allocBuffer(4096n, '4k', 0n, false);
+    opened.push(b);
+    const g = addon.openGroup(1, '/dev/null');
+    opened.push(g);
+    expect(() => c.map.call({}, 0n, 0n, 4096n, 3)).toThrow(TypeError);
+    expect(() => c.map.call(b, 0n, 0n, 4096n, 3)).toThrow(TypeError);
+    expect(() => b.close.call(c)).toThrow(TypeError);
+    expect(() => g.status.call(c)).toThrow(TypeError);
+    expect(() => Reflect.apply(c.close, undefined, [])).toThrow(TypeError);
+    const closedGetter = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(c), 'closed')!.get!;
+    expect(() => closedGetter.call(b)).toThrow(TypeError);
+  });
+
+  it('JS cannot construct the classes itself', () => {
+    const c = nullContainer();
+    const Ctor = Object.getPrototypeOf(c).constructor as new (...a: unknown[]) => unknown;
+    expect(() => new Ctor()).toThrow(TypeError);
+    expect(() => new Ctor({})).toThrow(/Illegal constructor/);
+  });
+});
+
+describe('use after close', () => {
+  it('container: EBADF VfioError for every method, close twice harmless', () => {
+    const c = addon.openContainer('/dev/null');
+    expect(c.closed).toBe(false);
+    c.close();
+    c.close();
+    expect(c.closed).toBe(true);
+    expectVfioError(() => c.apiVersion(), 'EBADF', 'VFIO_GET_API_VERSION');
+    expectVfioError(() => c.map(0n, 0n, 4096n, 3), 'EBADF', 'VFIO_IOMMU_MAP_DMA');
+    expectVfioError(() => c.unmapAll(), 'EBADF', 'VFIO_IOMMU_UNMAP_DMA');
+    expectVfioError(() => c.iommuInfo(), 'EBADF', 'VFIO_IOMMU_GET_INFO');
+    expectVfioError(() => c.runPlan('map', new BigUint64Array(4)), 'EBADF', 'plan');
+  });
+
+  it('group: EBADF, and a closed container cannot be set', () => {
+    const g = addon.openGroup(7, '/dev/null');
+    const c = addon.openContainer('/dev/null');
+    c.close();
+    expectVfioError(() => g.setContainer(c), 'EBADF', 'VFIO_GROUP_SET_CONTAINER');
+    g.close();
+    g.close();
+    expectVfioError(() => g.status(), 'EBADF', 'VFIO_GROUP_GET_STATUS');
+    expectVfioError(() => g.openDevice('0000:00:03.0'), 'EBADF', 'VFIO_GROUP_GET_DEVICE_FD');
+  });
+});
+
+describe('group arguments', () => {
+  it('id must be a non-negative int32; setContainer needs a Container; names are strings', () => {
+    expect(() => addon.openGroup(-1)).toThrow(RangeError);
+    expect(() => addon.openGroup(1.5)).toThrow(RangeError);
+    expect(() => addon.openGroup('3' as unknown as number)).toThrow(TypeError);
+    const g = addon.openGroup(3, '/dev/null');
+    opened.push(g);
+    expect(g.id).toBe(3);
+    expect(() => g.setContainer({} as NativeContainer)).toThrow(TypeError);
+    expect(() => g.openDevice(5 as unknown as string)).toThrow(TypeError);
+    expect(() => g.openDevice('')).toThrow(RangeError);
+    expectVfioError(() => g.openDevice('0000:00:03.0'), 'ENOTTY', 'VFIO_GROUP_GET_DEVICE_FD');
+    expectVfioError(() => g.status(), 'ENOTTY', 'VFIO_GROUP_GET_STATUS');
+    // Not attached: the kernel's own answer (here ENOTTY from /dev/null) is what comes back.
+    expectVfioError(() => g.unsetContainer(), 'ENOTTY', 'VFIO_GROUP_UNSET_CONTAINER');
+  });
+});
+
+describe('allocBuffer arguments', () => {
+  it('types, ranges and alignment', () => {
+    expect(() => addon.allocBuffer(4096 as unknown as bigint, '4k', 0n, false)).toThrow(TypeError);
+    expect(() => addon.allocBuffer(4096n, '2m', 0n, false)).toThrow(TypeError);
+    expect(() => addon.allocBuffer(4096n, '4k', 0n, 1 as unknown as boolean)).toThrow(TypeError);
+    expect(() => addon.allocBuffer(0n, '4k', 0n, false)).toThrow(RangeError);
+    expect(() => addon.allocBuffer(-4096n, '4k', 0n, false)).toThrow(RangeError);
+    expect(() => addon.allocBuffer(4097n, '4k', 0n, false)).toThrow(RangeError);
+    expect(() => addon.allocBuffer(4096n, '4k', 1n << 21n, false)).toThrow(RangeError);
+    expect(() => addon.allocBuffer(1n << 21n, 'hugetlb', 4096n, false)).toThrow(RangeError);
+    expect(() => addon.allocBuffer(4096n, 'hugetlb', 0n, false)).toThrow(RangeError); // not a 2 MiB multiple
+  });
+
+  it('an impossible size is ENOMEM from mmap, not a crash', () => {
+    expectVfioError(() => addon.allocBuffer(1n << 50n, '4k', 0n, false), 'ENOMEM', 'mmap');
+  });
+});
