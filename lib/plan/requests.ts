@@ -1,0 +1,46 @@
+// What callers ask to have mapped, in the one bulk form the planner reads.
+// Objects are converted once; a BigUint64Array is taken as it is, so a million
+// page requests need no per-entry allocation.
+import { PROT_RW } from '../backend.js';
+import { U64_MAX } from './page-sizes.js';
+
+export interface MapRequest {
+  vaddr: bigint;
+  iova: bigint;
+  size: bigint;
+  /** PROT_READ | PROT_WRITE; both when omitted. */
+  prot?: number;
+}
+
+/** Words per request in the bulk form: vaddr, iova, size, prot. */
+export const REQUEST_STRIDE = 4;
+
+function u64(value: unknown, what: string): bigint {
+  if (typeof value !== 'bigint') throw new TypeError(`${what} must be a bigint, got ${typeof value}`);
+  if (value < 0n || value > U64_MAX) throw new RangeError(`${what} does not fit in 64 bits: ${value}`);
+  return value;
+}
+
+/** Checks the shape of the input and returns it as (vaddr, iova, size, prot) words. */
+export function requestWords(requests: readonly MapRequest[] | BigUint64Array): BigUint64Array {
+  if (requests instanceof BigUint64Array) {
+    if (requests.length % REQUEST_STRIDE !== 0) {
+      throw new RangeError(`request array length ${requests.length} is not a multiple of ${REQUEST_STRIDE}`);
+    }
+    return requests;
+  }
+  if (!Array.isArray(requests)) throw new TypeError('requests must be an array of MapRequest or a BigUint64Array');
+  const words = new BigUint64Array(requests.length * REQUEST_STRIDE);
+  for (let i = 0; i < requests.length; i++) {
+    const r = requests[i] as MapRequest | undefined;
+    if (r === null || typeof r !== 'object') throw new TypeError(`request ${i} is not an object`);
+    const prot = r.prot ?? PROT_RW;
+    if (!Number.isInteger(prot)) throw new TypeError(`request ${i}: prot must be an integer`);
+    const o = i * REQUEST_STRIDE;
+    words[o] = u64(r.vaddr, `request ${i}: vaddr`);
+    words[o + 1] = u64(r.iova, `request ${i}: iova`);
+    words[o + 2] = u64(r.size, `request ${i}: size`);
+    words[o + 3] = BigInt(prot >>> 0);
+  }
+  return words;
+}
