@@ -3,7 +3,7 @@
 import { KERNEL_THREAD_LABEL, threadFigure } from './kernel-thread.js';
 import type { BenchReport, CellResult, SuiteName } from './schema.js';
 import { formatSize } from './suites.js';
-import { ns, ratio, renderTable, type Align } from './text-table.js';
+import { ns, nsFine, ratio, renderTable, type Align } from './text-table.js';
 
 const SUITE_TITLES: Record<SuiteName, string> = {
   matrix: 'Map cost: the kernel thread\'s matrix (ns per map of the whole region)',
@@ -46,7 +46,7 @@ function suiteTable(r: BenchReport, suite: SuiteName, cells: CellResult[]): stri
       return row;
     }
     const row = [formatSize(c.size), c.pattern, c.backing, c.strategy ?? '-', String(c.entries), ns(c.min), ns(c.median),
-      ns(c.p99), ns(c.nsPerPage), ratio(c.speedup), ns(c.jsMedian)];
+      ns(c.p99), nsFine(c.nsPerPage), ratio(c.speedup), ns(c.jsMedian)];
     if (suite === 'matrix') row.splice(1, 1);
     if (withThread) {
       const group = `${c.size}/${c.backing}`;

@@ -1,6 +1,5 @@
 // The planner the benchmark measures: lib/plan, as is.
-import { mapBatch, unmapBatch } from '../plan/batch.js';
-import { buildPlan, type Plan } from '../plan/build.js';
+import { buildPlan, mapBatch, unmapBatch, type Plan } from '../plan/index.js';
 import type { BenchPlanner } from './runner.js';
 
 export const defaultPlanner: BenchPlanner<Plan> = {

@@ -22,3 +22,9 @@ export function ratio(v: number | null | undefined, digits = 2): string {
   if (v === null || v === undefined || !Number.isFinite(v)) return '-';
   return `${v.toFixed(digits)}x`;
 }
+
+/** Like ns(), with one decimal below 100 ns, where rounding would hide the figure (ns per page of big regions). */
+export function nsFine(v: number | null | undefined): string {
+  if (v !== null && v !== undefined && Number.isFinite(v) && Math.abs(v) < 100) return v.toFixed(1);
+  return ns(v);
+}

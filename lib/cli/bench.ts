@@ -15,14 +15,13 @@ import { BenchRunner, type BenchPlanner, type MemoryBudget } from '../bench/runn
 import { BENCH_SCHEMA, type BenchReport } from '../bench/schema.js';
 import { cellsFor } from '../bench/suites.js';
 import { Errno, VfioError } from '../errors.js';
+import { SIM_DEFAULT_GROUP } from '../sim/index.js';
 import { hugepagePools, listIommuGroups, pciDevice } from '../sysfs.js';
 import type { BenchArgs } from './args.js';
 import { attachGroup, type BackendOpener } from './backends.js';
 import { EXIT_OK, EXIT_REGRESSION } from './exit-codes.js';
 import type { CliIo } from './io.js';
 
-/** The sim's one viable group (lib/sim/options.ts: SIM_DEFAULT_GROUP). */
-const SIM_GROUP = 7;
 
 export interface BenchDeps {
   open: BackendOpener;
@@ -40,7 +39,7 @@ function loadBaseline(path: string): BenchReport {
 }
 
 function chooseGroup(args: BenchArgs, backend: Backend, root: string): number {
-  if (backend.simulated) return SIM_GROUP;
+  if (backend.simulated) return SIM_DEFAULT_GROUP;
   if (args.group !== null) return args.group;
   if (args.device !== null) {
     const dev = pciDevice(args.device, root);
