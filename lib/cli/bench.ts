@@ -71,7 +71,9 @@ export async function runBench(args: BenchArgs, io: CliIo, deps: BenchDeps): Pro
   const root = io.sysfsRoot ?? '/';
   // A bad baseline is a usage error: find out before spending minutes measuring.
   const baseline = args.compare !== null ? loadBaseline(args.compare) : null;
-  const { backend, reason } = deps.open(args.backend);
+  const opened = deps.open(args.backend);
+  const { backend } = opened;
+  const reason = backend.simulated && args.backend === 'sim' ? 'no --group or --device given' : opened.reason;
   const groupId = chooseGroup(args, backend, root);
   const notes: string[] = [];
   const wantRef = args.ref && !backend.simulated;
