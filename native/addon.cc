@@ -22,6 +22,8 @@ namespace {
 char constructToken;
 
 void TearDown(AddonData* data) {
+  // Cleanup hooks run outside any JS call: closing views needs handles.
+  Napi::HandleScope scope(Napi::Env(data->env));
   data->CloseAll();
   data->errorFactory.Reset();
   data->containerClass.Reset();
@@ -71,6 +73,7 @@ void AddonData::CloseAll() noexcept {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* data = new AddonData();
+  data->env = env;
   env.SetInstanceData<AddonData>(data);
   env.AddCleanupHook(TearDown, data);
 

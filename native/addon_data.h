@@ -19,6 +19,7 @@ class DmaBuffer;
 class Group;
 
 struct AddonData {
+  napi_env env = nullptr;
   Napi::FunctionReference errorFactory;
   Napi::FunctionReference containerClass;
   Napi::FunctionReference groupClass;

@@ -1,6 +1,6 @@
 // Shared by the native tests: the raw addon, error assertions, and what
 // /proc/self/smaps says about the mapping at an address.
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { expect } from 'vitest';
 import { VfioError } from '../../lib/errors.js';
 import { requireAddon } from '../../lib/native/load.js';
@@ -49,4 +49,19 @@ export function smapsAt(addr: bigint): SmapsEntry | undefined {
     else if (line.startsWith('VmFlags:')) cur.vmFlags = line.slice(8).trim().split(/\s+/);
   }
   return cur && addr >= cur.start && addr < cur.end ? cur : undefined;
+}
+
+/** How many of the 4 KiB pages in [vaddr, vaddr + size) are present (root: /proc/self/pagemap bit 63). */
+export function residentPages(vaddr: bigint, size: bigint): number {
+  const pages = Number(size / 4096n);
+  const buf = Buffer.alloc(pages * 8);
+  const fd = openSync('/proc/self/pagemap', 'r');
+  try {
+    readSync(fd, buf, 0, buf.length, Number((vaddr / 4096n) * 8n));
+  } finally {
+    closeSync(fd);
+  }
+  let present = 0;
+  for (let i = 0; i < pages; i++) if ((buf.readBigUInt64LE(i * 8) >> 63n) === 1n) present++;
+  return present;
 }
