@@ -65,11 +65,13 @@ describe.skipIf(!onVfioHost)(`DMA buffers of every backing on the real kernel ($
     container.map({ vaddr: scratch.vaddr, iova: SCRATCH_IOVA, size: SZ_4K, prot: PROT_RW });
   });
 
+  // Container first: closing it unmaps everything, and a buffer that is still
+  // DMA-mapped refuses to be freed.
   afterAll(() => {
-    scratch?.close();
     device?.close();
     group?.close();
     container?.close();
+    scratch?.close();
   });
 
   for (const { backing, pageSize, usable } of cases) {

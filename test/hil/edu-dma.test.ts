@@ -69,12 +69,14 @@ describe.skipIf(!eduHere)(`edu DMA through VFIO type1 (${SKIP_REASON}; edu devic
     dst = backend.allocBuffer({ size: SZ_4K, backing: '4k', prefault: true });
   });
 
+  // Container first: closing it unmaps everything, and a buffer that is still
+  // DMA-mapped refuses to be freed.
   afterAll(() => {
-    src?.close();
-    dst?.close();
     device?.close();
     group?.close();
     container?.close();
+    src?.close();
+    dst?.close();
   });
 
   it('reaches the device registers through the BAR0 mmap', () => {
