@@ -80,7 +80,9 @@ export function formatTable(r: BenchReport): string {
       ['l', 'l', 'l', 'r', 'r', 'r'],
     )}`);
   }
-  parts.push('ns/page = median / pages covered; speed-up = per-page median / this median; '
+  parts.push('Strategies: per-page = one MAP_DMA per 4 KiB page (user space\'s version of the unpatched loop); '
+    + 'coalesced = contiguous runs merged by the planner; kernel = the whole region in one MAP_DMA, the kernel batching the pins.\n'
+    + 'ns/page = median / pages covered; speed-up = per-page median / this median; '
     + 'JS end-to-end = process.hrtime around the mapBatch (unmap suite: unmapBatch) call, N-API included.');
   if (r.notes.length) parts.push(`Notes:\n${r.notes.map((n) => `  - ${n}`).join('\n')}`);
   return `${parts.join('\n\n')}\n`;

@@ -77,7 +77,7 @@ export function pickIovaBase(info: IommuInfo, size: bigint, align: bigint): bigi
   throw new VfioError(22, 'bench: IOVA base', { size }, 'no usable IOVA range is large enough for this cell');
 }
 
-function buildPlanRequests(spec: CellSpec, buf: DmaBuffer, iovaBase: bigint): DmaMapping[] {
+function requestsFor(spec: CellSpec, buf: DmaBuffer, iovaBase: bigint): DmaMapping[] {
   const seed = Number(spec.size % 0x7fff_ffffn) ^ spec.pattern.length;
   return PATTERNS[spec.pattern]({ vaddr: buf.vaddr, iova: iovaBase, size: spec.size, random: seededRandom(seed) });
 }
@@ -178,7 +178,7 @@ export class BenchRunner {
     }
     const align = buf.pageSize > SZ_2M ? buf.pageSize : SZ_2M;
     const iovaBase = pickIovaBase(info, alignUp(spec.size, align), align);
-    const requests = buildPlanRequests(spec, buf, iovaBase);
+    const requests = requestsFor(spec, buf, iovaBase);
     try {
       return spec.op === 'dirty'
         ? this.timeDirty(spec, requests, info, iovaBase)

@@ -172,7 +172,9 @@ export function formatProbe(r: ProbeReport): string {
         : 'no'}`);
       if (c.memlock) out.push(`  locked memory: ${formatSize(c.memlock.locked)} of ${bytes(c.memlock.limit)}${c.memlock.exempt ? ' (CAP_IPC_LOCK: exempt)' : ''}`);
     }
-  } else out.push('Container: not opened (no viable group; pass --group N)');
+  } else {
+    out.push(`Container: not opened (${r.native.available ? 'no viable group with devices; pass --group N' : 'native backend unavailable'})`);
+  }
   out.push('');
   out.push(`RLIMIT_MEMLOCK: ${r.memlock ? `soft ${bytes(r.memlock.soft)}, hard ${bytes(r.memlock.hard)}` : 'unknown'}`);
   out.push(`Huge pages: ${r.hugepages.length
