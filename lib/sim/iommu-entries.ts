@@ -45,14 +45,18 @@ function greedyEntries(iova: bigint, len: bigint, sizes: readonly bigint[]): big
 /**
  * IOMMU entries used to map [iova, iova + size) onto [vaddr, vaddr + size)
  * backed by pages of `backingPage` bytes, with the IOMMU page sizes in
- * `pgsizeBitmap`. All arguments are 4 KiB aligned (MAP_DMA checked that).
+ * `pgsizes` (a page-size bitmap, or its sizes ascending). All arguments are
+ * 4 KiB aligned (MAP_DMA checked that).
  */
 export function iommuEntries(iova: bigint, vaddr: bigint, size: bigint, backingPage: bigint,
-  pgsizeBitmap: bigint): bigint {
+  pgsizes: bigint | readonly bigint[]): bigint {
+  // Small pages are never contiguous with each other: one entry each.
+  if (backingPage === SZ_4K_N) return size / SZ_4K_N;
   // Usable sizes: within one backing page, and with IOVA and vaddr congruent
   // modulo the size (physical offset inside a backing page equals vaddr's).
   const delta = iova > vaddr ? iova - vaddr : vaddr - iova;
-  const sizes = pageSizesOf(pgsizeBitmap).filter((p) => p <= backingPage && delta % p === 0n);
+  const all = typeof pgsizes === 'bigint' ? pageSizesOf(pgsizes) : pgsizes;
+  const sizes = all.filter((p) => p <= backingPage && delta % p === 0n);
   if (sizes.length === 0) return size / SZ_4K_N;
 
   const vEnd = vaddr + size;

@@ -9,7 +9,7 @@ import { addU64, U64_MAX } from './args.js';
 import type { BackingSpan } from './buffers.js';
 import type { CostSegment } from './cost-model.js';
 import type { SimHost } from './host.js';
-import { iommuEntries } from './iommu-entries.js';
+import { iommuEntries, pageSizesOf } from './iommu-entries.js';
 import { IntervalList } from './interval-list.js';
 
 // uapi/linux/vfio.h
@@ -54,6 +54,7 @@ export interface UnmapResult {
 export class Type1 {
   readonly v2: boolean;
   readonly pgsizeBitmap: bigint;
+  readonly #pgsizes: bigint[];
   readonly ranges: IovaRange[];
   /** iommu->dma_avail: dma_entry_limit at open, minus live mappings. */
   dmaAvail: number;
@@ -66,6 +67,7 @@ export class Type1 {
     this.#host = host;
     this.v2 = v2;
     this.pgsizeBitmap = host.options.pageSizes;
+    this.#pgsizes = pageSizesOf(this.pgsizeBitmap);
     this.ranges = host.options.iovaRanges.map((r) => ({ ...r }));
     this.dmaAvail = host.dmaEntryLimit;
   }
@@ -76,7 +78,7 @@ export class Type1 {
 
   /** Smallest IOMMU page size: the unit of every alignment check. */
   get pgsize(): bigint {
-    return 1n << ffs(this.pgsizeBitmap);
+    return this.#pgsizes[0]!;
   }
 
   /** The mapping holding all of [iova, iova + length), if one does (device DMA). */
@@ -288,7 +290,7 @@ export class Type1 {
     return spans.map((s) => ({
       backing: s.backing,
       pages: Number(s.size >> PAGE_SHIFT),
-      entries: Number(iommuEntries(iova + (s.vaddr - vaddr), s.vaddr, s.size, s.pageSize, this.pgsizeBitmap)),
+      entries: Number(iommuEntries(iova + (s.vaddr - vaddr), s.vaddr, s.size, s.pageSize, this.#pgsizes)),
     }));
   }
 }
