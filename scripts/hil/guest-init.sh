@@ -96,12 +96,16 @@ in_checkout() {
     /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/tmp TMPDIR=/tmp CI=1 TERM=dumb "${HIL_COLOR:-NO_COLOR=1}" \
     VFIO_HIL=1 VFIO_TEST_GROUP="$group" VFIO_TEST_DEVICE="$bdf" VFIO_HIL_CACHE=/tmp/vite-hil "$@"
 }
+# Through a pipe, not straight to the serial tty: vitest then writes a plain
+# log (no cursor movement) that reads well in CI and in console.log.
+set -o pipefail
 if [ -n "$HIL_EXEC" ]; then
-  in_checkout /bin/sh -c "$HIL_EXEC"
+  in_checkout /bin/sh -c "$HIL_EXEC" 2>&1 | cat
 else
-  in_checkout "$HIL_NODE" node_modules/vitest/vitest.mjs run --config vitest.hil.config.ts "$@"
+  in_checkout "$HIL_NODE" node_modules/vitest/vitest.mjs run --config vitest.hil.config.ts "$@" 2>&1 | cat
 fi
 code=$?
+set +o pipefail
 end=$(uptime_s)
 say "tests exited $code after $(awk -v a="$ready" -v b="$end" 'BEGIN { printf "%.1f", b - a }')s"
 finish $code

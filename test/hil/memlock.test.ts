@@ -5,7 +5,8 @@
 // capability dropped.
 import { describe, expect, it } from 'vitest';
 import { Errno } from '../../lib/errors.js';
-import { onVfioHost, SKIP_REASON, testDevice } from './lane.js';
+import { KernelLog } from './kmsg.js';
+import { inLaneVm, onVfioHost, SKIP_REASON, testDevice } from './lane.js';
 import { runChild, SETPRIV } from './spawn-child.js';
 
 interface MemlockReport {
@@ -30,8 +31,19 @@ describe.skipIf(!onVfioHost || !SETPRIV)(`RLIMIT_MEMLOCK on MAP_DMA (${SKIP_REAS
     MEMLOCK_BIG: String(BIG_KIB * 1024),
   };
 
-  it('refuses a mapping beyond the limit with ENOMEM and unwinds the pinning', () => {
-    const r = runChild<MemlockReport>('memlock-child.ts', { memlockKiB: LIMIT_KIB, dropIpcLock: true, env });
+  it('refuses a mapping beyond the limit with ENOMEM and unwinds the pinning', async () => {
+    const log = inLaneVm ? new KernelLog() : null;
+    let r: MemlockReport;
+    try {
+      r = runChild<MemlockReport>('memlock-child.ts', { memlockKiB: LIMIT_KIB, dropIpcLock: true, env });
+      if (log) {
+        // The type1 driver names the limit it enforced.
+        const { match, seen } = await log.waitFor(new RegExp(`RLIMIT_MEMLOCK \\(${LIMIT_KIB * 1024}\\) exceeded`));
+        expect(match, `kernel log during the child run:\n${seen.join('\n')}`).not.toBeNull();
+      }
+    } finally {
+      log?.close();
+    }
     expect(r.exempt).toBe(false);
     expect(r.limit).toBe(String(LIMIT_KIB * 1024));
     // The small mapping was charged...
