@@ -82,4 +82,36 @@ describe('bench runner on the sim', () => {
     expect(pool.skipped).toBeUndefined();
     expect(pool.entries).toBe(1);
   });
+
+  it('a cell the kernel refuses is skipped with the errno, and nothing stays pinned', () => {
+    // 1 MiB of RLIMIT_MEMLOCK, not exempt; the budget is told nothing, so mapBatch meets the limit itself.
+    const backend = new SimBackend({ memlock: { limit: 1n << 20n, exempt: false } });
+    const container = backend.openContainer();
+    const group = backend.openGroup(7);
+    group.setContainer(container);
+    container.setIommu('type1v2');
+    const out = new BenchRunner(backend, container, defaultPlanner, { reps: 1, warmup: 0, budget }).run(cellsFor('matrix'));
+    const refused = out.cells.filter((c) => c.skipped);
+    expect(refused.map((c) => c.size)).toEqual(Array(9).fill(2 * 1024 * 1024));
+    for (const c of refused) expect(c.skipped).toMatch(/ENOMEM/);
+    expect(out.cells.filter((c) => c.size === 4096).every((c) => c.samples.length === 1)).toBe(true);
+    expect(container.memlock().locked).toBe(0n);
+    group.close();
+    container.close();
+  });
+
+  it('the memory budget skips, before pinning, what RLIMIT_MEMLOCK would refuse', () => {
+    const backend = new SimBackend();
+    const container = backend.openContainer();
+    const group = backend.openGroup(7);
+    group.setContainer(container);
+    container.setIommu('type1v2');
+    const out = new BenchRunner(backend, container, defaultPlanner, {
+      reps: 1, warmup: 0, budget: { ...budget, lockable: 1n << 20n },
+    }).run(cellsFor('matrix'));
+    expect(out.cells.filter((c) => c.skipped).every((c) => /RLIMIT_MEMLOCK/.test(c.skipped!))).toBe(true);
+    expect(out.cells.filter((c) => c.skipped)).toHaveLength(9);
+    group.close();
+    container.close();
+  });
 });
