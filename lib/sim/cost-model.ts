@@ -32,8 +32,9 @@
 //   only, never iommu_map), so superpages change the entry count the sim
 //   reports but not its time until a HIL run gives a figure;
 // - unpinning a page on UNMAP_DMA costs what pinning it did (batched slope);
-// - a call refused before pinning (bad arguments, EEXIST, ENOSPC) costs the
-//   call overhead only.
+// - a refused call costs the call overhead only: right for checks made
+//   before pinning (EINVAL, EEXIST, ENOSPC), an undercount for ENOMEM, where
+//   the kernel pins up to the limit and unwinds.
 import type { Backing } from '../backend.js';
 
 export interface BackingCost {

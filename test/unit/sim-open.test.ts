@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Backend } from '../../lib/backend.js';
 import { VfioError } from '../../lib/errors.js';
-import { openBackend, type NativeModule } from '../../lib/open.js';
+import { openBackend, type NativeModule, type OpenDeps } from '../../lib/open.js';
 import { SimBackend } from '../../lib/sim/index.js';
 
 class FakeNative {
@@ -10,11 +10,12 @@ class FakeNative {
   readonly simulated = false;
 }
 
-function nativeModule(available: boolean, reason?: string): NativeModule {
-  return {
+function nativeModule(available: boolean, reason?: string, node: string | null = null): OpenDeps {
+  const native: NativeModule = {
     nativeAvailability: () => (reason === undefined ? { available } : { available, reason }),
     NativeBackend: FakeNative as unknown as new () => Backend,
   };
+  return { native, containerNode: () => node };
 }
 
 describe('openBackend', () => {
@@ -35,12 +36,18 @@ describe('openBackend', () => {
   });
 
   it('auto: falls back when the native module is missing or its check throws', () => {
-    expect(openBackend({ backend: 'auto' }, null).reason).toMatch(/^sim: native backend unavailable \(native module not loaded/);
+    expect(openBackend({ backend: 'auto' }, { native: null }).reason).toMatch(/^sim: native backend unavailable \(native module not loaded/);
     const broken: NativeModule = {
       nativeAvailability: () => { throw new Error('addon ABI mismatch'); },
       NativeBackend: FakeNative as unknown as new () => Backend,
     };
-    expect(openBackend({ backend: 'auto' }, broken).reason).toMatch(/addon ABI mismatch/);
+    expect(openBackend({ backend: 'auto' }, { native: broken }).reason).toMatch(/addon ABI mismatch/);
+  });
+
+  it('auto: an addon that loads is not enough without a usable /dev/vfio/vfio', () => {
+    const r = openBackend({ backend: 'auto' }, nativeModule(true, undefined, 'vfio not loaded: no /dev/vfio/vfio'));
+    expect(r.backend).toBeInstanceOf(SimBackend);
+    expect(r.reason).toBe('sim: native backend unavailable (vfio not loaded: no /dev/vfio/vfio)');
   });
 
   it('native: refuses with ENODEV and the reason when it cannot be used', () => {
