@@ -6,8 +6,9 @@
 #   npm run test:hil [-- <vitest args>]     in the VM (installs what it needs)
 #   npm run test:hil -- --host [<args>]     on this machine, a real VFIO host
 #
-# Exit code: the tests' exit code; 124 when the guest timed out; 86 when the
-# guest could not set itself up; 2 when the host side could not.
+# Exit code: the tests' exit code; 124 the guest timed out; 130 interrupted;
+# 86 the guest could not set itself up; 3 it stopped without reporting (panic);
+# 2 the host side could not set up.
 # Environment: VFIO_HIL_TIMEOUT (seconds, default 900), VFIO_HIL_LOG (console
 # log, default .cache/hil/console.log), VFIO_HIL_CACHE_DIR (downloads and
 # initramfs), VFIO_HIL_HUGEPAGES (2 MiB pages the guest reserves, default 16),
