@@ -3,7 +3,6 @@
 // RLIMIT_MEMLOCK), the vfio_iommu_type1 module parameters, its buffers and
 // which group nodes are open.
 import type { MemlockStatus } from '../backend.js';
-import { Errno, VfioError } from '../errors.js';
 import { BufferRegistry } from './buffers.js';
 import type { ResolvedSimOptions } from './options.js';
 
@@ -31,25 +30,15 @@ export class ProcessMemlock {
    * Charge `pages` 4 KiB pages, or refuse the way vfio_pin_pages_remote()
    * does: locked_vm + 1 > (rlimit >> PAGE_SHIFT) for some page -> ENOMEM,
    * nothing kept. With CAP_IPC_LOCK the pages are counted but never refused.
-   * Returns how many pages could have been pinned before the refusal.
+   * Returns the refusal's explanation, or null when charged.
    */
-  charge(pages: bigint, op: string, args: Record<string, unknown>): void {
-    if (!this.exempt && this.limit !== null) {
-      const limitPages = this.limit >> PAGE_SHIFT;
-      if (this.#lockedPages + pages > limitPages) {
-        throw new VfioError(Errno.ENOMEM, op, args,
-          `RLIMIT_MEMLOCK (${this.limit} bytes) exceeded: ${this.#lockedPages << PAGE_SHIFT} bytes already locked, `
-          + `${pages << PAGE_SHIFT} more requested; raise ulimit -l or run with CAP_IPC_LOCK`);
-      }
+  charge(pages: bigint): string | null {
+    if (!this.exempt && this.limit !== null && this.#lockedPages + pages > this.limit >> PAGE_SHIFT) {
+      return `RLIMIT_MEMLOCK (${this.limit} bytes) exceeded: ${this.#lockedPages << PAGE_SHIFT} bytes already locked, `
+        + `${pages << PAGE_SHIFT} more requested; raise ulimit -l or run with CAP_IPC_LOCK`;
     }
     this.#lockedPages += pages;
-  }
-
-  /** Pages the limit still allows (for the cost of a refused map), unbounded when exempt. */
-  headroomPages(): bigint | null {
-    if (this.exempt || this.limit === null) return null;
-    const left = (this.limit >> PAGE_SHIFT) - this.#lockedPages;
-    return left > 0n ? left : 0n;
+    return null;
   }
 
   uncharge(pages: bigint): void {

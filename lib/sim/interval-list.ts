@@ -131,6 +131,35 @@ export class IntervalList<T extends Interval> {
     if (c.length === 0) this.chunks.splice(pos.chunk, 1);
   }
 
+  /**
+   * Removes a run of intervals that sit next to each other in the list, in
+   * order (what collectFrom returned): one search, then whole slices.
+   */
+  removeRun(items: readonly T[]): void {
+    if (items.length === 0) return;
+    const pos = this.firstEndingAfter(items[0]!.iova);
+    if (!pos || this.at(pos.chunk, pos.index) !== items[0]) throw new Error('IntervalList.removeRun: not present');
+    let left = items.length;
+    let k = 0;
+    let ci = pos.chunk;
+    let index = pos.index;
+    while (left > 0) {
+      const c = this.chunks[ci];
+      if (!c) throw new Error('IntervalList.removeRun: run runs past the end');
+      const n = Math.min(left, c.length - index);
+      if (c[index] !== items[k] || c[index + n - 1] !== items[k + n - 1]) {
+        throw new Error('IntervalList.removeRun: not a run of the list');
+      }
+      c.splice(index, n);
+      left -= n;
+      k += n;
+      this.total -= n;
+      if (c.length === 0) this.chunks.splice(ci, 1);
+      else ci++;
+      index = 0;
+    }
+  }
+
   private at(chunk: number, index: number): T {
     return this.chunks[chunk]![index]!;
   }

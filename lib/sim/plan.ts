@@ -37,11 +37,11 @@ export function runSimPlan(iommu: Type1 | null, model: CostModel, op: PlanOp, pl
       if (!iommu) throw new VfioError(Errno.EINVAL, 'plan', {}, 'no IOMMU type set on this container');
       if (op === 'map') {
         const dma = iommu.map(plan[base + PLAN_VADDR]!, iova, size, Number(plan[base + PLAN_FLAGS]!));
-        ns.push(mapCostNs(model, dma.segments));
+        ns.push(mapCostNs(model, iommu.segmentsOf(dma)));
       } else {
         const r = iommu.unmap(iova, size);
         unmapped += r.unmapped;
-        ns.push(unmapCostNs(model, r.removed.flatMap((d) => d.segments)));
+        ns.push(unmapCostNs(model, r.removed.flatMap((d) => iommu.segmentsOf(d))));
       }
       completed++;
     } catch (err) {

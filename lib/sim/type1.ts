@@ -34,15 +34,12 @@ function ffs(x: bigint): bigint {
   return n;
 }
 
+/** One mapping (struct vfio_dma); size >> 12 pages are pinned and charged to locked_vm. */
 export interface SimDma {
   readonly iova: bigint;
   readonly size: bigint;
   readonly vaddr: bigint;
   readonly prot: number;
-  /** 4 KiB pages pinned (and charged to locked_vm). */
-  readonly pages: bigint;
-  /** IOMMU page-table entries used, by backing, for the cost model. */
-  readonly segments: CostSegment[];
 }
 
 export interface UnmapResult {
@@ -132,16 +129,14 @@ export class Type1 {
     const pages = size >> PAGE_SHIFT;
     // vfio_pin_map_dma(): pinning charges locked_vm page by page; on ENOMEM
     // vfio_remove_dma() unwinds everything, so the failed call leaves no trace.
-    this.#host.memlock.charge(pages, op, args);
+    const refused = this.#host.memlock.charge(pages);
+    if (refused) fail(Errno.ENOMEM, refused);
     if (this.dirtyTracking && size / pgsize > DIRTY_BITMAP_PAGES_MAX) {
       // vfio_dma_bitmap_alloc() refuses, and the new mapping is removed again.
       this.#host.memlock.uncharge(pages);
       fail(Errno.EINVAL, 'mapping too large for a dirty bitmap while dirty tracking is on');
     }
-    const dma: SimDma = {
-      iova, size, vaddr, prot, pages,
-      segments: this.#segments(iova, vaddr, size),
-    };
+    const dma: SimDma = { iova, size, vaddr, prot };
     this.dmaAvail--;
     this.#dmas.insert(dma);
     return dma;
@@ -210,8 +205,11 @@ export class Type1 {
       // dirty pages itself) every page of an IOMMU-mapped vfio_dma is dirty.
       if (dirty) setBits(dirty.bits, (dma.iova - iova) / pgsize, dma.size / pgsize);
       unmapped += dma.size;
-      this.#remove(dma);
     }
+    // vfio_remove_dma() for each: unpin, uncharge, give the entry back.
+    this.#dmas.removeRun(victims);
+    this.#host.memlock.uncharge(unmapped >> PAGE_SHIFT);
+    this.dmaAvail += victims.length;
     return { unmapped, removed: victims, dirty };
   }
 
@@ -267,16 +265,12 @@ export class Type1 {
 
   /** vfio_iommu_unmap_unpin_all(): the last group left, or the container went away. */
   release(): void {
-    for (const dma of this.#dmas.all()) this.#host.memlock.uncharge(dma.pages);
+    let pinned = 0n;
+    for (const dma of this.#dmas.all()) pinned += dma.size;
+    this.#host.memlock.uncharge(pinned >> PAGE_SHIFT);
     this.dmaAvail += this.#dmas.count;
     this.#dmas.clear();
     this.dirtyTracking = false;
-  }
-
-  #remove(dma: SimDma): void {
-    this.#dmas.remove(dma);
-    this.#host.memlock.uncharge(dma.pages);
-    this.dmaAvail++;
   }
 
   /** vfio_iommu_iova_dma_valid(): inside one range, both ends inclusive. */
@@ -285,7 +279,13 @@ export class Type1 {
     return this.ranges.some((r) => start >= r.start && last <= r.last);
   }
 
-  #segments(iova: bigint, vaddr: bigint, size: bigint): CostSegment[] {
+  /**
+   * What backs a mapping and the IOMMU entries it takes, for the cost model.
+   * Worked out on demand from the sim's buffers as they are now (a buffer
+   * closed since the map counts as 4 KiB memory), so mappings stay small.
+   */
+  segmentsOf(dma: SimDma): CostSegment[] {
+    const { iova, vaddr, size } = dma;
     const spans: BackingSpan[] = this.#host.buffers.spans(vaddr, size);
     return spans.map((s) => ({
       backing: s.backing,
