@@ -16,6 +16,7 @@ import { PLAN_FLAGS, PLAN_IOVA, PLAN_SIZE, PLAN_STRIDE, PLAN_VADDR, PROT_RW, typ
 import { Errno, VfioError } from '../errors.js';
 import type { MappedSet } from './mapped-set.js';
 import { minPageSize } from './page-sizes.js';
+import { radixOrder } from './radix.js';
 import { REQUEST_STRIDE, requestWords, type MapRequest } from './requests.js';
 import { HI, LO, PageUnits, u32View } from './words.js';
 
@@ -53,6 +54,18 @@ export interface PlanOptions {
 
 const REFUSED = 'refused while planning, before anything was mapped';
 
+// Module-local copies of imported constants for the hot loops: some module
+// loaders (vitest's) turn every use of an imported name into a property load.
+const STRIDE = PLAN_STRIDE;
+const F_VADDR = PLAN_VADDR;
+const F_IOVA = PLAN_IOVA;
+const F_SIZE = PLAN_SIZE;
+const F_FLAGS = PLAN_FLAGS;
+const REQ_WORDS = REQUEST_STRIDE;
+const W_LO = LO;
+const W_HI = HI;
+const PROT_ALL = PROT_RW;
+
 export function buildPlan(
   requests: readonly MapRequest[] | BigUint64Array,
   strategy: Strategy,
@@ -61,7 +74,7 @@ export function buildPlan(
 ): Plan {
   if (!STRATEGIES.includes(strategy)) throw new TypeError(`unknown strategy ${String(strategy)}`);
   const words = requestWords(requests);
-  const n = words.length / REQUEST_STRIDE;
+  const n = words.length / REQ_WORDS;
   const units = new PageUnits(minPageSize(info.pageSizes));
   const page = units.page;
   const space = units.limit;
@@ -72,8 +85,8 @@ export function buildPlan(
 
   const input = u32View(words);
   // Locals, not module bindings or fields, in the hot loop.
-  const lo = LO;
-  const hi = HI;
+  const lo = W_LO;
+  const hi = W_HI;
   const perHi = units.perHi;
   const perByte = 1 / page; // exact: page is a power of two
   const lowMask = page - 1;
@@ -97,7 +110,7 @@ export function buildPlan(
   let runLast = 0;
 
   for (let i = 0; i < n; i++) {
-    const b = i * 2 * REQUEST_STRIDE;
+    const b = i * 2 * REQ_WORDS;
     const vlo = input[b + lo] as number;
     const ilo = input[b + 2 + lo] as number;
     const slo = input[b + 4 + lo] as number;
@@ -112,7 +125,7 @@ export function buildPlan(
         + `(vaddr 0x${(words[4 * i] as bigint).toString(16)}, iova 0x${(words[4 * i + 1] as bigint).toString(16)}, size 0x${(words[4 * i + 2] as bigint).toString(16)})`);
     }
     if (end > space || vaddr + size > space) throw new RangeError(`request ${i}: iova or vaddr + size wraps past 2^64`);
-    if (prot === 0 || (prot & ~PROT_RW) !== 0 || (input[b + 6 + hi] as number) !== 0) {
+    if (prot === 0 || (prot & ~PROT_ALL) !== 0 || (input[b + 6 + hi] as number) !== 0) {
       throw new RangeError(`request ${i}: prot ${words[4 * i + 3]} must be PROT_READ, PROT_WRITE or both`);
     }
     // Requests that only go up cannot overlap; anything else is checked after.
@@ -262,46 +275,35 @@ function describeRanges(info: IommuInfo): string {
 }
 
 // Two requests for the same IOVA would make the second MAP_DMA fail with
-// EEXIST halfway through the batch; refuse the plan instead. Intervals are
-// disjoint exactly when, with starts and ends sorted separately, every end is
-// at most the next start; two native numeric sorts, no comparator calls.
+// EEXIST halfway through the batch; refuse the plan instead. Only unsorted
+// input gets here: its entries are put in IOVA order (radix, linear) and each
+// must end before the next begins.
 function refuseOverlaps(plan: Plan, units: PageUnits): void {
   const view = u32View(plan.entries);
-  const starts = new Float64Array(plan.count);
-  const ends = new Float64Array(plan.count);
-  for (let k = 0; k < plan.count; k++) {
-    const b = 2 * k * PLAN_STRIDE;
-    const start = units.fromHalves(view[b + 2 * PLAN_IOVA + HI] as number, view[b + 2 * PLAN_IOVA + LO] as number);
-    starts[k] = start;
-    ends[k] = start + units.fromHalves(view[b + 2 * PLAN_SIZE + HI] as number, view[b + 2 * PLAN_SIZE + LO] as number);
+  const n = plan.count;
+  const startHi = new Uint32Array(n);
+  const startLo = new Uint32Array(n);
+  const starts = new Float64Array(n);
+  const ends = new Float64Array(n);
+  for (let k = 0; k < n; k++) {
+    const b = 2 * k * STRIDE;
+    // Sorting on the byte address halves directly: same order as page numbers.
+    const hi = view[b + 2 * F_IOVA + W_HI] as number;
+    const lo = view[b + 2 * F_IOVA + W_LO] as number;
+    startHi[k] = hi;
+    startLo[k] = lo;
+    starts[k] = units.fromHalves(hi, lo);
+    ends[k] = (starts[k] as number) + units.fromHalves(view[b + 2 * F_SIZE + W_HI] as number, view[b + 2 * F_SIZE + W_LO] as number);
   }
-  starts.sort();
-  ends.sort();
-  for (let k = 1; k < plan.count; k++) {
-    if ((ends[k - 1] as number) > (starts[k] as number)) throw overlapError(plan, units);
-  }
-}
-
-// Only on failure: name two requests that overlap.
-function overlapError(plan: Plan, units: PageUnits): RangeError {
-  const e = plan.entries;
-  const order = Array.from({ length: plan.count }, (_, k) => k);
-  order.sort((a, b) => {
-    const x = e[a * PLAN_STRIDE + PLAN_IOVA] as bigint;
-    const y = e[b * PLAN_STRIDE + PLAN_IOVA] as bigint;
-    return x < y ? -1 : x > y ? 1 : 0;
-  });
-  for (let k = 1; k < order.length; k++) {
+  const order = radixOrder(startHi, startLo);
+  for (let k = 1; k < n; k++) {
     const a = order[k - 1] as number;
     const b = order[k] as number;
-    const aEnd = (e[a * PLAN_STRIDE + PLAN_IOVA] as bigint) + (e[a * PLAN_STRIDE + PLAN_SIZE] as bigint);
-    const bStart = e[b * PLAN_STRIDE + PLAN_IOVA] as bigint;
-    if (bStart < aEnd) {
-      return new RangeError(`requests ${plan.lastRequest[a]} and ${plan.firstRequest[b]} overlap at IOVA 0x${bStart.toString(16)}; ${REFUSED}`);
+    if ((ends[a] as number) > (starts[b] as number)) {
+      const at = plan.entries[b * STRIDE + F_IOVA] as bigint;
+      throw new RangeError(`requests ${plan.lastRequest[a]} and ${plan.firstRequest[b]} overlap at IOVA 0x${at.toString(16)}; ${REFUSED}`);
     }
   }
-  void units;
-  return new RangeError(`requests overlap; ${REFUSED}`);
 }
 
 /** Growable plan output, written through a u32 view: no BigInt per entry. */
@@ -323,13 +325,13 @@ class PlanWriter {
 
   push(vaddr: number, iova: number, size: number, prot: number, first: number, last: number): void {
     if (this.count === this.first.length) this.grow();
-    const w = this.count * PLAN_STRIDE;
+    const w = this.count * STRIDE;
     const u = this.units;
-    u.store(this.view, w + PLAN_VADDR, vaddr);
-    u.store(this.view, w + PLAN_IOVA, iova);
-    u.store(this.view, w + PLAN_SIZE, size);
-    this.view[2 * (w + PLAN_FLAGS) + LO] = prot;
-    this.view[2 * (w + PLAN_FLAGS) + HI] = 0;
+    u.store(this.view, w + F_VADDR, vaddr);
+    u.store(this.view, w + F_IOVA, iova);
+    u.store(this.view, w + F_SIZE, size);
+    this.view[2 * (w + F_FLAGS) + W_LO] = prot;
+    this.view[2 * (w + F_FLAGS) + W_HI] = 0;
     this.pages += size;
     this.first[this.count] = first;
     this.last[this.count] = last;

@@ -48,9 +48,13 @@ export function dirtyView(bitmap: DirtyBitmap, iova: bigint, size: bigint): Dirt
 
 // ---- bit runs, a 32-bit word at a time ---------------------------------------
 
+// Module-local copies: some loaders (vitest's) make each use of an import a property load.
+const W_LO = LO;
+const W_HI = HI;
+
 // Index in a u32 view of the 32-bit word holding bits [32j, 32j + 32).
 function half(j: number): number {
-  return 2 * Math.floor(j / 2) + (j % 2 === 0 ? LO : HI);
+  return 2 * Math.floor(j / 2) + (j % 2 === 0 ? W_LO : W_HI);
 }
 
 function checkRun(bits: BigUint64Array, start: number, count: number): void {
