@@ -72,6 +72,8 @@ export class BufferRegistry {
   #next = VADDR_BASE;
   // Sorted by vaddr (allocation is monotonic), live buffers only.
   #live: SimDmaBuffer[] = [];
+  // Ranges of closed buffers, sorted, never overlapping.
+  #closed: Array<{ start: bigint; end: bigint }> = [];
 
   alloc(opts: DmaBufferOptions): SimDmaBuffer {
     if (opts === null || typeof opts !== 'object') throw new TypeError('allocBuffer: options object required');
@@ -98,6 +100,23 @@ export class BufferRegistry {
   release(buf: SimDmaBuffer): void {
     const i = this.#indexOf(buf.vaddr);
     if (i >= 0 && this.#live[i] === buf) this.#live.splice(i, 1);
+    // Addresses are never reused, so closed ones stay known as unmapped memory.
+    this.#closed.push({ start: buf.vaddr, end: buf.vaddr + buf.size });
+    this.#closed.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  }
+
+  /** Whether [vaddr, vaddr + size) touches memory of a buffer that was closed (munmapped). */
+  touchesClosed(vaddr: bigint, size: bigint): boolean {
+    const end = vaddr + size;
+    let lo = 0;
+    let hi = this.#closed.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.#closed[mid]!.end > vaddr) hi = mid;
+      else lo = mid + 1;
+    }
+    const r = this.#closed[lo];
+    return r !== undefined && r.start < end;
   }
 
   /**

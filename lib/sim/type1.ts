@@ -126,6 +126,10 @@ export class Type1 {
     if (!this.#inRange(iova, addU64(iova, size - 1n))) {
       fail(Errno.EINVAL, 'the IOVA range is not inside one of the usable ranges GET_INFO reports');
     }
+    // vaddr_get_pfns(): memory that is no longer mapped cannot be pinned.
+    if (this.#host.buffers.touchesClosed(vaddr, size)) {
+      fail(Errno.EFAULT, 'the virtual address range includes a DMA buffer that was closed (unmapped)');
+    }
     const pages = size >> PAGE_SHIFT;
     // vfio_pin_map_dma(): pinning charges locked_vm page by page; on ENOMEM
     // vfio_remove_dma() unwinds everything, so the failed call leaves no trace.

@@ -288,6 +288,15 @@ export function defineConformance(fx: ConformanceFixture): void {
         expect(c.unmapAll()).toBe(0n);
       });
 
+      it('cannot pin memory that is gone: a closed buffer maps with EFAULT', () => {
+        const e = env();
+        const buf = e.backend.allocBuffer({ size: SZ_4K, backing: '4k' });
+        const vaddr = buf.vaddr;
+        buf.close();
+        expectErrno(() => e.container.map({ vaddr, iova: e.iova(SZ_4K), size: SZ_4K }), Errno.EFAULT);
+        expect(e.container.info().dmaAvail).toBe(e.info.dmaAvail);
+      });
+
       it('maps read-only memory for the device', () => {
         const e = env();
         const buf = e.buffer(1);

@@ -193,6 +193,16 @@ describe('buffers and arguments', () => {
     expect(() => sim.allocBuffer({ size: SZ_4K, backing: 'huge' as never })).toThrow(TypeError);
   });
 
+  it('refuses to map a closed buffer (EFAULT, as pinning unmapped memory does) but keeps existing mappings', () => {
+    const { sim, container } = attached();
+    const buf = sim.allocBuffer({ size: 2n * SZ_4K, backing: '4k' });
+    container.map({ vaddr: buf.vaddr, iova: SZ_1G, size: SZ_4K });
+    buf.close();
+    expectErrno(() => container.map({ vaddr: buf.vaddr + SZ_4K, iova: 2n * SZ_1G, size: SZ_4K }), Errno.EFAULT);
+    expect(container.memlock().locked).toBe(SZ_4K);
+    expect(container.unmap(SZ_1G, SZ_4K)).toBe(SZ_4K);
+  });
+
   it('separates misuse (TypeError/RangeError) from what the kernel refuses', () => {
     const { container } = attached();
     expect(() => container.map({ vaddr: 0n, iova: 0 as never, size: SZ_4K })).toThrow(TypeError);
