@@ -1,10 +1,12 @@
 # The only build description of the addon. node-gyp and prebuildify both read it.
 #   npx node-gyp rebuild -j 2               release build
-#   npx node-gyp rebuild -j 2 -- -Dasan=1   AddressSanitizer + UBSan build (run node with
-#                                           LD_PRELOAD=$(gcc -print-file-name=libasan.so))
+#   npx node-gyp rebuild -j 2 -- -Dvfio_asan=1   AddressSanitizer + UBSan build; VFIO_ASAN=1 in
+#                                                the environment does the same. Run node with
+#                                                LD_PRELOAD=$(gcc -print-file-name=libasan.so).
+# (Not plain "asan": Node's own config.gypi sets that variable to 0 and would win.)
 {
   "variables": {
-    "asan%": 0
+    "vfio_asan%": "<!(node -p \"process.env.VFIO_ASAN || 0\")"
   },
   "targets": [
     {
@@ -35,7 +37,7 @@
       "cflags": ["-fvisibility=hidden", "-Wall", "-Wextra"],
       "cflags_cc": ["-std=c++17", "-fexceptions", "-fvisibility=hidden", "-Wall", "-Wextra"],
       "conditions": [
-        ["asan==1", {
+        ["vfio_asan==1", {
           "cflags": ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g"],
           "cflags_cc": ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g"],
           "ldflags": ["-fsanitize=address,undefined"]

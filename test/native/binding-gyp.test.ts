@@ -1,0 +1,57 @@
+// binding.gyp, as gyp reads it: the pinned Node-API version, C++ exceptions,
+// hidden visibility and warnings, and the optional sanitizer build
+// (-Dvfio_asan=1 or VFIO_ASAN=1). Configures in a scratch copy so the shared
+// build/ folder is left alone.
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const nodeGyp = createRequire(import.meta.url).resolve('node-gyp/bin/node-gyp.js');
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function configure(args: string[], env: Record<string, string> = {}): string {
+  const dir = mkdtempSync(join(tmpdir(), 'vfio-gyp-'));
+  dirs.push(dir);
+  cpSync(join(root, 'binding.gyp'), join(dir, 'binding.gyp'));
+  cpSync(join(root, 'package.json'), join(dir, 'package.json'));
+  symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
+  execFileSync(process.execPath, [nodeGyp, 'configure', ...args], {
+    cwd: dir, stdio: 'pipe', env: { ...process.env, VFIO_ASAN: '', ...env },
+  });
+  return readFileSync(join(dir, 'build', 'vfio.target.mk'), 'utf8');
+}
+
+describe('binding.gyp', () => {
+  it('release: NAPI_VERSION 8, C++ exceptions, C++17, hidden visibility, warnings on, no sanitizer', () => {
+    const mk = configure([]);
+    expect(mk).toMatch(/-DNAPI_VERSION=8/);
+    expect(mk).toMatch(/-DNAPI_CPP_EXCEPTIONS/);
+    expect(mk).toMatch(/-std=c\+\+17/);
+    expect(mk).toMatch(/-fexceptions/);
+    expect(mk).not.toMatch(/-fno-exceptions/);
+    expect(mk).toMatch(/-fvisibility=hidden/);
+    expect(mk).toMatch(/-Wextra/);
+    expect(mk).not.toMatch(/-fsanitize/);
+    for (const src of ['addon', 'container', 'group', 'device', 'dma_buffer', 'plan', 'errors']) {
+      expect(mk).toContain(`native/${src}.o`);
+    }
+  });
+
+  it('-Dvfio_asan=1 adds AddressSanitizer and UBSan to compile and link', () => {
+    const mk = configure(['--', '-Dvfio_asan=1']);
+    expect(mk).toMatch(/CFLAGS_CC_Release :=[^]*-fsanitize=address,undefined/);
+    expect(mk).toMatch(/LDFLAGS_Release :=[^]*-fsanitize=address,undefined/);
+  });
+
+  it('VFIO_ASAN=1 in the environment does the same', () => {
+    expect(configure([], { VFIO_ASAN: '1' })).toMatch(/-fsanitize=address,undefined/);
+  });
+});
