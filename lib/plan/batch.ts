@@ -1,10 +1,13 @@
-// Executes plans, all or nothing. A map batch that fails at entry k unmaps the
+// Executes plans, all or nothing. (runPlan throws only when it rejects its
+// arguments before running anything; failures while running are reported in
+// its result, which is what the unwind works from.)
+// A map batch that fails at entry k unmaps the
 // k entries it mapped (and nothing else: earlier mappings stay), then throws a
 // BatchError naming entry k, the requests it covered and the errno. If that
 // unwind fails too, the error says what is still mapped, in `leaked`, and a
 // process warning repeats it: a pinned page is never left behind silently.
 import { PLAN_FLAGS, PLAN_IOVA, PLAN_SIZE, PLAN_STRIDE, PLAN_VADDR, type DmaSpace, type PlanOp, type PlanResult } from '../backend.js';
-import { VfioError, errnoCode } from '../errors.js';
+import { Errno, VfioError, errnoCode } from '../errors.js';
 import type { Plan, Strategy } from './build.js';
 import { checkLimits, type Headroom } from './limits.js';
 import type { MappedSet } from './mapped-set.js';
@@ -147,8 +150,12 @@ interface UnmapOutcome {
   failures: UnwindFailure[];
 }
 
-// Unmaps every entry, carrying on past failures (each failed one is retried
-// once on its own, since EINTR/EAGAIN should not leak a mapping).
+// Errnos after which the same call can succeed: only these are retried. Any
+// other failure would fail again the same way, so it is reported, not retried.
+const TRANSIENT = new Set<number>([Errno.EINTR, Errno.EAGAIN]);
+
+// Unmaps every entry, carrying on past failures; one that failed transiently
+// is retried once on its own.
 function unmapEach(space: DmaSpace, entries: BigUint64Array): UnmapOutcome {
   const count = entries.length / PLAN_STRIDE;
   const ns = new Float64Array(count);
@@ -171,12 +178,16 @@ function unmapEach(space: DmaSpace, entries: BigUint64Array): UnmapOutcome {
     unmapped += r.unmapped;
     if (r.failedIndex < 0) break;
     const bad = offset + r.failedIndex;
-    try {
-      unmapped += space.unmap(entries[bad * PLAN_STRIDE + PLAN_IOVA] as bigint, entries[bad * PLAN_STRIDE + PLAN_SIZE] as bigint);
-    } catch (e) {
-      const errno = e instanceof VfioError ? e.errno : r.errno;
-      failures.push({ index: bad, errno, code: errnoCode(errno) });
+    let errno = r.errno;
+    if (TRANSIENT.has(errno)) {
+      try {
+        unmapped += space.unmap(entries[bad * PLAN_STRIDE + PLAN_IOVA] as bigint, entries[bad * PLAN_STRIDE + PLAN_SIZE] as bigint);
+        errno = 0;
+      } catch (e) {
+        errno = e instanceof VfioError ? e.errno : errno;
+      }
     }
+    if (errno !== 0) failures.push({ index: bad, errno, code: errnoCode(errno) });
     offset = bad + 1;
   }
   return { ns, simulated, unmapped, failures };

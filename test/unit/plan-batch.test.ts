@@ -176,11 +176,11 @@ describe('all or nothing, under a failure at every position', () => {
     }
   });
 
-  it('an unwind unmap that fails once is retried, and nothing leaks', () => {
+  it('an unwind unmap that fails transiently (EINTR/EAGAIN) is retried once, and nothing leaks', () => {
     for (const mode of ['runPlan', 'map'] as const) {
       const plan = buildPlan(scattered(), 'coalesced', TEST_INFO);
       const fake = new FakeDmaSpace();
-      const space = new FaultyDmaSpace(fake, { mapAt: 5, unmapFails: (k) => k === 2, mode });
+      const space = new FaultyDmaSpace(fake, { mapAt: 5, unmapFails: (k) => k === 2, mode, errno: Errno.EAGAIN });
       const e = caught(() => mapBatch(space, plan)) as BatchError;
       expect([e.index, e.leaked.length]).toEqual([5, 0]);
       expect(fake.mappings).toEqual([]);
@@ -188,11 +188,26 @@ describe('all or nothing, under a failure at every position', () => {
     }
   });
 
-  it('partial unwind failure: only the entries whose unmap failed twice are reported', () => {
+  it('a failure that would only fail again is not retried', () => {
     const plan = buildPlan(scattered(), 'coalesced', TEST_INFO);
     const fake = new FakeDmaSpace();
-    // attempts: 0 ok, 1 fails, 2 (retry of entry 1) fails, then the rest succeed
-    const space = new FaultyDmaSpace(fake, { mapAt: 3, unmapFails: (k) => k === 1 || k === 2 });
+    // EFAULT on unmap attempt 2: reported at once, the unwind moves on to entry 3
+    const space = new FaultyDmaSpace(fake, { mapAt: 4, unmapFails: (k) => k === 2 });
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    try {
+      const e = caught(() => mapBatch(space, plan)) as BatchError;
+      expect(e.unwindFailures).toEqual([{ index: 2, errno: Errno.EFAULT, code: 'EFAULT' }]);
+      expect(space.unmapAttempts).toBe(4);
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
+  it('partial unwind failure: only the entries whose retried unmap failed again are reported', () => {
+    const plan = buildPlan(scattered(), 'coalesced', TEST_INFO);
+    const fake = new FakeDmaSpace();
+    // attempts: 0 ok, 1 fails (EAGAIN), 2 (retry of entry 1) fails, then the rest succeed
+    const space = new FaultyDmaSpace(fake, { mapAt: 3, unmapFails: (k) => k === 1 || k === 2, errno: Errno.EAGAIN });
     const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
     try {
       const e = caught(() => mapBatch(space, plan)) as BatchError;
@@ -204,21 +219,23 @@ describe('all or nothing, under a failure at every position', () => {
     }
   });
 
-  it('unmapBatch carries on past a failed entry and reports what is left', () => {
+  it('unmapBatch carries on past failed entries and reports what is left', () => {
     const plan = buildPlan(scattered(), 'coalesced', TEST_INFO);
     const fake = new FakeDmaSpace();
     mapBatch(fake, plan);
     const tracker = new MappedSet();
     tracker.addPlan(plan.entries);
-    const space = new FaultyDmaSpace(fake, { unmapFails: (k) => k === 2 || k === 3 });
+    const space = new FaultyDmaSpace(fake, { unmapFails: (k) => k === 2 || k === 4 });
     const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
     try {
       const e = caught(() => unmapBatch(space, plan, { tracker })) as BatchError;
       expect(e.op).toBe('UNMAP_DMA plan');
-      expect(e.index).toBe(2);
-      expect(e.leakedSpans()).toEqual([{ iova: plan.entries[2 * 4 + 1], size: SZ_4K }]);
-      expect(fake.mappings.length).toBe(1);
-      expect(tracker.spans()).toEqual(e.leakedSpans());
+      expect([e.index, e.completed]).toEqual([2, 4]);
+      const left = [2, 4].map((k) => ({ iova: plan.entries[k * 4 + 1], size: SZ_4K }));
+      expect(e.leakedSpans()).toEqual(left);
+      expect(fake.mappings.map((m) => ({ iova: m.iova, size: m.size }))).toEqual(left);
+      expect(tracker.spans()).toEqual(left);
+      expect(e.message).toMatch(/2 entries .* could not be unmapped and are STILL MAPPED; the other 4 entries were unmapped/);
     } finally {
       warn.mockRestore();
     }
