@@ -16,7 +16,7 @@ export * from './plan/index.js';
 
 export {
   PCI_ADDRESS, isPciAddress, assertPciAddress, pciDevice, listIommuGroups, iommuGroup, vfioPresence, memlockLimit,
-  hugepagePools, thpMode, dmaEntryLimit, bindToVfioPci,
+  hugepagePools, thpMode, dmaEntryLimit, bindToVfioPci, usableVfioGroup,
   type PciDevice, type IommuGroupInfo, type VfioPresence, type MemlockLimit, type HugepagePool, type ThpMode, type BindResult,
 } from './sysfs.js';
 

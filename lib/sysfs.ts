@@ -134,6 +134,16 @@ export function iommuGroup(id: number, root = '/'): IommuGroupInfo | null {
   return { id, devices, viable: blockers.length === 0, blockers };
 }
 
+/**
+ * The first group a container can be opened on: viable, at least one device
+ * bound to vfio-pci, and its /dev/vfio/<id> node present. null if none.
+ */
+export function usableVfioGroup(root = '/'): number | null {
+  const g = listIommuGroups(root).find((x) => x.viable && x.devices.some((d) => d.driver === 'vfio-pci')
+    && existsSync(p(root, 'dev/vfio', String(x.id))));
+  return g?.id ?? null;
+}
+
 export interface VfioPresence {
   present: boolean;
   /** Why not, or what was found. */

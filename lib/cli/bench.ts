@@ -16,7 +16,7 @@ import { BENCH_SCHEMA, type BenchReport } from '../bench/schema.js';
 import { cellsFor } from '../bench/suites.js';
 import { Errno, VfioError } from '../errors.js';
 import { SIM_DEFAULT_GROUP } from '../sim/index.js';
-import { hugepagePools, listIommuGroups, pciDevice } from '../sysfs.js';
+import { hugepagePools, pciDevice, usableVfioGroup } from '../sysfs.js';
 import type { BenchArgs } from './args.js';
 import { attachGroup, type BackendOpener } from './backends.js';
 import { EXIT_OK, EXIT_REGRESSION } from './exit-codes.js';
@@ -49,11 +49,11 @@ function chooseGroup(args: BenchArgs, backend: Backend, root: string): number {
     }
     return dev.iommuGroup;
   }
-  const viable = listIommuGroups(root).find((g) => g.viable && g.devices.some((d) => d.driver === 'vfio-pci'));
-  if (!viable) {
+  const usable = usableVfioGroup(root);
+  if (usable === null) {
     throw new VfioError(Errno.ENODEV, 'bench', {}, 'no viable IOMMU group with a vfio-pci device: pass --group N (see vfio probe)');
   }
-  return viable.id;
+  return usable;
 }
 
 function budgetFor(args: BenchArgs, backend: Backend, container: Container, root: string): MemoryBudget {

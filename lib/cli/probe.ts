@@ -4,7 +4,7 @@ import type { Backend, IommuInfo, MemlockStatus } from '../backend.js';
 import { renderTable } from '../bench/text-table.js';
 import { formatSize } from '../bench/suites.js';
 import {
-  bindToVfioPci, dmaEntryLimit, hugepagePools, listIommuGroups, memlockLimit, thpMode, vfioPresence,
+  bindToVfioPci, dmaEntryLimit, hugepagePools, listIommuGroups, memlockLimit, thpMode, usableVfioGroup, vfioPresence,
   type BindResult, type IommuGroupInfo, type VfioPresence,
 } from '../sysfs.js';
 import type { ProbeArgs } from './args.js';
@@ -66,12 +66,6 @@ function containerReport(group: number, iommuType: string, info: IommuInfo, meml
   };
 }
 
-/** The group to ask GET_INFO of: the one asked for, else the first viable one with a device node. */
-function pickGroup(groups: IommuGroupInfo[], asked: number | null): number | null {
-  if (asked !== null) return asked;
-  return groups.find((g) => g.viable && g.devices.length > 0)?.id ?? null;
-}
-
 export function collectProbe(args: ProbeArgs, root: string, open: BackendOpener | null): ProbeReport {
   const bound = args.bind !== null ? bindToVfioPci(args.bind, root) : undefined;
   const groups = listIommuGroups(root);
@@ -112,7 +106,8 @@ export function collectProbe(args: ProbeArgs, root: string, open: BackendOpener 
     report.native.reason += `; container: ${(err as Error).message}`;
     return report;
   }
-  const groupId = pickGroup(groups, args.group);
+  // The group asked for, else one a container can be opened on.
+  const groupId = args.group ?? usableVfioGroup(root);
   if (groupId === null) return report;
   try {
     const a = attachGroup(backend, groupId);

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { VfioError } from '../../lib/errors.js';
 import {
   assertPciAddress, bindToVfioPci, dmaEntryLimit, hugepagePools, isPciAddress, iommuGroup, listIommuGroups,
-  memlockLimit, pciDevice, thpMode, vfioPresence, writePciAttribute,
+  memlockLimit, pciDevice, thpMode, usableVfioGroup, vfioPresence, writePciAttribute,
 } from '../../lib/sysfs.js';
 import { EDU, NIC, fakeHost, type FakeHost } from './sysfs.fixture.js';
 
@@ -51,6 +51,14 @@ describe('reading the host', () => {
     expect(eduGroup!.viable).toBe(true);
     expect(iommuGroup(99, host.root)).toBeNull();
     expect(() => iommuGroup(-1, host!.root)).toThrow(RangeError);
+  });
+
+  it('finds the group a container can use: viable, a vfio-pci device, a /dev/vfio node', () => {
+    const VFIO_DEV = { ...EDU, address: '0000:00:05.0', group: 5, driver: 'vfio-pci' };
+    host = fakeHost({ devices: [EDU, NIC, VFIO_DEV], vfio: true });
+    expect(usableVfioGroup(host.root)).toBeNull(); // group 5 has no /dev/vfio/5 yet
+    host.write('dev/vfio/5', '');
+    expect(usableVfioGroup(host.root)).toBe(5); // group 3 is viable but has no vfio-pci device
   });
 
   it('answers empty, not an error, on a host without an IOMMU', () => {
