@@ -66,9 +66,10 @@ export function formatTable(r: BenchReport): string {
     if (cells.length) parts.push(suiteTable(r, suite, cells));
     if (suite === 'matrix' && r.plannerOverhead.length) {
       parts.push(`Planner overhead on the single-page path (timed from JS)${sim(r)}\n${renderTable(
-        ['backing', 'direct map()', 'buildPlan+mapBatch', 'overhead'],
-        r.plannerOverhead.map((o) => [o.backing, ns(o.directNs), ns(o.plannedNs), `${o.overheadNs >= 0 ? '+' : ''}${ns(o.overheadNs)}`]),
-        ['l', 'r', 'r', 'r'],
+        ['backing', 'direct map()', 'buildPlan+mapBatch', 'overhead', 'of which: buildPlan', 'mapBatch', '(limits check)'],
+        r.plannerOverhead.map((o) => [o.backing, ns(o.directNs), ns(o.plannedNs), `${o.overheadNs >= 0 ? '+' : ''}${ns(o.overheadNs)}`,
+          ns(o.buildNs), ns(o.batchNs), ns(o.limitsNs)]),
+        ['l', 'r', 'r', 'r', 'r', 'r', 'r'],
       )}`);
     }
   }

@@ -59,6 +59,10 @@ export interface PlannerOverhead {
   /** JS-measured median of buildPlan + mapBatch of the same page. */
   plannedNs: number;
   overheadNs: number;
+  /** Its parts: buildPlan alone, mapBatch alone (limits check + executor), the limits check alone. */
+  buildNs?: number;
+  batchNs?: number;
+  limitsNs?: number | null;
 }
 
 export interface BenchReport {

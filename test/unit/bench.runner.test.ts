@@ -46,7 +46,10 @@ describe('bench runner on the sim', () => {
   it('measures the planner overhead on the single-page path per backing', () => {
     const { out } = runOn(['matrix']);
     expect(out.plannerOverhead.map((o) => o.backing)).toEqual(['4k', 'thp', 'hugetlb']);
-    for (const o of out.plannerOverhead) expect(o.overheadNs).toBe(o.plannedNs - o.directNs);
+    for (const o of out.plannerOverhead) {
+      expect(o.overheadNs).toBe(o.plannedNs - o.directNs);
+      for (const part of [o.buildNs, o.batchNs, o.limitsNs]) expect(part).toBeGreaterThan(0);
+    }
   });
 
   it('leaves nothing mapped or pinned after a run', () => {
