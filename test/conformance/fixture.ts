@@ -21,7 +21,7 @@ export interface ConformanceFixture {
   label: string;
   /** IOMMU group holding `device`, viable, bound to vfio-pci. */
   group: number;
-  /** PCI address of an edu device (QEMU's 1234:11e8). */
+  /** PCI address of a device in `group`; QEMU's edu (1234:11e8) for the edu register tests. */
   device: string;
   /** A group that exists but is not viable, or why there is none. */
   nonViableGroup: number | string;
