@@ -41,9 +41,9 @@ export class SimBackend implements Backend {
   }
 
   openGroup(id: number): Group {
-    const op = 'open /dev/vfio/group';
     if (typeof id !== 'number' || !Number.isInteger(id)) throw new TypeError('openGroup: id must be an integer');
-    if (id < 0) throw new RangeError('openGroup: id must be >= 0');
+    if (id < 0 || id > 0x7fff_ffff) throw new RangeError('openGroup: id out of range');
+    const op = `open /dev/vfio/${id}`;
     const spec = this.#host.options.groups.find((g) => g.id === id);
     if (!spec) {
       throw new VfioError(Errno.ENOENT, op, { group: id },
