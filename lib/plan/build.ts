@@ -90,8 +90,10 @@ export function buildPlan(
   const perHi = units.perHi;
   const perByte = 1 / page; // exact: page is a power of two
   const lowMask = page - 1;
-  // Coalescing only shrinks a batch, so n entries is nearly always enough; splits grow it.
-  const out = new PlanWriter(n, units);
+  // Per-page plans have at least n entries. Coalesced ones have at most n
+  // (plus splits) and often far fewer: start small, and if that proves
+  // too small, go straight to n rather than doubling up to it.
+  const out = new PlanWriter(strategy === 'per-page' ? n : Math.min(n, 1 << 16), n, units);
   let rangeIndex = 0;
   let existingHint = 0;
   let skipped = 0;
@@ -315,7 +317,7 @@ class PlanWriter {
   private first: Uint32Array;
   private last: Uint32Array;
 
-  constructor(capacity: number, private readonly units: PageUnits) {
+  constructor(capacity: number, private readonly expected: number, private readonly units: PageUnits) {
     const c = Math.max(16, capacity);
     this.words = new BigUint64Array(c * PLAN_STRIDE);
     this.view = u32View(this.words);
@@ -354,7 +356,7 @@ class PlanWriter {
   }
 
   private grow(): void {
-    const c = this.first.length * 2;
+    const c = Math.max(this.first.length * 2, this.expected);
     const words = new BigUint64Array(c * PLAN_STRIDE);
     words.set(this.words);
     const first = new Uint32Array(c);
