@@ -26,8 +26,9 @@ constexpr uint32_t kUnmapAll = VFIO_DMA_UNMAP_FLAG_ALL;
 constexpr uint32_t kUnmapAll = 0;
 #endif
 constexpr uint32_t kProtMask = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE;
-// The kernel's DIRTY_BITMAP_PAGES_MAX: a longer bitmap is E2BIG there too.
-constexpr uint64_t kDirtyBitmapPagesMax = 0x7fffffffull;
+// The kernel's DIRTY_BITMAP_SIZE_MAX: bitmaps for up to 2^31 pages. Past it
+// verify_bitmap_size() answers EINVAL; we answer the same before allocating.
+constexpr uint64_t kDirtyBitmapBytesMax = 1ull << 28;
 
 Napi::Value Big(Napi::Env env, uint64_t v) { return Napi::BigInt::New(env, v); }
 
@@ -40,12 +41,13 @@ Napi::Object RangeArgs(Napi::Env env, uint64_t iova, uint64_t size) {
 uint64_t DirtyBitmapBytes(Napi::Env env, const char* op, uint64_t iova, uint64_t size, uint64_t pgsize) {
   if (pgsize == 0) ThrowRange(env, "pageSize must be non-zero");
   uint64_t pages = size / pgsize + (size % pgsize ? 1 : 0);
-  if (pages > kDirtyBitmapPagesMax) {
+  uint64_t bytes = pages / 64 * 8 + (pages % 64 ? 8 : 0);
+  if (bytes > kDirtyBitmapBytesMax) {
     Napi::Object args = RangeArgs(env, iova, size);
     args.Set("pageSize", Big(env, pgsize));
-    ThrowErrno(env, E2BIG, op, args);
+    ThrowErrno(env, EINVAL, op, args, "dirty bitmap past the kernel's maximum (2^31 pages): ask for a smaller range");
   }
-  return (pages + 63) / 64 * 8;
+  return bytes;
 }
 
 Napi::BigUint64Array BitmapView(Napi::Env env, Napi::ArrayBuffer ab) {

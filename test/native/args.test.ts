@@ -80,10 +80,14 @@ describe('dirty bitmaps', () => {
     expect(() => c.unmapWithDirty(0n, 4096n, 0n)).toThrow(RangeError);
   });
 
-  it('a bitmap past the kernel maximum (INT_MAX pages) is E2BIG without an ioctl', () => {
+  it('a bitmap past the kernel maximum (2^31 pages) is EINVAL, as verify_bitmap_size says, without an ioctl', () => {
     const c = nullContainer();
-    const e = expectVfioError(() => c.dirtyGet(0n, 1n << 44n, 4096n), 'E2BIG', 'VFIO_IOMMU_DIRTY_PAGES');
+    const pages = (1n << 31n) + 1n;
+    const e = expectVfioError(() => c.dirtyGet(0n, pages * 4096n, 4096n), 'EINVAL', 'VFIO_IOMMU_DIRTY_PAGES');
     expect(e.hint).toMatch(/smaller range/);
+    expectVfioError(() => c.unmapWithDirty(0n, pages * 4096n, 4096n), 'EINVAL', 'VFIO_IOMMU_UNMAP_DMA');
+    // Exactly 2^31 pages (a 256 MiB bitmap) is within bounds and goes to the kernel.
+    expectVfioError(() => c.dirtyGet(0n, (1n << 31n) * 4096n, 4096n), 'ENOTTY', 'VFIO_IOMMU_DIRTY_PAGES');
   });
 
   it('a sane request reaches the kernel', () => {
