@@ -44,7 +44,10 @@ export interface Plan {
 }
 
 export interface PlanOptions {
-  /** Largest entry to issue ('coalesced' only); runs are cut at multiples of it. A multiple of the page size. */
+  /**
+   * Largest entry to issue ('coalesced' only); runs are cut at multiples of it. A multiple of the page size.
+   * Without it, the largest span one maximal dirty bitmap covers when the IOMMU reports dirty tracking.
+   */
   maxEntrySize?: bigint;
   /** Mappings known to exist; runs never cross them. */
   existing?: MappedSet;
@@ -81,7 +84,7 @@ export function buildPlan(
   const ranges = usableRanges(info, units);
   const existing = opts.existing && opts.existing.count > 0 ? opts.existing : undefined;
   const skipExisting = opts.onExisting === 'skip';
-  const maxEntry = maxEntryPages(strategy, opts.maxEntrySize, units);
+  const maxEntry = maxEntryPages(strategy, opts.maxEntrySize, units, info);
 
   const input = u32View(words);
   // Locals, not module bindings or fields, in the hot loop.
@@ -224,11 +227,20 @@ function nextMultiple(p: number, m: number): number {
   return (q + 1) * m;
 }
 
-function maxEntryPages(strategy: Strategy, maxEntrySize: bigint | undefined, units: PageUnits): number {
+function maxEntryPages(strategy: Strategy, maxEntrySize: bigint | undefined, units: PageUnits, info: IommuInfo): number {
   if (strategy === 'per-page') return 1;
   // The size field is 64 bits: no entry may cover 2^64 bytes, so cut at 2^63.
   let max = units.limit / 2;
-  if (maxEntrySize !== undefined && strategy === 'coalesced') {
+  if (strategy !== 'coalesced') return max;
+  // With dirty tracking, an unmap that returns the dirty bitmap may cover at
+  // most one maximal bitmap, and unmaps cannot split a mapping: so no mapping
+  // may be larger than that bitmap describes.
+  const mig = info.migration;
+  if (mig && mig.pageSizes > 0n && mig.maxDirtyBitmapSize > 0n) {
+    const pages = units.fromBig(mig.maxDirtyBitmapSize * 8n * (mig.pageSizes & -mig.pageSizes));
+    if (pages >= 1 && pages < max) max = pages;
+  }
+  if (maxEntrySize !== undefined) {
     if (typeof maxEntrySize !== 'bigint') throw new TypeError('maxEntrySize must be a bigint');
     if (maxEntrySize <= 0n || maxEntrySize % units.pageBig !== 0n) {
       throw new RangeError(`maxEntrySize 0x${maxEntrySize.toString(16)} is not a positive multiple of the page size 0x${units.pageBig.toString(16)}`);

@@ -66,6 +66,14 @@ describe('buildPlan: coalescing', () => {
     expect(() => buildPlan(pagesAt(0n, 1), 'coalesced', TEST_INFO, { maxEntrySize: 0x1800n })).toThrow(RangeError);
   });
 
+  it('with dirty tracking, no entry outgrows what one maximal dirty bitmap covers', () => {
+    // 8 bytes of bitmap = 64 pages of 4 KiB = 256 KiB
+    const info: IommuInfo = { ...TEST_INFO, migration: { flags: 0, pageSizes: SZ_4K, maxDirtyBitmapSize: 8n } };
+    const plan = buildPlan([{ vaddr: V, iova: 0x10_0000n, size: 0x10_0000n }], 'coalesced', info);
+    expect(entriesOf(plan).map((e) => e.size)).toEqual([0x4_0000n, 0x4_0000n, 0x4_0000n, 0x4_0000n]);
+    expect(buildPlan([{ vaddr: V, iova: 0x10_0000n, size: 0x10_0000n }], 'kernel', info).count).toBe(1);
+  });
+
   it('per-page issues one entry per 4 KiB page, even for one big request', () => {
     const plan = buildPlan([{ vaddr: V, iova: SZ_2M, size: SZ_2M }], 'per-page', TEST_INFO);
     expect(plan.count).toBe(512);
