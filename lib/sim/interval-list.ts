@@ -8,6 +8,8 @@
 export interface Interval {
   readonly iova: bigint;
   readonly size: bigint;
+  /** iova + size, kept so that searches compare without allocating BigInts. */
+  readonly end: bigint;
 }
 
 const CHUNK_MAX = 512;
@@ -51,7 +53,7 @@ export class IntervalList<T extends Interval> {
       const mid = (lo + hi) >>> 1;
       const c = chunks[mid]!;
       const last = c[c.length - 1]!;
-      if (last.iova + last.size > addr) hi = mid;
+      if (last.end > addr) hi = mid;
       else lo = mid + 1;
     }
     if (lo === chunks.length) return undefined;
@@ -61,7 +63,7 @@ export class IntervalList<T extends Interval> {
     while (a < b) {
       const mid = (a + b) >>> 1;
       const it = c[mid]!;
-      if (it.iova + it.size > addr) b = mid;
+      if (it.end > addr) b = mid;
       else a = mid + 1;
     }
     return { chunk: lo, index: a };

@@ -38,6 +38,7 @@ function ffs(x: bigint): bigint {
 export interface SimDma {
   readonly iova: bigint;
   readonly size: bigint;
+  readonly end: bigint;
   readonly vaddr: bigint;
   readonly prot: number;
 }
@@ -140,7 +141,7 @@ export class Type1 {
       this.#host.memlock.uncharge(pages);
       fail(Errno.EINVAL, 'mapping too large for a dirty bitmap while dirty tracking is on');
     }
-    const dma: SimDma = { iova, size, vaddr, prot };
+    const dma: SimDma = { iova, size, end: iova + size, vaddr, prot };
     this.dmaAvail--;
     this.#dmas.insert(dma);
     return dma;

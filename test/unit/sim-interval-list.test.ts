@@ -2,7 +2,9 @@
 import { describe, expect, it } from 'vitest';
 import { IntervalList } from '../../lib/sim/interval-list.js';
 
-interface Iv { iova: bigint; size: bigint }
+interface Iv { iova: bigint; size: bigint; end: bigint }
+
+const iv = (iova: bigint, size: bigint): Iv => ({ iova, size, end: iova + size });
 
 function naiveOverlap(all: Iv[], start: bigint, size: bigint): Iv | undefined {
   return all.filter((d) => !(start + size <= d.iova) && !(start >= d.iova + d.size))
@@ -23,9 +25,9 @@ describe('IntervalList', () => {
       const size = BigInt(1 + rand(8)) * 0x1000n;
       if (rand(3) > 0) {
         if (!naiveOverlap(model, start, size)) {
-          const iv = { iova: start, size };
-          list.insert(iv);
-          model.push(iv);
+          const it = iv(start, size);
+          list.insert(it);
+          model.push(it);
         }
       } else {
         const victim = naiveOverlap(model, start, size);
@@ -43,22 +45,22 @@ describe('IntervalList', () => {
 
   it('finds a mapping strictly around an address with size 0, as vfio_find_dma does', () => {
     const list = new IntervalList<Iv>();
-    const iv = { iova: 0x10000n, size: 0x4000n };
-    list.insert(iv);
+    const it = iv(0x10000n, 0x4000n);
+    list.insert(it);
     expect(list.findOverlap(0x10000n, 0n)).toBeUndefined();
-    expect(list.findOverlap(0x10fffn, 0n)).toBe(iv);
+    expect(list.findOverlap(0x10fffn, 0n)).toBe(it);
     expect(list.findOverlap(0x14000n, 0n)).toBeUndefined();
   });
 
   it('treats a range ending exactly at 2^64 as matching nothing (u64 wrap)', () => {
     const list = new IntervalList<Iv>();
-    list.insert({ iova: 0xffff_ffff_ffff_0000n, size: 0x1000n });
+    list.insert(iv(0xffff_ffff_ffff_0000n, 0x1000n));
     expect(list.findOverlap(0xffff_ffff_fff0_0000n, 0x10_0000n)).toBeUndefined();
   });
 
   it('rejects removing what it does not hold', () => {
     const list = new IntervalList<Iv>();
-    list.insert({ iova: 0n, size: 0x1000n });
-    expect(() => list.remove({ iova: 0n, size: 0x1000n })).toThrow(/not present/);
+    list.insert(iv(0n, 0x1000n));
+    expect(() => list.remove(iv(0n, 0x1000n))).toThrow(/not present/);
   });
 });
