@@ -143,6 +143,11 @@ describe('all or nothing, under a failure at every position', () => {
           expect(fake.snapshot(), `fail at ${n}`).toBe(before);
           expect(space.injected).toBe(1);
         }
+        // Like fail_nth: one past the last position, nothing is hit and the batch maps.
+        const fake = new FakeDmaSpace();
+        const space = new FaultyDmaSpace(fake, { mode, mapAt: plan.count });
+        mapBatch(space, plan);
+        expect([space.injected, fake.mappings.length]).toEqual([0, plan.count]);
       });
     }
   }
@@ -171,6 +176,26 @@ describe('all or nothing, under a failure at every position', () => {
       expect(e.message).toMatch(/undoing it FAILED: 4 entries .* STILL MAPPED/);
       expect(warn).toHaveBeenCalledWith(expect.stringMatching(/STILL MAPPED/), expect.objectContaining({ code: 'VFIO_DMA_LEAK' }));
       expect(tracker.spans()).toEqual(e.leakedSpans());
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
+  it('an unwind unmap failing at every position leaks exactly that entry, and says so', () => {
+    const plan = buildPlan(scattered(), 'coalesced', TEST_INFO);
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    try {
+      for (let n = 1; n < plan.count; n++) {
+        for (let m = 0; m < n; m++) {
+          const fake = new FakeDmaSpace();
+          const space = new FaultyDmaSpace(fake, { mapAt: n, unmapFails: (k) => k === m, mode: m % 2 ? 'map' : 'runPlan' });
+          const e = caught(() => mapBatch(space, plan)) as BatchError;
+          const leaked = { iova: plan.entries[m * 4 + 1], size: SZ_4K };
+          expect(e.leakedSpans(), `map fails at ${n}, unmap at ${m}`).toEqual([leaked]);
+          expect(fake.mappings.map((x) => ({ iova: x.iova, size: x.size }))).toEqual([leaked]);
+        }
+      }
+      expect(warn).toHaveBeenCalledTimes((plan.count * (plan.count - 1)) / 2);
     } finally {
       warn.mockRestore();
     }
