@@ -48,7 +48,8 @@ function defineTransactional(t: Target): void {
 
   function buffer(backend: Backend, pages: number): DmaBuffer {
     const b = backend.allocBuffer({ size: BigInt(pages) * SZ_4K, backing: '4k', prefault: true });
-    cleanups.push(() => b.close());
+    // Buffers close last: a container still mapping one must go first.
+    cleanups.unshift(() => b.close());
     return b;
   }
 
