@@ -64,8 +64,9 @@ export class BatchError extends VfioError {
     const o = index * PLAN_STRIDE;
     const iova = plan.entries[o + PLAN_IOVA] as bigint;
     const size = plan.entries[o + PLAN_SIZE] as bigint;
-    const first = plan.firstRequest[index] as number;
-    const last = plan.lastRequest[index] as number;
+    // -1 when the plan does not say (built by hand rather than by buildPlan).
+    const first = plan.firstRequest?.[index] ?? -1;
+    const last = plan.lastRequest?.[index] ?? -1;
     super(errno, op, {
       entry: index,
       of: plan.count,
@@ -107,7 +108,9 @@ export function mapBatch(space: DmaSpace, plan: Plan, opts: BatchOptions = {}): 
   const mapped = Math.min(r.completed, r.failedIndex);
   const undo = unmapEach(space, plan.entries.subarray(0, mapped * PLAN_STRIDE));
   const why = new VfioError(r.errno, 'MAP_DMA').hint;
-  const at = `entry ${r.failedIndex} of ${plan.count} (requests ${plan.firstRequest[r.failedIndex]}..${plan.lastRequest[r.failedIndex]}) failed`;
+  const covered = plan.firstRequest?.[r.failedIndex] === undefined ? ''
+    : ` (requests ${plan.firstRequest[r.failedIndex]}..${plan.lastRequest[r.failedIndex]})`;
+  const at = `entry ${r.failedIndex} of ${plan.count}${covered} failed`;
   if (undo.failures.length === 0) {
     throw new BatchError(r.errno, 'MAP_DMA plan', plan, r.failedIndex, mapped, new BigUint64Array(0), [],
       `${why ? `${why}; ` : ''}${at}; the ${mapped} entries mapped before it were unmapped again, earlier mappings untouched`);

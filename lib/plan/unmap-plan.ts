@@ -8,7 +8,7 @@ import { HI, LO, PageUnits, u32View } from './words.js';
 /**
  * The unmap plan for what `mapped` mapped:
  *   per-page   one UNMAP_DMA per mapped entry (per page if it was mapped per page)
- *   coalesced  IOVA-adjacent entries merged into one call
+ *   coalesced  entries that follow each other in the plan and in IOVA merged into one call
  *   kernel     one call for the whole region (RangeError unless it is contiguous)
  * Defaults to the strategy the map plan used.
  */

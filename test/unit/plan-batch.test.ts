@@ -266,6 +266,17 @@ describe('all or nothing, under a failure at every position', () => {
     }
   });
 
+  it('a plan built by hand (no request coverage) still unwinds and reports the entry', () => {
+    const entries = new BigUint64Array([V, 0x10_0000n, SZ_4K, 3n, V, 0x20_0000n, SZ_4K, 3n]);
+    const plan = { strategy: 'coalesced', entries, count: 2, bytes: 2n * SZ_4K, pages: 2n, pageSize: SZ_4K } as unknown as Plan;
+    const fake = new FakeDmaSpace();
+    const e = caught(() => mapBatch(new FaultyDmaSpace(fake, { mapAt: 1 }), plan)) as BatchError;
+    expect([e.index, e.firstRequest, e.lastRequest]).toEqual([1, -1, -1]);
+    expect(e.hint).toMatch(/entry 1 of 2 failed; the 1 entries mapped before it were unmapped again/);
+    expect(fake.mappings).toEqual([]);
+    expect(() => mapBatch(fake, { ...plan, count: 3 })).toThrow(RangeError);
+  });
+
   it('property: random plans, random failure position, prior state restored', () => {
     for (let seed = 1; seed <= 60; seed++) {
       const plan: Plan = buildPlan(randomRequests(seed, 10), seed % 2 ? 'coalesced' : 'per-page', TEST_INFO);
