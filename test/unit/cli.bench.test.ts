@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -97,5 +97,24 @@ describe('vfio bench on the sim', () => {
   it('draws a progress bar on a terminal', async () => {
     const r = await runCli(['bench', ...fast], { open: sim, tty: true });
     expect(r.stderr).toMatch(/\[#+\.*\] \d+\/18/);
+  });
+
+  it('--compare refuses a baseline from the other kind of backend (exit 2)', async () => {
+    const base = JSON.parse((await runCli(['bench', ...fast, '--json'], { open: sim })).stdout);
+    base.simulated = false;
+    base.backend = 'native';
+    const path = join(dir, 'native.json');
+    writeFileSync(path, JSON.stringify(base));
+    const r = await runCli(['bench', ...fast, '--compare', path], { open: sim });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/not comparable/);
+  });
+});
+
+describe.skipIf(existsSync('/dev/vfio/vfio'))('vfio bench --backend auto on a host without VFIO', () => {
+  it('falls back to the sim through lib/open.ts and says why', async () => {
+    const r = await runCli(['bench', '--backend', 'auto', ...fast]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/backend: sim \(SIMULATED\)\s+\(sim: native backend unavailable/);
   });
 });
