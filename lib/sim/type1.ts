@@ -10,6 +10,7 @@ import type { BackingSpan } from './buffers.js';
 import type { CostSegment } from './cost-model.js';
 import type { SimHost } from './host.js';
 import { iommuEntries, pageSizesOf } from './iommu-entries.js';
+import { clearAfterQuery, updateUserBitmap } from './dirty-bitmap.js';
 import { IntervalList } from './interval-list.js';
 
 // uapi/linux/vfio.h
@@ -41,6 +42,12 @@ export interface SimDma {
   readonly end: bigint;
   readonly vaddr: bigint;
   readonly prot: number;
+  /**
+   * While dirty tracking is on: the bits of the kernel's dma->bitmap at and
+   * above its last partial word (bits below the mapping's page count are
+   * always clear between queries), so at most 128 bits. See dirty-bitmap.ts.
+   */
+  dirtyTail: bigint;
 }
 
 export interface UnmapResult {
@@ -141,7 +148,7 @@ export class Type1 {
       this.#host.memlock.uncharge(pages);
       fail(Errno.EINVAL, 'mapping too large for a dirty bitmap while dirty tracking is on');
     }
-    const dma: SimDma = { iova, size, end: iova + size, vaddr, prot };
+    const dma: SimDma = { iova, size, end: iova + size, vaddr, prot, dirtyTail: 0n };
     this.dmaAvail--;
     this.#dmas.insert(dma);
     return dma;
@@ -208,7 +215,7 @@ export class Type1 {
     for (const dma of victims) {
       // update_user_bitmap(): with a vfio-pci group attached (it cannot report
       // dirty pages itself) every page of an IOMMU-mapped vfio_dma is dirty.
-      if (dirty) setBits(dirty.bits, (dma.iova - iova) / pgsize, dma.size / pgsize);
+      if (dirty) updateUserBitmap(dirty.bits, dma, iova, pgsize);
       unmapped += dma.size;
     }
     // vfio_remove_dma() for each: unpin, uncharge, give the entry back.
@@ -229,6 +236,8 @@ export class Type1 {
           'a mapping is too large for a dirty bitmap');
       }
     }
+    // kvzalloc()ed bitmaps: nothing left over from an earlier tracking period.
+    for (const dma of this.#dmas.all()) dma.dirtyTail = 0n;
     this.dirtyTracking = true;
   }
 
@@ -263,7 +272,7 @@ export class Type1 {
     const bits = new BigUint64Array(Number(bitmapBytes(npages) / 8n));
     for (const dma of this.#dmas.collectFrom(iova, (d) => d.iova <= last)) {
       if (dma.iova < iova) continue;
-      setBits(bits, (dma.iova - iova) / pgsize, dma.size / pgsize);
+      clearAfterQuery(dma, updateUserBitmap(bits, dma, iova, pgsize), pgsize);
     }
     return { pageSize: pgsize, bits };
   }
@@ -297,20 +306,5 @@ export class Type1 {
       pages: Number(s.size >> PAGE_SHIFT),
       entries: Number(iommuEntries(iova + (s.vaddr - vaddr), s.vaddr, s.size, s.pageSize, this.#pgsizes)),
     }));
-  }
-}
-
-/** Sets `count` bits from bit `first`, word at a time. */
-export function setBits(words: BigUint64Array, first: bigint, count: bigint): void {
-  let bit = Number(first);
-  let left = Number(count);
-  while (left > 0) {
-    const w = bit >>> 6;
-    const off = bit & 63;
-    const n = Math.min(64 - off, left);
-    const mask = n === 64 ? U64_MAX : ((1n << BigInt(n)) - 1n) << BigInt(off);
-    words[w] = words[w]! | mask;
-    bit += n;
-    left -= n;
   }
 }
