@@ -5,7 +5,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     pool: 'forks',
-    include: ['test/{unit,conformance,native}/**/*.test.ts'],
+    include: ['test/{unit,conformance,native,reliability}/**/*.test.ts'],
     testTimeout: 20_000,
     reporters: ['default'],
   },

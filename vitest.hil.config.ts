@@ -7,7 +7,7 @@ export default defineConfig({
   cacheDir: process.env.VFIO_HIL_CACHE ?? 'node_modules/.vite-hil',
   test: {
     pool: 'forks',
-    include: ['test/{hil,conformance,native}/**/*.test.ts'],
+    include: ['test/{hil,conformance,native,reliability}/**/*.test.ts'],
     testTimeout: 120_000,
     hookTimeout: 120_000,
     fileParallelism: false,

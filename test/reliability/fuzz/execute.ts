@@ -1,0 +1,236 @@
+// Runs a sequence on one backend and records what every operation did: its
+// result (a value, or the error's kind and errno) and the state it left behind
+// (bytes locked since the container opened, DMA entries still available).
+// Two backends agree when these records are equal, operation by operation.
+import {
+  PLAN_FLAGS, PLAN_IOVA, PLAN_SIZE, PLAN_STRIDE, PLAN_VADDR,
+  type Backend, type Container, type DmaBuffer, type DmaMapping, type PlanOp,
+} from '../../../lib/backend.js';
+import { VfioError } from '../../../lib/errors.js';
+import { BUFFER_PAGES, IOVA_BASE, PAGE, type Misuse, type Op, type PlanItem, type Sequence, type Va } from './ops.js';
+
+const U64 = 1n << 64n;
+const UNMAPPED_VA = 0x1000n;
+
+export type OutcomeKind = 'ok' | 'VfioError' | 'TypeError' | 'RangeError' | 'CRASH';
+
+export interface Outcome {
+  kind: OutcomeKind;
+  /** The value returned, or the errno code and operation of a VfioError, or the message of anything else. */
+  detail: string;
+  /** Bytes the process has locked (VmLck + VmPin, or the sim's account) more than when the container opened. */
+  locked: bigint;
+  /** CAP_DMA_AVAIL after the operation. */
+  avail: number | null;
+  /** runPlan's result fields (timings aside). */
+  plan?: { completed: number; failedIndex: number; errno: number; unmapped: bigint; timings: number };
+  /** Bytes an unmap reported. */
+  unmapped?: bigint;
+  bits?: BigUint64Array;
+}
+
+export function renderOutcome(o: Outcome): string {
+  return `${o.kind}${o.detail ? ` ${o.detail}` : ''} | locked ${o.locked >= 0n ? '+' : '-'}0x${(o.locked < 0n ? -o.locked : o.locked).toString(16)} avail ${o.avail}`;
+}
+
+/** What differs between one backend and another: how to set dma_entry_limit. */
+export interface FuzzTarget {
+  readonly label: string;
+  readonly backend: Backend;
+  readonly group: number;
+  setEntryLimit(limit: number): void;
+  /** Puts dma_entry_limit back as it was. */
+  restore(): void;
+}
+
+export interface SequenceRun {
+  outcomes: Outcome[];
+  /** Locked bytes, relative to before the container opened, once it closed: anything but 0 is a leak. */
+  lockedAfterClose: bigint;
+}
+
+/** One buffer per target, kept for the whole run: sequences map pages of it. */
+export class FuzzBuffers {
+  readonly #bufs = new Map<FuzzTarget, DmaBuffer>();
+
+  of(t: FuzzTarget): DmaBuffer {
+    let b = this.#bufs.get(t);
+    if (!b) {
+      b = t.backend.allocBuffer({ size: BigInt(BUFFER_PAGES) * PAGE, backing: '4k', prefault: true });
+      this.#bufs.set(t, b);
+    }
+    return b;
+  }
+
+  close(): void {
+    for (const b of this.#bufs.values()) b.close();
+    this.#bufs.clear();
+  }
+}
+
+export function vaddrOf(buf: DmaBuffer, va: Va): bigint {
+  switch (va.kind) {
+    case 'buf':
+      return buf.vaddr + BigInt(va.page) * PAGE;
+    case 'bufOdd':
+      return buf.vaddr + BigInt(va.page) * PAGE + 0x800n;
+    case 'unmapped':
+      return UNMAPPED_VA;
+    case 'wrap':
+      return U64 - PAGE;
+  }
+}
+
+export function runSequence(t: FuzzTarget, buffers: FuzzBuffers, seq: Sequence): SequenceRun {
+  const buf = buffers.of(t);
+  const container = t.backend.openContainer();
+  const before = container.memlock().locked;
+  const group = t.backend.openGroup(t.group);
+  const outcomes: Outcome[] = [];
+  let closed = false;
+  try {
+    t.setEntryLimit(seq.entryLimit);
+    group.setContainer(container);
+    container.setIommu(seq.type);
+    const state = () => ({ locked: container.memlock().locked - before, avail: container.info().dmaAvail });
+    for (const op of seq.ops) outcomes.push({ ...perform(container, buf, op), ...state() });
+    container.close();
+    closed = true;
+    return { outcomes, lockedAfterClose: container.memlock().locked - before };
+  } finally {
+    if (!closed) container.close();
+    group.close();
+    t.restore();
+  }
+}
+
+type Result = Omit<Outcome, 'locked' | 'avail'>;
+
+function hex(v: bigint): string {
+  return `0x${v.toString(16)}`;
+}
+
+function bitsText(bits: BigUint64Array): string {
+  return `[${Array.from(bits, (w) => w.toString(16)).join(',')}]`;
+}
+
+/** Performs one operation; never throws (a thrown error is the outcome). */
+export function perform(c: Container, buf: DmaBuffer, op: Op): Result {
+  try {
+    return attempt(c, buf, op);
+  } catch (err) {
+    if (err instanceof VfioError) return { kind: 'VfioError', detail: `${err.code} ${err.op}` };
+    if (err instanceof TypeError) return { kind: 'TypeError', detail: '' };
+    if (err instanceof RangeError) return { kind: 'RangeError', detail: '' };
+    return { kind: 'CRASH', detail: err instanceof Error ? `${err.name}: ${err.message}` : String(err) };
+  }
+}
+
+function planWords(buf: DmaBuffer, items: PlanItem[]): BigUint64Array {
+  const w = new BigUint64Array(items.length * PLAN_STRIDE);
+  items.forEach((it, i) => {
+    w[i * PLAN_STRIDE + PLAN_VADDR] = vaddrOf(buf, it.va);
+    w[i * PLAN_STRIDE + PLAN_IOVA] = it.iova;
+    w[i * PLAN_STRIDE + PLAN_SIZE] = it.size;
+    w[i * PLAN_STRIDE + PLAN_FLAGS] = BigInt(it.prot);
+  });
+  return w;
+}
+
+function attempt(c: Container, buf: DmaBuffer, op: Op): Result {
+  switch (op.op) {
+    case 'map':
+      c.map({ vaddr: vaddrOf(buf, op.va), iova: op.iova, size: op.size, prot: op.prot });
+      return { kind: 'ok', detail: '' };
+    case 'unmap': {
+      const n = c.unmap(op.iova, op.size);
+      return { kind: 'ok', detail: hex(n), unmapped: n };
+    }
+    case 'unmapAll': {
+      const n = c.unmapAll();
+      return { kind: 'ok', detail: hex(n), unmapped: n };
+    }
+    case 'unmapWithDirty': {
+      const r = c.unmapWithDirty(op.iova, op.size, op.pgsize);
+      return { kind: 'ok', detail: `${hex(r.unmapped)} ${bitsText(r.dirty.bits)}`, unmapped: r.unmapped, bits: r.dirty.bits };
+    }
+    case 'dirtyStart':
+      c.dirtyStart();
+      return { kind: 'ok', detail: '' };
+    case 'dirtyStop':
+      c.dirtyStop();
+      return { kind: 'ok', detail: '' };
+    case 'dirtyGet': {
+      const d = c.dirtyGet(op.iova, op.size, op.pgsize);
+      return { kind: 'ok', detail: bitsText(d.bits), bits: d.bits };
+    }
+    case 'runPlan': {
+      const r = c.runPlan(op.kind, planWords(buf, op.items));
+      const plan = { completed: r.completed, failedIndex: r.failedIndex, errno: r.errno, unmapped: r.unmapped, timings: r.ns.length };
+      return {
+        kind: 'ok',
+        detail: `completed ${r.completed} failed ${r.failedIndex} errno ${r.errno} unmapped ${hex(r.unmapped)} timings ${r.ns.length}`,
+        plan,
+      };
+    }
+    case 'misuse':
+      misuse(c, buf, op.what);
+      return { kind: 'ok', detail: 'misuse accepted' };
+  }
+}
+
+// Wrong types on purpose: the casts are the point.
+function misuse(c: Container, buf: DmaBuffer, what: Misuse): void {
+  const good: DmaMapping = { vaddr: buf.vaddr, iova: IOVA_BASE, size: PAGE };
+  const anyC = c as unknown as Record<string, (...a: unknown[]) => unknown>;
+  switch (what) {
+    case 'map-null':
+      anyC['map']!.call(c, null);
+      return;
+    case 'map-number-iova':
+      anyC['map']!.call(c, { ...good, iova: Number(IOVA_BASE) });
+      return;
+    case 'map-negative-size':
+      c.map({ ...good, size: -PAGE });
+      return;
+    case 'map-2^64-iova':
+      c.map({ ...good, iova: U64 });
+      return;
+    case 'map-prot-4':
+      c.map({ ...good, prot: 4 });
+      return;
+    case 'map-prot-float':
+      c.map({ ...good, prot: 1.5 });
+      return;
+    case 'unmap-string-size':
+      anyC['unmap']!.call(c, IOVA_BASE, '4096');
+      return;
+    case 'unmap-number-iova':
+      anyC['unmap']!.call(c, Number(IOVA_BASE), PAGE);
+      return;
+    case 'dirty-zero-pgsize':
+      c.dirtyGet(IOVA_BASE, PAGE, 0n);
+      return;
+    case 'dirty-negative-iova':
+      c.dirtyGet(-PAGE, PAGE, PAGE);
+      return;
+    case 'plan-uint32':
+      anyC['runPlan']!.call(c, 'map', new Uint32Array(PLAN_STRIDE));
+      return;
+    case 'plan-ragged':
+      c.runPlan('map', new BigUint64Array(PLAN_STRIDE - 1));
+      return;
+    case 'plan-bad-op':
+      c.runPlan('remap' as PlanOp, new BigUint64Array(PLAN_STRIDE));
+      return;
+    case 'plan-flags-8': {
+      const w = new BigUint64Array(PLAN_STRIDE);
+      w[PLAN_VADDR] = buf.vaddr;
+      w[PLAN_IOVA] = IOVA_BASE;
+      w[PLAN_SIZE] = PAGE;
+      w[PLAN_FLAGS] = 8n;
+      c.runPlan('map', w);
+      return;
+    }
+  }
+}

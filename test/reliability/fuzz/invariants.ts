@@ -1,0 +1,90 @@
+// What must hold for any backend, whatever the sequence: the checks the fuzzer
+// makes where it has only one backend to run (outside the HIL lane), and on
+// both backends inside it. Each is a property of the API's contract, not of
+// the model: a refused call changes nothing, a mapping charges exactly its
+// size, an unmap gives back exactly what it reports, closing leaks nothing.
+import { PAGE, type Op, type Sequence } from './ops.js';
+import type { Outcome, SequenceRun } from './execute.js';
+
+function planBytes(op: Extract<Op, { op: 'runPlan' }>, completed: number): bigint {
+  return op.items.slice(0, completed).reduce((s, it) => s + it.size, 0n);
+}
+
+/** Violations, each naming the operation index; empty when the run is sound. */
+export function checkInvariants(seq: Sequence, run: SequenceRun): string[] {
+  const bad: string[] = [];
+  let prev: { locked: bigint; avail: number | null } = { locked: 0n, avail: seq.entryLimit };
+  seq.ops.forEach((op, i) => {
+    const o: Outcome = run.outcomes[i]!;
+    const say = (what: string) => bad.push(`op ${i} (${op.op}): ${what}`);
+    const dLocked = o.locked - prev.locked;
+    const dAvail = o.avail !== null && prev.avail !== null ? o.avail - prev.avail : 0;
+    if (o.kind === 'CRASH') say(`threw something that is not a VfioError, TypeError or RangeError: ${o.detail}`);
+    if (o.kind !== 'ok' && (dLocked !== 0n || dAvail !== 0)) {
+      say(`refused (${o.kind} ${o.detail}) but changed state: locked ${dLocked}, avail ${dAvail}`);
+    }
+    if (o.avail !== null && (o.avail < 0 || o.avail > seq.entryLimit)) say(`dma_avail ${o.avail} outside [0, ${seq.entryLimit}]`);
+    if (o.locked < 0n) say(`locked fell below where it started (${o.locked})`);
+    if (o.kind === 'ok') {
+      switch (op.op) {
+        case 'map':
+          if (dLocked !== op.size) say(`mapped ${op.size} bytes but locked changed by ${dLocked}`);
+          if (dAvail !== -1) say(`mapped one entry but dma_avail changed by ${dAvail}`);
+          break;
+        case 'unmap':
+        case 'unmapAll':
+        case 'unmapWithDirty':
+          if (dLocked !== -o.unmapped!) say(`unmapped ${o.unmapped} bytes but locked changed by ${dLocked}`);
+          if (dAvail < 0) say(`an unmap used up DMA entries (${dAvail})`);
+          if (op.op === 'unmapAll' && (o.locked !== 0n || o.avail !== seq.entryLimit)) {
+            say(`after UNMAP_ALL locked is ${o.locked} and dma_avail ${o.avail}, not 0 and ${seq.entryLimit}`);
+          }
+          if (op.op === 'unmapWithDirty') checkBitmap(op.size, op.pgsize, o.bits!, say);
+          if (op.op === 'unmap' && (o.unmapped! < 0n || (op.size !== 0n && o.unmapped! % PAGE !== 0n))) {
+            say(`unmapped ${o.unmapped} is not whole pages`);
+          }
+          break;
+        case 'dirtyStart':
+        case 'dirtyStop':
+        case 'dirtyGet':
+          if (dLocked !== 0n || dAvail !== 0) say(`dirty tracking changed the mappings: locked ${dLocked}, avail ${dAvail}`);
+          if (op.op === 'dirtyGet') checkBitmap(op.size, op.pgsize, o.bits!, say);
+          break;
+        case 'runPlan': {
+          const p = o.plan!;
+          const n = op.items.length;
+          const expectCompleted = p.failedIndex < 0 ? n : p.failedIndex;
+          if (p.completed !== expectCompleted) say(`completed ${p.completed} of ${n} with failedIndex ${p.failedIndex}`);
+          if ((p.failedIndex < 0) !== (p.errno === 0)) say(`failedIndex ${p.failedIndex} with errno ${p.errno}`);
+          if (p.timings !== p.completed + (p.failedIndex < 0 ? 0 : 1)) say(`${p.timings} timings for ${p.completed} completed entries`);
+          if (op.kind === 'map') {
+            if (dLocked !== planBytes(op, p.completed)) say(`map plan locked ${dLocked}, entries mapped ${planBytes(op, p.completed)}`);
+            if (dAvail !== -p.completed) say(`map plan completed ${p.completed} but dma_avail changed by ${dAvail}`);
+            if (p.unmapped !== 0n) say(`a map plan reported ${p.unmapped} bytes unmapped`);
+          } else if (dLocked !== -p.unmapped) {
+            say(`unmap plan reported ${p.unmapped} bytes but locked changed by ${dLocked}`);
+          }
+          break;
+        }
+        case 'misuse':
+          say(`accepted a call with arguments of the wrong type or range (${op.what})`);
+          break;
+      }
+    }
+    prev = { locked: o.locked, avail: o.avail };
+  });
+  if (run.lockedAfterClose !== 0n) bad.push(`close: ${run.lockedAfterClose} bytes still locked after the container closed`);
+  return bad;
+}
+
+/**
+ * A dirty bitmap is whole u64 words covering the range. (Not "no more bits than
+ * mapped pages": vfio_iommu_type1 shifts each mapping's bitmap in place, and
+ * bits shifted past a mapping show up again in later reports. Reporting a clean
+ * page dirty is allowed; the HIL differential run checks the exact bits.)
+ */
+function checkBitmap(size: bigint, pgsize: bigint, bits: BigUint64Array, say: (w: string) => void): void {
+  const pages = size / pgsize;
+  const words = (pages + 63n) / 64n;
+  if (BigInt(bits.length) !== words) say(`bitmap has ${bits.length} words for ${pages} pages`);
+}
