@@ -93,7 +93,7 @@ echo "HIL-READY uptime=${ready}s"
 # "$@" holds the extra vitest arguments (set in /out/env).
 in_checkout() {
   chroot /host /bin/sh -c 'cd "$0" && exec "$@"' "$HIL_REPO" \
-    /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/tmp TMPDIR=/tmp CI=1 TERM=dumb "${HIL_COLOR:-NO_COLOR=1}" \
+    /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="${HIL_HOME:-/tmp}" TMPDIR=/tmp CI=1 TERM=dumb "${HIL_COLOR:-NO_COLOR=1}" \
     VFIO_HIL=1 VFIO_TEST_GROUP="$group" VFIO_TEST_DEVICE="$bdf" VFIO_HIL_CACHE=/tmp/vite-hil "$@"
 }
 # Through a pipe, not straight to the serial tty: vitest then writes a plain

@@ -49,6 +49,8 @@ shq() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 {
   printf 'HIL_REPO=%s\n' "$(shq "$REPO_DIR")"
   printf 'HIL_NODE=%s\n' "$(shq "$node_bin")"
+  # The host's HOME, so tools find their caches there (node-gyp's headers).
+  printf 'HIL_HOME=%s\n' "$(shq "${HOME:-/root}")"
   printf 'HIL_HUGEPAGES=%s\n' "$(shq "${VFIO_HIL_HUGEPAGES:-16}")"
   # Colours for a terminal; plain text for CI logs (and the saved console log).
   if [[ -n ${FORCE_COLOR:-} || ( -t 1 && -z ${NO_COLOR:-} ) ]]; then

@@ -59,8 +59,7 @@ describe.skipIf(!onVfioHost)(`DMA buffers of every backing on the real kernel ($
     if (isEdu(dev)) {
       device = group.openDevice(dev.address);
       edu = new Edu(device);
-      edu.enableBusMaster();
-    }
+      }
     scratch = backend.allocBuffer({ size: SZ_4K, backing: '4k', prefault: true });
     container.map({ vaddr: scratch.vaddr, iova: SCRATCH_IOVA, size: SZ_4K, prot: PROT_RW });
   });

@@ -64,7 +64,6 @@ describe.skipIf(!eduHere)(`edu DMA through VFIO type1 (${SKIP_REASON}; edu devic
     container.setIommu('type1v2');
     device = group.openDevice(dev.address);
     edu = new Edu(device);
-    edu.enableBusMaster();
     src = backend.allocBuffer({ size: SZ_4K, backing: '4k', prefault: true });
     dst = backend.allocBuffer({ size: SZ_4K, backing: '4k', prefault: true });
   });

@@ -20,14 +20,24 @@ export const EDU_BUFFER_SIZE = 0x1000;
 /** The engine masks bus addresses to 28 bits (edu's dma_mask). */
 export const EDU_DMA_LIMIT = 1n << 28n;
 
-/** PCI command register: bus master enable lets the device issue DMA at all. */
+/**
+ * PCI command register: memory space enable (the BAR decodes) and bus master
+ * enable (the device may issue DMA at all), what pci_enable_device() and
+ * pci_set_master() would set for an in-kernel driver.
+ */
 const PCI_COMMAND = 0x04n;
+const PCI_COMMAND_MEMORY = 0x2;
 const PCI_COMMAND_MASTER = 0x4;
 
 export class Edu {
+  // A Uint32Array, not a DataView: every access must be one aligned 32-bit
+  // load or store. edu rejects narrower ones (QEMU reads them as 0), and
+  // DataView reads MMIO byte by byte.
   private readonly regs: Uint32Array;
 
+  /** Enables the device (memory decode, bus mastering) and maps BAR0. */
   constructor(private readonly device: Device) {
+    this.enable();
     this.regs = new Uint32Array(device.mmap(PciRegion.BAR0));
   }
 
@@ -42,9 +52,9 @@ export class Edu {
     return this.read(REG_LIVENESS);
   }
 
-  enableBusMaster(): void {
+  private enable(): void {
     const cmd = this.device.read(PciRegion.CONFIG, PCI_COMMAND, 2);
-    const value = (cmd[0]! | (cmd[1]! << 8)) | PCI_COMMAND_MASTER;
+    const value = (cmd[0]! | (cmd[1]! << 8)) | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER;
     this.device.write(PciRegion.CONFIG, PCI_COMMAND, new Uint8Array([value & 0xff, value >> 8]));
   }
 
