@@ -9,7 +9,7 @@
 import { PLAN_FLAGS, PLAN_IOVA, PLAN_SIZE, PLAN_STRIDE, PLAN_VADDR, type DmaSpace, type PlanOp, type PlanResult } from '../backend.js';
 import { Errno, VfioError, errnoCode } from '../errors.js';
 import type { Plan, Strategy } from './build.js';
-import { checkLimits, type Headroom } from './limits.js';
+import { checkLimits, limitCheckWorthwhile, type Headroom } from './limits.js';
 import type { MappedSet } from './mapped-set.js';
 
 export interface BatchResult {
@@ -26,15 +26,19 @@ export interface BatchResult {
   simulated: boolean;
   /** Unmap: bytes the kernel reported unmapped (less than bytes if some were not mapped). */
   unmapped: bigint;
-  /** Map: the limits checked before pinning (null when the check was skipped). */
+  /** Map: the limits checked before pinning (null when the check was skipped or not worthwhile). */
   headroom: Headroom | null;
 }
 
 export interface BatchOptions {
   /** Records what the batch mapped / unmapped, for planning later batches around it. */
   tracker?: MappedSet;
-  /** Check RLIMIT_MEMLOCK and DMA entries before mapping (default true). */
-  checkLimits?: boolean;
+  /**
+   * Check RLIMIT_MEMLOCK and DMA entries before mapping: always (true), never
+   * (false), or where it can save pinning or unwinding ('auto', the default:
+   * every plan but one entry of at most KERNEL_PIN_BATCH pages).
+   */
+  checkLimits?: boolean | 'auto';
 }
 
 export interface UnwindFailure {
@@ -97,7 +101,8 @@ export class BatchError extends VfioError {
 
 export function mapBatch(space: DmaSpace, plan: Plan, opts: BatchOptions = {}): BatchResult {
   checkPlanShape(plan);
-  const room = opts.checkLimits === false ? null : checkLimits(space, plan);
+  const when = opts.checkLimits ?? 'auto';
+  const room = when === true || (when === 'auto' && limitCheckWorthwhile(plan)) ? checkLimits(space, plan) : null;
   const r = space.runPlan('map', plan.entries);
   if (r.failedIndex < 0) {
     opts.tracker?.addPlan(plan.entries, plan.count);

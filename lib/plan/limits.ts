@@ -6,6 +6,25 @@ import type { DmaSpace, IommuInfo, MemlockStatus } from '../backend.js';
 import { Errno, VfioError } from '../errors.js';
 import type { Plan } from './build.js';
 
+/**
+ * Pages one MAP_DMA may cover and still be left to the kernel's own checks:
+ * vfio_pin_pages_remote() pins in batches of this many 4 KiB pages (a page of
+ * struct page pointers) and checks RLIMIT_MEMLOCK within each, and it refuses
+ * ENOSPC before pinning at all.
+ */
+export const KERNEL_PIN_BATCH = 512n;
+
+/**
+ * Whether checking the limits first can save anything. A plan of one entry of
+ * at most KERNEL_PIN_BATCH pages fails in the kernel as early as it would here,
+ * with nothing to unwind, so reading the limits (a /proc read and an ioctl)
+ * would only slow the single-page path down, the regression the kernel review
+ * refused. Every larger or multi-entry batch is checked.
+ */
+export function limitCheckWorthwhile(plan: Plan): boolean {
+  return plan.count > 1 || plan.pages > KERNEL_PIN_BATCH;
+}
+
 export interface Headroom {
   /** Locked-memory bytes still allowed; null when unlimited or exempt (CAP_IPC_LOCK). */
   memlockBytes: bigint | null;

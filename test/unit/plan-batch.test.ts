@@ -96,8 +96,38 @@ describe('limits are checked before pinning', () => {
   it('counts what is already locked and used, and lets exactly-fitting batches through', () => {
     const space = new FakeDmaSpace({ memlock: { limit: 16n * SZ_4K }, dmaEntryLimit: 10 });
     mapBatch(space, buildPlan(pages(0x10_0000n, 8), 'coalesced', space.info()));
-    expect(() => mapBatch(space, buildPlan(pages(0x20_0000n, 9), 'coalesced', space.info()))).toThrow(/ENOMEM/);
-    expect(mapBatch(space, buildPlan(pages(0x20_0000n, 8), 'coalesced', space.info())).headroom).toEqual({ memlockBytes: 8n * SZ_4K, dmaEntries: 9 });
+    const calls = space.mapCalls;
+    const e = caught(() => mapBatch(space, buildPlan(pages(0x20_0000n, 9), 'coalesced', space.info()), { checkLimits: true })) as VfioError;
+    expect([e.code, e.args.over, space.mapCalls]).toEqual(['ENOMEM', SZ_4K, calls]);
+    expect(mapBatch(space, buildPlan(pages(0x20_0000n, 8), 'coalesced', space.info()), { checkLimits: true }).headroom)
+      .toEqual({ memlockBytes: 8n * SZ_4K, dmaEntries: 9 });
+  });
+
+  it("'auto' leaves one entry of at most 512 pages to the kernel: no limit reads on the single-page path", () => {
+    const space = new FakeDmaSpace({ memlock: { limit: 1n << 30n } });
+    const info = space.info();
+    const single = buildPlan(pages(0x10_0000n, 1), 'coalesced', info);
+    const batch512 = buildPlan([{ vaddr: V, iova: 0x20_0000n, size: 512n * SZ_4K }], 'coalesced', info);
+    const batch513 = buildPlan([{ vaddr: V, iova: 0x40_0000n, size: 513n * SZ_4K }], 'coalesced', info);
+    const two = buildPlan([...pages(0x80_0000n, 1), ...pages(0x90_0000n, 1)], 'coalesced', info);
+    // The limits check is the only caller of info() here (the fake's map() reads memlock itself).
+    let reads = 0;
+    space.info = () => {
+      reads++;
+      return info;
+    };
+    expect(mapBatch(space, single).headroom).toBeNull();
+    expect(mapBatch(space, batch512).headroom).toBeNull();
+    expect(reads).toBe(0);
+    // one entry past the kernel's pinning batch, or two entries: checked
+    expect(mapBatch(space, batch513).headroom).not.toBeNull();
+    expect(mapBatch(space, two).headroom).not.toBeNull();
+    expect(reads).toBe(2);
+    // and a small single entry over the limit still fails cleanly, in the kernel
+    const tight = new FakeDmaSpace({ memlock: { limit: 0n } });
+    const e = caught(() => mapBatch(tight, buildPlan(pages(0x10_0000n, 1), 'coalesced', tight.info()))) as BatchError;
+    expect([e.code, e.index, e.completed]).toEqual(['ENOMEM', 0, 0]);
+    expect(tight.mappings).toEqual([]);
   });
 
   it('skips the memlock check under CAP_IPC_LOCK or with no limit', () => {
