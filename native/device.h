@@ -1,6 +1,8 @@
 // Device: a descriptor from VFIO_GROUP_GET_DEVICE_FD. Regions are read and
 // written with pread/pwrite at the region's offset, or mmap()ed; every mmap is
-// detached and unmapped when the device closes.
+// detached and unmapped when the device closes. Registers in an mmap()ed BAR
+// want whole aligned accesses: read them through a Uint32Array (a DataView may
+// be split into byte loads, which many devices ignore or answer with zeros).
 #pragma once
 
 #include <linux/vfio.h>

@@ -201,15 +201,19 @@ describe.skipIf(!process.env.VFIO_TEST_GROUP)('native addon on a real VFIO kerne
       const bar0 = device.regionInfo(PciRegion.BAR0);
       expect(bar0.mmappable).toBe(true);
       expect(new DataView(device.read(PciRegion.BAR0, 0n, 4).buffer).getUint32(0, true)).toBe(EDU_ID);
-      const regs = new DataView(device.mmap(PciRegion.BAR0));
-      expect(regs.byteLength).toBe(Number(bar0.size));
-      expect(regs.getUint32(0, true)).toBe(EDU_ID);
+      // A Uint32Array, not a DataView: V8 may split DataView reads into byte loads,
+      // and edu (like most devices) only answers 32/64-bit accesses to its registers.
+      const bar = device.mmap(PciRegion.BAR0);
+      const regs = new Uint32Array(bar);
+      expect(bar.byteLength).toBe(Number(bar0.size));
+      expect(regs[0]).toBe(EDU_ID);
       // Liveness register: reads back the complement of what was written.
-      regs.setUint32(4, 0x12345678, true);
-      expect(regs.getUint32(4, true)).toBe(~0x12345678 >>> 0);
-      expect(device.mmap(PciRegion.BAR0)).toBe(regs.buffer); // one view per region
+      regs[1] = 0x12345678;
+      expect(regs[1]).toBe(~0x12345678 >>> 0);
+      expect(device.mmap(PciRegion.BAR0)).toBe(bar); // one view per region
       device.close();
-      expect(regs.byteLength).toBe(0);
+      expect(regs.length).toBe(0);
+      expect(bar.byteLength).toBe(0);
       expectVfioError(() => device.info(), 'EBADF', 'VFIO_DEVICE_GET_INFO');
     });
 
