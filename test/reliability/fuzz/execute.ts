@@ -41,6 +41,8 @@ export interface FuzzTarget {
   setEntryLimit(limit: number): void;
   /** Puts dma_entry_limit back as it was. */
   restore(): void;
+  /** Tests of the fuzzer itself: a deliberately broken view of the container the operations go to. */
+  wrapContainer?(c: Container): Container;
 }
 
 export interface SequenceRun {
@@ -87,14 +89,15 @@ export function runSequence(t: FuzzTarget, buffers: FuzzBuffers, seq: Sequence):
   const before = container.memlock().locked;
   const group = t.backend.openGroup(t.group);
   const outcomes: Outcome[] = [];
+  const c = t.wrapContainer ? t.wrapContainer(container) : container;
   let closed = false;
   try {
     t.setEntryLimit(seq.entryLimit);
     group.setContainer(container);
     container.setIommu(seq.type);
-    const state = () => ({ locked: container.memlock().locked - before, avail: container.info().dmaAvail });
-    for (const op of seq.ops) outcomes.push({ ...perform(container, buf, op), ...state() });
-    container.close();
+    const state = () => ({ locked: c.memlock().locked - before, avail: c.info().dmaAvail });
+    for (const op of seq.ops) outcomes.push({ ...perform(c, buf, op), ...state() });
+    c.close();
     closed = true;
     return { outcomes, lockedAfterClose: container.memlock().locked - before };
   } finally {
