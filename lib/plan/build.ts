@@ -12,7 +12,7 @@
 //
 // The loop works in page numbers held in doubles (see words.ts): a million
 // entries plan in tens of milliseconds instead of hundreds with BigInt.
-import { PLAN_FLAGS, PLAN_IOVA, PLAN_SIZE, PLAN_STRIDE, PLAN_VADDR, PROT_RW, type IommuInfo } from '../backend.js';
+import { PLAN_FLAGS, PLAN_IOVA, PLAN_SIZE, PLAN_STRIDE, PLAN_VADDR, PROT_RW, type IommuInfo, type IovaRange } from '../backend.js';
 import { Errno, VfioError } from '../errors.js';
 import type { MappedSet } from './mapped-set.js';
 import { minPageSize } from './page-sizes.js';
@@ -25,7 +25,10 @@ export const STRATEGIES: readonly Strategy[] = ['per-page', 'coalesced', 'kernel
 
 export interface Plan {
   strategy: Strategy;
-  /** PLAN_STRIDE words per entry (vaddr, iova, size, flags); exactly count entries. */
+  /**
+   * PLAN_STRIDE words per entry (vaddr, iova, size, flags); exactly count entries. It may be a view into a
+   * larger ArrayBuffer (which also holds firstRequest and lastRequest): use it, not its .buffer.
+   */
   entries: BigUint64Array;
   count: number;
   /** Bytes the plan maps (what it will pin and charge to RLIMIT_MEMLOCK). */
@@ -261,12 +264,13 @@ function usableRanges(info: IommuInfo, units: PageUnits): Float64Array {
   if (info.ranges.length === 0) throw new RangeError('IommuInfo has no usable IOVA ranges');
   const pairs = new Float64Array(info.ranges.length * 2);
   let prev = -1n;
-  info.ranges.forEach((r, k) => {
+  for (let k = 0; k < info.ranges.length; k++) {
+    const r = info.ranges[k] as IovaRange;
     if (r.start > r.last || r.start <= prev) throw new RangeError('IommuInfo ranges must be sorted, disjoint and inclusive {start, last}');
     prev = r.last;
     pairs[2 * k] = units.fromBigUp(r.start);
     pairs[2 * k + 1] = units.fromBig(r.last + 1n);
-  });
+  }
   return pairs;
 }
 
@@ -324,17 +328,23 @@ function refuseOverlaps(plan: Plan, units: PageUnits): void {
 class PlanWriter {
   count = 0;
   pages = 0;
-  private words: BigUint64Array;
-  private view: Uint32Array;
-  private first: Uint32Array;
-  private last: Uint32Array;
+  private words!: BigUint64Array;
+  private view!: Uint32Array;
+  private first!: Uint32Array;
+  private last!: Uint32Array;
 
   constructor(capacity: number, private readonly expected: number, private readonly units: PageUnits) {
-    const c = Math.max(16, capacity);
-    this.words = new BigUint64Array(c * PLAN_STRIDE);
-    this.view = u32View(this.words);
-    this.first = new Uint32Array(c);
-    this.last = new Uint32Array(c);
+    this.allocate(Math.max(1, capacity));
+  }
+
+  // One ArrayBuffer holds the entries and both request arrays: small plans
+  // are dominated by typed-array allocation, not by planning.
+  private allocate(c: number): void {
+    const buf = new ArrayBuffer(c * (PLAN_STRIDE * 8 + 8));
+    this.words = new BigUint64Array(buf, 0, c * PLAN_STRIDE);
+    this.view = new Uint32Array(buf, 0, c * PLAN_STRIDE * 2);
+    this.first = new Uint32Array(buf, c * PLAN_STRIDE * 8, c);
+    this.last = new Uint32Array(buf, c * PLAN_STRIDE * 8 + c * 4, c);
   }
 
   push(vaddr: number, iova: number, size: number, prot: number, first: number, last: number): void {
@@ -356,28 +366,23 @@ class PlanWriter {
   // the spare capacity is worth giving back.
   entries(): BigUint64Array {
     const used = this.count * PLAN_STRIDE;
+    if (used === this.words.length) return this.words;
     return used * 4 < this.words.length * 3 ? this.words.slice(0, used) : this.words.subarray(0, used);
   }
 
   firstRequests(): Uint32Array {
-    return this.first.subarray(0, this.count);
+    return this.count === this.first.length ? this.first : this.first.subarray(0, this.count);
   }
 
   lastRequests(): Uint32Array {
-    return this.last.subarray(0, this.count);
+    return this.count === this.last.length ? this.last : this.last.subarray(0, this.count);
   }
 
   private grow(): void {
-    const c = Math.max(this.first.length * 2, this.expected);
-    const words = new BigUint64Array(c * PLAN_STRIDE);
-    words.set(this.words);
-    const first = new Uint32Array(c);
-    first.set(this.first);
-    const last = new Uint32Array(c);
-    last.set(this.last);
-    this.words = words;
-    this.view = u32View(words);
-    this.first = first;
-    this.last = last;
+    const { words, first, last } = this;
+    this.allocate(Math.max(first.length * 2, this.expected));
+    this.words.set(words);
+    this.first.set(first);
+    this.last.set(last);
   }
 }

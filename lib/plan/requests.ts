@@ -21,7 +21,17 @@ function u64(value: unknown, what: string): bigint {
   return value;
 }
 
-/** Checks the shape of the input and returns it as (vaddr, iova, size, prot) words. */
+// Objects are converted into one reused buffer: the planner reads the words
+// only while it runs, and a fresh typed array per call (a few of them, for a
+// single page) costs more in garbage collection than planning the page does.
+let scratch = new BigUint64Array(64 * REQUEST_STRIDE);
+let converting = false;
+
+/**
+ * Checks the shape of the input and returns it as (vaddr, iova, size, prot)
+ * words. Converted objects land in a buffer reused by the next call: read the
+ * result before calling again.
+ */
 export function requestWords(requests: readonly MapRequest[] | BigUint64Array): BigUint64Array {
   if (requests instanceof BigUint64Array) {
     if (requests.length % REQUEST_STRIDE !== 0) {
@@ -30,7 +40,19 @@ export function requestWords(requests: readonly MapRequest[] | BigUint64Array): 
     return requests;
   }
   if (!Array.isArray(requests)) throw new TypeError('requests must be an array of MapRequest or a BigUint64Array');
-  const words = new BigUint64Array(requests.length * REQUEST_STRIDE);
+  const need = requests.length * REQUEST_STRIDE;
+  // A getter on a request could plan from inside this loop: that call gets its own buffer.
+  if (converting) return convert(requests, new BigUint64Array(need));
+  if (scratch.length < need) scratch = new BigUint64Array(Math.max(need, scratch.length * 2));
+  converting = true;
+  try {
+    return convert(requests, need === scratch.length ? scratch : scratch.subarray(0, need));
+  } finally {
+    converting = false;
+  }
+}
+
+function convert(requests: readonly MapRequest[], words: BigUint64Array): BigUint64Array {
   for (let i = 0; i < requests.length; i++) {
     const r = requests[i] as MapRequest | undefined;
     if (r === null || typeof r !== 'object') throw new TypeError(`request ${i} is not an object`);
