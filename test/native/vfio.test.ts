@@ -1,6 +1,8 @@
 // The addon against a real kernel: the HIL lane's guest (edu device behind an
 // emulated intel-iommu) or a VFIO host. The lane sets VFIO_TEST_GROUP (the
 // edu device's IOMMU group) and VFIO_TEST_DEVICE (its PCI address).
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   PLAN_STRIDE, PciRegion, SZ_4K,
@@ -18,6 +20,8 @@ const EDU_VENDOR = 0x1234;
 const EDU_DEVICE = 0x11e8;
 const EDU_ID = 0x010000ed;
 const IOVA = 0x10_0000n; // below edu's 28-bit DMA mask, inside any x86 IOVA range
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const child = (name: string) => fileURLToPath(new URL(`./children/${name}`, import.meta.url));
 
 interface Setup {
   container: Container;
@@ -31,7 +35,7 @@ describe.skipIf(!process.env.VFIO_TEST_GROUP)('native addon on a real VFIO kerne
     for (const o of cleanup.splice(0).reverse()) o.close();
   });
 
-  function attach(): Setup {
+  function attach(type: 'type1' | 'type1v2' = 'type1v2'): Setup {
     const container = backend.openContainer();
     cleanup.push(container);
     const group = backend.openGroup(groupId);
@@ -40,7 +44,7 @@ describe.skipIf(!process.env.VFIO_TEST_GROUP)('native addon on a real VFIO kerne
     group.setContainer(container);
     expect(group.status().containerSet).toBe(true);
     expect(container.checkExtension('TYPE1v2')).toBe(true);
-    container.setIommu('type1v2');
+    container.setIommu(type);
     return { container, group };
   }
 
@@ -171,6 +175,65 @@ describe.skipIf(!process.env.VFIO_TEST_GROUP)('native addon on a real VFIO kerne
     expect(r.dirty.bits[0]! & 0xffn).toBe(0xffn);
     expect(b.mappings).toBe(0);
     container.dirtyStop();
+  });
+
+  it('TYPE1 (v1) unmap semantics are mirrored: pins follow what the kernel really removed', () => {
+    const { container } = attach('type1');
+    const a = buffer(2 * 4096);
+    const b = buffer(2 * 4096);
+    container.map({ vaddr: a.vaddr, iova: IOVA, size: a.size });
+    container.map({ vaddr: b.vaddr, iova: IOVA + a.size, size: b.size });
+    const tracked = () => nativeContainerOf(container)!.trackedMappings;
+    // From inside a mapping: v1 succeeds with 0 bytes and removes nothing.
+    expect(container.unmap(IOVA + SZ_4K, SZ_4K)).toBe(0n);
+    expect([a.mappings, b.mappings, tracked()]).toEqual([1, 1, 2]);
+    // Covering a mapping's first IOVA: v1 removes the whole mapping.
+    expect(container.unmap(IOVA, SZ_4K)).toBe(a.size);
+    expect([a.mappings, b.mappings, tracked()]).toEqual([0, 1, 1]);
+    expect(container.unmapAll()).toBe(b.size);
+    expect([b.mappings, tracked()]).toEqual([0, 0]);
+  });
+
+  it('hugetlb and thp buffers map and unmap (pool reserved by the lane)', (ctx) => {
+    const { container } = attach();
+    for (const backing of ['thp', 'hugetlb'] as const) {
+      let b: DmaBuffer;
+      try {
+        b = backend.allocBuffer({ size: 2n << 20n, backing, prefault: true });
+      } catch (err) {
+        if (backing === 'hugetlb' && (err as VfioError).code === 'ENOMEM') ctx.skip('no free 2 MiB hugetlb pages');
+        throw err;
+      }
+      cleanup.unshift(b);
+      container.map({ vaddr: b.vaddr, iova: 0x400_0000n, size: b.size });
+      expect(container.unmap(0x400_0000n, b.size)).toBe(b.size);
+      b.close();
+    }
+  });
+
+  it('the last group leaving releases every pin (the kernel dropped the mappings)', () => {
+    const { container, group } = attach();
+    const b = buffer(4096);
+    container.map({ vaddr: b.vaddr, iova: IOVA, size: SZ_4K });
+    expect(b.mappings).toBe(1);
+    group.unsetContainer();
+    expect(b.mappings).toBe(0);
+    expectVfioError(() => container.info(), 'EINVAL', 'VFIO_IOMMU_GET_INFO');
+    b.close();
+  });
+
+  it('a mapped buffer survives GC without its wrapper, and is freed once unmapped', () => {
+    const out = execFileSync(process.execPath, ['--expose-gc', child('gc-mapped.cjs'), root], { encoding: 'utf8' });
+    expect(JSON.parse(out)).toEqual({ keptWhileMapped: true, unmapped: String(1 << 20), freedAfterUnmap: true });
+  });
+
+  it('a worker exiting with a live mapping leaves nothing behind: group reopens, pages uncharged', () => {
+    const out = execFileSync(process.execPath, [child('worker-mapped.cjs'), root], { encoding: 'utf8' });
+    const r = JSON.parse(out) as { code: number; pinnedKb: number; afterKb: number; reopened: unknown };
+    expect(r.code).toBe(0);
+    expect(r.pinnedKb).toBeGreaterThanOrEqual(2048);
+    expect(r.afterKb).toBeLessThan(2048);
+    expect(r.reopened).toBe(true);
   });
 
   describe('the edu device', () => {
