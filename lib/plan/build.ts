@@ -305,13 +305,14 @@ function refuseOverlaps(plan: Plan, units: PageUnits): void {
   const ends = new Float64Array(n);
   for (let k = 0; k < n; k++) {
     const b = 2 * k * STRIDE;
-    // Sorting on the byte address halves directly: same order as page numbers.
-    const hi = view[b + 2 * F_IOVA + W_HI] as number;
-    const lo = view[b + 2 * F_IOVA + W_LO] as number;
+    const start = units.fromHalves(view[b + 2 * F_IOVA + W_HI] as number, view[b + 2 * F_IOVA + W_LO] as number);
+    starts[k] = start;
+    ends[k] = start + units.fromHalves(view[b + 2 * F_SIZE + W_HI] as number, view[b + 2 * F_SIZE + W_LO] as number);
+    // Keyed by page number, not byte address: fewer significant bits, so the
+    // radix sort can skip more of its passes.
+    const hi = Math.floor(start / 0x1_0000_0000);
     startHi[k] = hi;
-    startLo[k] = lo;
-    starts[k] = units.fromHalves(hi, lo);
-    ends[k] = (starts[k] as number) + units.fromHalves(view[b + 2 * F_SIZE + W_HI] as number, view[b + 2 * F_SIZE + W_LO] as number);
+    startLo[k] = start - hi * 0x1_0000_0000;
   }
   const order = radixOrder(startHi, startLo);
   for (let k = 1; k < n; k++) {
