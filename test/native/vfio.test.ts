@@ -257,6 +257,12 @@ describe.skipIf(!process.env.VFIO_TEST_GROUP)('native addon on a real VFIO kerne
       expect(id.getUint16(2, true)).toBe(EDU_DEVICE);
       expect(() => device.read(PciRegion.CONFIG, cfg.size, 1)).toThrow(RangeError);
       expect(device.irqInfo(0).count).toBe(1); // INTx
+      // Indexes past what the device has: the kernel's EINVAL, as VfioErrors.
+      expectVfioError(() => device.regionInfo(info.numRegions + 5), 'EINVAL', 'VFIO_DEVICE_GET_REGION_INFO');
+      expectVfioError(() => device.irqInfo(info.numIrqs + 5), 'EINVAL', 'VFIO_DEVICE_GET_IRQ_INFO');
+      // VFIO_DEVICE_RESET works exactly when the device says it can be reset.
+      if (info.resetSupported) device.reset();
+      else expectVfioError(() => device.reset(), 'EINVAL', 'VFIO_DEVICE_RESET');
     });
 
     it('BAR0: pread and mmap both see the identification register', () => {
