@@ -36,9 +36,12 @@ function opName(seq: Sequence, i: number): string {
   return i < seq.ops.length ? seq.ops[i]!.op : 'close';
 }
 
+/** The outcome without its figures: the errno for a plan, the kind and errno otherwise. */
 function kindAt(run: SequenceRun, i: number): string {
-  const t = outcomeText(run, i);
-  return t.split(' | ')[0]!.replace(/ 0x[0-9a-f]+.*$/, '');
+  const t = outcomeText(run, i).split(' | ')[0]!;
+  const plan = / errno (\d+) /.exec(t);
+  if (t.startsWith('ok completed') && plan) return `ok, plan errno ${plan[1]}`;
+  return t.replace(/ (0x[0-9a-f]+|\[).*$/, '');
 }
 
 export function differential(ref: FuzzTarget, other: FuzzTarget, sequences: Sequence[], maxFindings = 5): CampaignResult {
