@@ -2,6 +2,17 @@
 // group is attached and SET_IOMMU chose the type). It remembers every mapping
 // it made, with the DmaBuffers each one covers, pinned until the kernel has
 // let go of the mapping.
+//
+// Closing: the kernel does not unmap when the container fd is closed while
+// groups are attached (each attached group holds a reference on the
+// container); it releases the IOMMU context, and every mapping, when the last
+// group detaches (vfio_group_detach_container). close() therefore issues
+// UNMAP_DMA with VFIO_DMA_UNMAP_FLAG_ALL, then closes each attached group's
+// devices and unsets the group, then closes the fd.
+//
+// Ranges that wrap 2^64 (iova + size, or vaddr + size) are refused here with
+// EINVAL and no system call: the errno the kernel gives, and the simulated
+// backend too.
 #pragma once
 
 #include <napi.h>
