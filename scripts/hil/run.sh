@@ -10,7 +10,8 @@
 # 86 the guest could not set itself up; 3 it stopped without reporting (panic);
 # 2 the host side could not set up.
 # Environment: VFIO_HIL_TIMEOUT (seconds, default 900), VFIO_HIL_LOG (console
-# log, default .cache/hil/console.log), VFIO_HIL_CACHE_DIR (downloads and
+# log, default .cache/hil/console-<time>-<pid>.log, console.log the latest),
+# VFIO_HIL_CACHE_DIR (downloads and
 # initramfs), VFIO_HIL_HUGEPAGES (2 MiB pages the guest reserves, default 16),
 # VFIO_HIL_EXEC (a shell command the guest runs in the checkout instead of vitest).
 set -euo pipefail
@@ -23,7 +24,10 @@ fi
 
 timeout_s=${VFIO_HIL_TIMEOUT:-900}
 [[ $timeout_s =~ ^[1-9][0-9]*$ ]] || hil_die "VFIO_HIL_TIMEOUT must be a whole number of seconds, got '$timeout_s'"
-log=${VFIO_HIL_LOG:-$REPO_DIR/.cache/hil/console.log}
+# One log per run (parallel runs in one checkout must not share a file);
+# .cache/hil/console.log points at the latest.
+log_dir="$REPO_DIR/.cache/hil"
+log=${VFIO_HIL_LOG:-$log_dir/console-$(date -u +%Y%m%dT%H%M%SZ)-$$.log}
 
 node_bin=$(command -v node) || hil_die "node is not on PATH"
 node_bin=$(readlink -f "$node_bin")
@@ -67,7 +71,12 @@ shq() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 
 mkdir -p "$(dirname "$log")"
 : >"$log"
-rm -f "${log%.log}.dmesg.log"
+if [[ -z ${VFIO_HIL_LOG:-} ]]; then
+  ln -sfn "${log##*/}" "$log_dir/console.log"
+  # Keep the last ten runs' logs.
+  ls -1t "$log_dir"/console-*.log 2>/dev/null | grep -v '\.dmesg\.log$' | tail -n +11 \
+    | while IFS= read -r old; do rm -f "$old" "${old%.log}.dmesg.log"; done
+fi
 qemu_version=$(qemu-system-x86_64 --version | head -n1)
 hil_log "kernel: $HIL_KERNEL_PKG $HIL_KERNEL_VERSION"
 hil_log "qemu:   $qemu_version"
