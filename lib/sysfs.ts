@@ -6,9 +6,9 @@
 // answer (empty lists, nulls). Writes are confined to <root>/sys/bus/pci and
 // only ever take a PCI address that matched PCI_ADDRESS, so no argument can
 // steer them anywhere else.
-import { existsSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, readlinkSync, realpathSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
-import { basename, join, resolve, sep } from 'node:path';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import { Errno, VfioError } from './errors.js';
 
 /** Domain 0000-ffff, bus 00-ff, device 00-1f, function 0-7; lower case only. */
@@ -228,6 +228,14 @@ export function dmaEntryLimit(root = '/'): number | null {
 
 // ---- the only writer -------------------------------------------------------
 
+function realOrNull(path: string): string | null {
+  try {
+    return realpathSync(path);
+  } catch {
+    return null;
+  }
+}
+
 function errnoOf(err: unknown): number {
   const code = (err as NodeJS.ErrnoException | null)?.code;
   const n = code ? (constants.errno as Record<string, number>)[code] : undefined;
@@ -243,6 +251,13 @@ export function writePciAttribute(root: string, relative: string, value: string)
   const target = resolve(allowed, relative);
   if (!target.startsWith(allowed + sep)) {
     throw new RangeError(`refusing to write outside ${allowed}: ${target}`);
+  }
+  // sysfs links lead from bus/pci into /sys/devices, never out of /sys: a
+  // link in the path that leaves <root>/sys is not sysfs, so do not follow it.
+  const sysReal = realOrNull(p(root, 'sys'));
+  const dirReal = realOrNull(dirname(target));
+  if (sysReal !== null && dirReal !== null && dirReal !== sysReal && !dirReal.startsWith(sysReal + sep)) {
+    throw new RangeError(`refusing to write through a link that leaves ${p(root, 'sys')}: ${target} -> ${dirReal}`);
   }
   try {
     writeFileSync(target, value);
