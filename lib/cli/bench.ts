@@ -13,6 +13,7 @@ import { buildRef, runRef } from '../bench/ref.js';
 import { writeHtmlReport } from '../bench/report-html.js';
 import { BenchRunner, type BenchPlanner, type MemoryBudget } from '../bench/runner.js';
 import { BENCH_SCHEMA, type BenchReport } from '../bench/schema.js';
+import { summarize } from '../bench/stats.js';
 import { cellsFor } from '../bench/suites.js';
 import { Errno, VfioError } from '../errors.js';
 import { SIM_DEFAULT_GROUP } from '../sim/index.js';
@@ -107,8 +108,7 @@ export async function runBench(args: BenchArgs, io: CliIo, deps: BenchDeps): Pro
       for (const cell of out.cells) {
         const s = ref.samples.get(cell.id);
         if (!s?.length) continue;
-        const sorted = [...s].sort((a, b) => a - b);
-        const median = sorted.length % 2 ? sorted[sorted.length >> 1]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
+        const { median } = summarize(s);
         cell.ref = { median, ratio: cell.median / median, samples: s };
       }
     } catch (err) {
