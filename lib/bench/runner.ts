@@ -5,7 +5,8 @@
 // hrtime, so the N-API and planner overhead stay visible next to it.
 import type { Backend, Backing, Container, DmaBuffer, DmaMapping, IommuInfo } from '../backend.js';
 import { SZ_2M } from '../backend.js';
-import { VfioError } from '../errors.js';
+import { Errno, VfioError } from '../errors.js';
+import { IovaAllocator } from '../plan/index.js';
 import { PAGE, PATTERNS, bytesCovered, seededRandom } from './patterns.js';
 import { cellId, type CellResult, type PlannerOverhead, type Strategy } from './schema.js';
 import { summarize, sum } from './stats.js';
@@ -70,13 +71,13 @@ function alignUp(v: bigint, a: bigint): bigint {
   return ((v + a - 1n) / a) * a;
 }
 
-/** An IOVA base inside the reported ranges, aligned so huge IOMMU pages can be used. */
-export function pickIovaBase(info: IommuInfo, size: bigint, align: bigint): bigint {
-  for (const r of info.ranges) {
-    const start = alignUp(r.start === 0n ? align : r.start, align);
-    if (start + size - 1n <= r.last) return start;
-  }
-  throw new VfioError(22, 'bench: IOVA base', { size }, 'no usable IOVA range is large enough for this cell');
+/**
+ * Where a cell's region goes: a fresh allocator per cell (each cell unmaps
+ * everything before the next), so every cell gets the same placement, aligned
+ * and congruent with the buffer so the IOMMU can use its large pages.
+ */
+function placeRegion(info: IommuInfo, buf: DmaBuffer, size: bigint): bigint {
+  return new IovaAllocator(info).alloc(size, { backing: buf.backing, hugePageSize: buf.pageSize, vaddr: buf.vaddr });
 }
 
 function requestsFor(spec: CellSpec, buf: DmaBuffer, iovaBase: bigint): DmaMapping[] {
@@ -178,15 +179,14 @@ export class BenchRunner {
     } catch (err) {
       return this.skip(spec, `skipped ${spec.backing} ${fmt(spec.size)}: allocation failed: ${message(err)}`, out);
     }
-    const align = buf.pageSize > SZ_2M ? buf.pageSize : SZ_2M;
-    const iovaBase = pickIovaBase(info, alignUp(spec.size, align), align);
+    const iovaBase = placeRegion(info, buf, spec.size);
     const requests = requestsFor(spec, buf, iovaBase);
     try {
       return spec.op === 'dirty'
         ? this.timeDirty(spec, requests, info, iovaBase)
         : this.timePlan(spec, requests, info, buf, iovaBase, out);
     } catch (err) {
-      this.sweep(iovaBase, alignUp(spec.size, align));
+      this.sweep(iovaBase, spec.size);
       if (spec.strategy === 'kernel' && err instanceof RangeError && /'kernel'/.test(err.message)) {
         return this.skip(spec, `kernel strategy not applicable to the ${spec.pattern} pattern: its requests are not one contiguous region`, out);
       }
@@ -239,7 +239,7 @@ export class BenchRunner {
 
   /** Cost of one dirty-bitmap read of the whole region, tracking on, everything mapped in one entry. */
   private timeDirty(spec: CellSpec, requests: DmaMapping[], info: IommuInfo, iovaBase: bigint): CellResult {
-    if (!info.migration) throw new VfioError(95, 'VFIO_IOMMU_DIRTY_PAGES', {}, 'this IOMMU reports no dirty-tracking (migration) capability');
+    if (!info.migration) throw new VfioError(Errno.EOPNOTSUPP, 'VFIO_IOMMU_DIRTY_PAGES', {}, 'this IOMMU reports no dirty-tracking (migration) capability');
     const plan = this.planner.buildPlan(requests, 'coalesced', info);
     this.planner.mapBatch(this.space, plan);
     const samples: number[] = [];
@@ -270,7 +270,7 @@ export class BenchRunner {
     } catch {
       return null;
     }
-    const iova = pickIovaBase(info, SZ_2M, SZ_2M);
+    const iova = placeRegion(info, buf, PAGE);
     const req: DmaMapping = { vaddr: buf.vaddr, iova, size: PAGE };
     const direct: number[] = [];
     const planned: number[] = [];
@@ -302,7 +302,7 @@ export class BenchRunner {
         if (this.planner.checkLimits) limits.push(Number(t5 - t4));
       }
     } catch (err) {
-      this.sweep(iova, SZ_2M);
+      this.sweep(iova, PAGE);
       out.notes.push(`planner overhead (${backing}) not measured: ${message(err)}`);
       return null;
     }
