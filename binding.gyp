@@ -24,7 +24,9 @@
         "native/plan.cc"
       ],
       "include_dirs": [
-        "<!(node -p \"require('node-addon-api').include_dir\")"
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        # Vendored 6.12 uAPI headers (native/uapi/README.md): linux/iommufd.h, linux/vfio.h, iommufd_test.h.
+        "native/uapi"
       ],
       "defines": [
         # Pinned: type tags (napi_type_tag_object) need Node-API 8.
