@@ -318,6 +318,8 @@ Napi::Value Container::UnmapWithDirty(const Napi::CallbackInfo& info) {
     a.Set("flags", Napi::String::New(env, "GET_DIRTY_BITMAP"));
     return a;
   };
+  // An argument error first, as everywhere: a zero page size is a RangeError whatever the range.
+  if (pgsize == 0) ThrowRange(env, "pageSize must be non-zero");
   if (RangeWraps(iova, size)) ThrowErrno(env, EINVAL, op, args());
   uint64_t bytes = DirtyBitmapBytes(env, op, iova, size, pgsize);
   Napi::ArrayBuffer bits = Napi::ArrayBuffer::New(env, bytes);  // zero-filled, as the kernel requires
@@ -376,11 +378,22 @@ Napi::Value Container::DirtyGet(const Napi::CallbackInfo& info) {
     a.Set("flags", Napi::String::New(env, "GET_BITMAP"));
     return a;
   };
+  if (pgsize == 0) ThrowRange(env, "pageSize must be non-zero");
+  alignas(8) uint8_t raw[sizeof(vfio_iommu_type1_dirty_bitmap) + sizeof(vfio_iommu_type1_dirty_bitmap_get)] = {};
+  if (iommuSet_ && !v2_) {
+    // vfio_iommu_type1_dirty_pages() answers EACCES on a TYPE1 (v1) container
+    // before it looks at the range: ask it, with no bitmap to write, so that a
+    // range the checks below would refuse still gets the kernel's errno.
+    auto* h = reinterpret_cast<vfio_iommu_type1_dirty_bitmap*>(raw);
+    h->argsz = sizeof raw;
+    h->flags = VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP;
+    if (Ioctl(fd_, VFIO_IOMMU_DIRTY_PAGES, h) < 0) ThrowErrno(env, errno, op, args());
+    ThrowErrno(env, EINVAL, op, args());  // not reached on 6.x kernels
+  }
   if (RangeWraps(iova, size)) ThrowErrno(env, EINVAL, op, args());
   uint64_t bytes = DirtyBitmapBytes(env, op, iova, size, pgsize);
   Napi::ArrayBuffer bits = Napi::ArrayBuffer::New(env, bytes);
 
-  alignas(8) uint8_t raw[sizeof(vfio_iommu_type1_dirty_bitmap) + sizeof(vfio_iommu_type1_dirty_bitmap_get)] = {};
   auto* head = reinterpret_cast<vfio_iommu_type1_dirty_bitmap*>(raw);
   auto* get = reinterpret_cast<vfio_iommu_type1_dirty_bitmap_get*>(raw + sizeof(vfio_iommu_type1_dirty_bitmap));
   head->argsz = sizeof raw;
