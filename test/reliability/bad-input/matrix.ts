@@ -3,7 +3,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { PciRegion, type Backend, type Container } from '../../../lib/backend.js';
 import { casesRun, runTable } from './table.js';
-import { backendCases, closedCases, containerCases, deviceCases, dirtyCases, groupCases } from './tables.js';
+import { backendCases, closedCases, containerCases, deviceCases, dirtyCases, groupCases, v1Cases } from './tables.js';
 import { expectOnlyExisting, openWorld, type World } from './world.js';
 
 export interface MatrixTarget {
@@ -44,6 +44,16 @@ export function defineMatrix(t: MatrixTarget): void {
       w.container.dirtyStop();
       expectOnlyExisting(w);
     }));
+
+    it('TYPE1 (v1) container: dirty tracking refused with EACCES whatever the range; nothing left mapped', () => {
+      const w = openWorld(t.backend, t.group, 'type1');
+      try {
+        count(runTable('Container (TYPE1 v1)', t.label, v1Cases(w.container)));
+        expectOnlyExisting(w);
+      } finally {
+        w.close();
+      }
+    });
 
     it('Group: containers, device names, exclusivity', world((w) => {
       const foreign = t.foreignContainer();

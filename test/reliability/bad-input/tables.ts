@@ -187,6 +187,21 @@ export function dirtyCases(w: World): Case[] {
   ]);
 }
 
+/** A TYPE1 (v1) container: dirty tracking is v2 only, and the kernel says so (EACCES) before looking at the range. */
+export function v1Cases(c: Container): Case[] {
+  const wrap = [U64 - PAGE, 2n * PAGE] as const;
+  return [
+    { name: 'dirtyStart on v1', call: () => c.dirtyStart(), expect: 'VfioError:EACCES' },
+    { name: 'dirtyStop on v1', call: () => c.dirtyStop(), expect: 'VfioError:EACCES' },
+    { name: 'dirtyGet on v1', call: () => c.dirtyGet(EXISTING.iova, EXISTING.size, PAGE), expect: 'VfioError:EACCES' },
+    { name: 'dirtyGet on v1, wrapping range', call: () => c.dirtyGet(wrap[0], wrap[1], PAGE), expect: 'VfioError:EACCES' },
+    { name: 'dirtyGet on v1, 2^63 bytes', call: () => c.dirtyGet(0n, 1n << 63n, PAGE), expect: 'VfioError:EACCES' },
+    { name: 'dirtyGet on v1, page size 0', call: () => c.dirtyGet(EXISTING.iova, EXISTING.size, 0n), expect: 'RangeError' },
+    { name: 'unmapWithDirty on v1 (tracking cannot be on)', call: () => c.unmapWithDirty(EXISTING.iova, EXISTING.size, PAGE), expect: 'VfioError:EINVAL' },
+    { name: 'unmapWithDirty on v1, page size 0', call: () => c.unmapWithDirty(EXISTING.iova, EXISTING.size, 0n), expect: 'RangeError' },
+  ];
+}
+
 export function groupCases(w: World, groupId: number, deviceName: string, otherBackendContainer: Container): Case[] {
   const g = w.group;
   const lg = loose(g);

@@ -24,11 +24,11 @@ export interface World {
   close(): void;
 }
 
-export function openWorld(backend: Backend, groupId: number): World {
+export function openWorld(backend: Backend, groupId: number, type: 'type1' | 'type1v2' = 'type1v2'): World {
   const container = backend.openContainer();
   const group = backend.openGroup(groupId);
   group.setContainer(container);
-  container.setIommu('type1v2');
+  container.setIommu(type);
   const buffer = backend.allocBuffer({ size: REGION_SIZE, backing: '4k', prefault: true });
   const lockedBefore = container.memlock().locked;
   const dmaAvailBefore = container.info().dmaAvail;
