@@ -14,7 +14,7 @@
 // entries plan in tens of milliseconds instead of hundreds with BigInt.
 import { PLAN_FLAGS, PLAN_IOVA, PLAN_SIZE, PLAN_STRIDE, PLAN_VADDR, PROT_RW, type IommuInfo, type IovaRange } from '../backend.js';
 import { Errno, VfioError } from '../errors.js';
-import type { MappedSet } from './mapped-set.js';
+import { MappedSet } from './mapped-set.js';
 import { minPageSize } from './page-sizes.js';
 import { radixOrder } from './radix.js';
 import { REQUEST_STRIDE, requestWords, type MapRequest } from './requests.js';
@@ -85,6 +85,7 @@ export function buildPlan(
   const page = units.page;
   const space = units.limit;
   const ranges = usableRanges(info, units);
+  if (opts.existing !== undefined && !(opts.existing instanceof MappedSet)) throw new TypeError('opts.existing must be a MappedSet');
   const existing = opts.existing && opts.existing.count > 0 ? opts.existing : undefined;
   const skipExisting = opts.onExisting === 'skip';
   const maxEntry = maxEntryPages(strategy, opts.maxEntrySize, units, info);

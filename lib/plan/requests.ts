@@ -58,6 +58,8 @@ function convert(requests: readonly MapRequest[], words: BigUint64Array): BigUin
     if (r === null || typeof r !== 'object') throw new TypeError(`request ${i} is not an object`);
     const prot = r.prot ?? PROT_RW;
     if (!Number.isInteger(prot)) throw new TypeError(`request ${i}: prot must be an integer`);
+    // Checked before the u32 conversion below, which would turn 2^32 + 3 into 3.
+    if (prot < 0 || prot > 0xffff_ffff) throw new RangeError(`request ${i}: prot ${prot} does not fit in 32 bits`);
     const o = i * REQUEST_STRIDE;
     words[o] = u64(r.vaddr, `request ${i}: vaddr`);
     words[o + 1] = u64(r.iova, `request ${i}: iova`);
