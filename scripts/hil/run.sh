@@ -151,6 +151,10 @@ if [[ $rc -ne 0 ]]; then
     3) hil_log "the guest stopped without reporting a result (qemu exit $qemu_rc): kernel panic or crash?" ;;
     *) hil_log "tests failed with exit code $rc" ;;
   esac
+  if failed=$(grep -a '^ *FAIL ' "$log" | sed 's/^ *FAIL  *//' | sort -u) && [[ -n $failed ]]; then
+    hil_log "failed:"
+    printf '%s\n' "$failed" | head -n 30 | sed 's/^/  - /' >&2
+  fi
   hil_log "last console lines ($log):"
   tail -n 40 "$log" | sed 's/^/  | /' >&2
   [[ -f ${log%.log}.dmesg.log ]] && hil_log "guest kernel log: ${log%.log}.dmesg.log"
