@@ -11,6 +11,7 @@ import { onVfioHost, SKIP_REASON } from '../hil/lane.js';
 import { differential, solo, type CampaignResult } from './fuzz/campaign.js';
 import { generateSequences } from './fuzz/ops.js';
 import { fuzzCount, fuzzSeed, Rng } from './fuzz/rng.js';
+import { knownSimBugs } from './fuzz/known.js';
 import { nativeTarget, probeIommu, simLike, simTarget } from './fuzz/targets.js';
 
 const seed = fuzzSeed();
@@ -19,7 +20,7 @@ const device = process.env['VFIO_TEST_DEVICE'];
 
 function report(label: string, r: CampaignResult): void {
   console.log(`[fuzz] ${label}: seed ${seed} (FUZZ_SEED=${seed} replays), ${r.sequences} sequences, ${r.ops} operations, `
-    + `${r.findings.length} finding(s)`);
+    + `${r.findings.length} finding(s)${r.known.size ? `, known bugs: ${[...r.known].map(([k, n]) => `${k} in ${n} sequence(s)`).join('; ')}` : ''}`);
   for (const f of r.findings) console.log(`[fuzz] ${f.signature} (sequence ${f.sequence}, shrunk to ${f.length} ops):\n${f.report}`);
 }
 
@@ -41,8 +42,8 @@ describe.skipIf(!hil)(`differential fuzzing: real kernel vs sim${hil ? ` (group 
     console.log(`[fuzz] kernel IOMMU: page sizes 0x${info.pageSizes.toString(16)}, ranges ${info.ranges
       .map((r) => `0x${r.start.toString(16)}-0x${r.last.toString(16)}`).join(' ')}, dma_avail ${info.dmaAvail}`);
     const sim = simLike(info, Number(group), device!);
-    const sequences = generateSequences(new Rng(seed), fuzzCount('FUZZ_SEQUENCES', 200));
-    const r = differential(kernel, sim, sequences, 8);
+    const sequences = generateSequences(new Rng(seed), fuzzCount('FUZZ_SEQUENCES', 500));
+    const r = differential(kernel, sim, sequences, 8, knownSimBugs);
     report('kernel vs sim', r);
     expect(r.ops).toBeGreaterThan(0);
     expect(r.findings.map((f) => `${f.signature}\n${f.report}`)).toEqual([]);
@@ -50,7 +51,7 @@ describe.skipIf(!hil)(`differential fuzzing: real kernel vs sim${hil ? ` (group 
 
   it('keeps every invariant on the real kernel too', () => {
     const kernel = nativeTarget(Number(group));
-    const sequences = generateSequences(new Rng(seed ^ 0x5eed), fuzzCount('FUZZ_SEQUENCES', 200) >> 1);
+    const sequences = generateSequences(new Rng(seed ^ 0x5eed), fuzzCount('FUZZ_SEQUENCES', 500) >> 1);
     const r = solo(kernel, sequences);
     report('kernel invariants', r);
     expect(r.findings.map((f) => `${f.signature}\n${f.report}`)).toEqual([]);

@@ -21,7 +21,12 @@ export interface CampaignResult {
   sequences: number;
   ops: number;
   findings: Finding[];
+  /** Sequences whose first difference is a known, reported bug: bug id -> how many. */
+  known: Map<string, number>;
 }
+
+/** Names the reported bug a difference is, or null: (sequence, index of the differing op, outcome texts). */
+export type KnownBug = (seq: Sequence, at: number, ref: string, other: string) => string | null;
 
 const outcomeText = (run: SequenceRun, i: number): string =>
   i < run.outcomes.length ? renderOutcome(run.outcomes[i]!) : `close: locked +0x${run.lockedAfterClose.toString(16)}`;
@@ -44,9 +49,11 @@ function kindAt(run: SequenceRun, i: number): string {
   return t.replace(/ (0x[0-9a-f]+|\[).*$/, '');
 }
 
-export function differential(ref: FuzzTarget, other: FuzzTarget, sequences: Sequence[], maxFindings = 5): CampaignResult {
+export function differential(ref: FuzzTarget, other: FuzzTarget, sequences: Sequence[], maxFindings = 5,
+  isKnown: KnownBug = () => null): CampaignResult {
   const buffers = new FuzzBuffers();
   const findings: Finding[] = [];
+  const known = new Map<string, number>();
   const seen = new Set<string>();
   let ops = 0;
   try {
@@ -56,6 +63,11 @@ export function differential(ref: FuzzTarget, other: FuzzTarget, sequences: Sequ
       ops += seq.ops.length;
       const at = firstDifference(seq, a, b);
       if (at < 0) return;
+      const bug = isKnown(seq, at, outcomeText(a, at), outcomeText(b, at));
+      if (bug !== null) {
+        known.set(bug, (known.get(bug) ?? 0) + 1);
+        return;
+      }
       const signature = `${opName(seq, at)}: ${ref.label} ${kindAt(a, at)} / ${other.label} ${kindAt(b, at)}`;
       if (seen.has(signature) || findings.length >= maxFindings) return;
       seen.add(signature);
@@ -75,7 +87,7 @@ export function differential(ref: FuzzTarget, other: FuzzTarget, sequences: Sequ
   } finally {
     buffers.close();
   }
-  return { sequences: sequences.length, ops, findings };
+  return { sequences: sequences.length, ops, findings, known };
 }
 
 /** One backend: invariants on every run, and the same outcomes when a sequence is run twice. */
@@ -104,5 +116,5 @@ export function solo(target: FuzzTarget, sequences: Sequence[], maxFindings = 5)
   } finally {
     buffers.close();
   }
-  return { sequences: sequences.length, ops, findings };
+  return { sequences: sequences.length, ops, findings, known: new Map() };
 }
