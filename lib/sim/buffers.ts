@@ -24,6 +24,7 @@ export class SimDmaBuffer implements DmaBuffer {
   readonly vaddr: bigint;
   #bytes: Uint8Array;
   #closed = false;
+  #pins = 0;
   readonly #registry: BufferRegistry;
 
   /** @internal Only BufferRegistry.alloc constructs these. */
@@ -44,8 +45,28 @@ export class SimDmaBuffer implements DmaBuffer {
     return this.#closed;
   }
 
+  /** Container mappings covering this buffer: close() refuses while there are any. */
+  get mappings(): number {
+    return this.#pins;
+  }
+
+  /** @internal A mapping now covers (pin) or no longer covers (unpin) this buffer. */
+  pin(): void {
+    this.#pins++;
+  }
+
+  /** @internal */
+  unpin(): void {
+    if (this.#pins > 0) this.#pins--;
+  }
+
   close(): void {
     if (this.#closed) return;
+    // Same rule as the native backend: memory under DMA stays alive while mapped.
+    if (this.#pins > 0) {
+      throw new VfioError(Errno.EBUSY, 'munmap', { vaddr: this.vaddr, size: this.size, mappings: this.#pins },
+        'the buffer is still DMA-mapped: unmap it (or close the container) first');
+    }
     this.#closed = true;
     this.#registry.release(this);
     const ab = this.#bytes.buffer as ArrayBuffer;
@@ -103,6 +124,16 @@ export class BufferRegistry {
     // Addresses are never reused, so closed ones stay known as unmapped memory.
     this.#closed.push({ start: buf.vaddr, end: buf.vaddr + buf.size });
     this.#closed.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  }
+
+  /** Live buffers overlapping [vaddr, vaddr + size). */
+  overlapping(vaddr: bigint, size: bigint): SimDmaBuffer[] {
+    const out: SimDmaBuffer[] = [];
+    const end = vaddr + size;
+    for (let i = this.#firstEndingAfter(vaddr); i < this.#live.length && this.#live[i]!.vaddr < end; i++) {
+      out.push(this.#live[i]!);
+    }
+    return out;
   }
 
   /** Whether [vaddr, vaddr + size) touches memory of a buffer that was closed (munmapped). */

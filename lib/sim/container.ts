@@ -21,7 +21,8 @@ const internals = new WeakMap<SimContainer, ContainerInternals>();
 
 export interface ContainerInternals {
   host: SimHost;
-  groups: Set<number>;
+  /** Attached groups by id, each with how to make it leave (devices closed first). */
+  groups: Map<number, () => void>;
   iommu(): Type1 | null;
   /** The last group left: the type1 instance is released (container.c). */
   dropIommu(): void;
@@ -35,7 +36,7 @@ export class SimContainer implements Container {
   readonly simulated = true;
   #host: SimHost;
   #closed = false;
-  #groups = new Set<number>();
+  #groups = new Map<number, () => void>();
   #iommu: Type1 | null = null;
 
   /** @internal SimBackend.openContainer() constructs these. */
@@ -170,9 +171,10 @@ export class SimContainer implements Container {
 
   close(): void {
     if (this.#closed) return;
-    // Groups still attached keep the kernel object (and its IOMMU type) alive,
-    // but nothing stays mapped or pinned.
+    // As the native backend does: unmap everything, then each attached group
+    // closes its devices and leaves (the last one out releases the IOMMU).
     this.#iommu?.unmap(0n, 0n, { all: true });
+    for (const leave of [...this.#groups.values()]) leave();
     this.#closed = true;
   }
 

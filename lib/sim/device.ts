@@ -193,20 +193,20 @@ export class SimDevice implements Device {
     if (this.#closed) throw closedError(op);
   }
 
-  /** vfio_pci_rw(): bytes that can be moved, or EINVAL; reads past the end are cut short. */
+  /**
+   * Bytes to move. Like the native backend: the region must exist
+   * (GET_REGION_INFO, else EINVAL) and [offset, offset + length) must lie
+   * inside it (else RangeError, no system call made).
+   */
   #access(op: string, region: number, offset: bigint, length: number): number {
     this.#live(op);
-    checkIndex(region, 'region');
     toU64(offset, 'offset');
     if (!Number.isInteger(length) || length < 0) throw new RangeError('length must be a non-negative integer');
-    const size = region === PciRegion.BAR0 ? BigInt(EDU_BAR0_SIZE)
-      : region === PciRegion.CONFIG ? BigInt(this.#config.length) : 0n;
-    if (offset >= size) {
-      throw new VfioError(Errno.EINVAL, op, { region, offset, length },
-        size === 0n ? 'the device does not implement this region' : 'offset past the end of the region');
+    const size = this.regionInfo(region).size;
+    if (offset + BigInt(length) > size) {
+      throw new RangeError(`offset + length lies outside region ${region} (size ${size})`);
     }
-    const left = size - offset;
-    return BigInt(length) < left ? length : Number(left);
+    return length;
   }
 }
 

@@ -38,8 +38,13 @@ export class EduRegisters {
   /** DMA transfers that hit an unmapped or read-only IOVA (a DMAR fault on real hardware). */
   faults = 0;
 
-  /** One access of `size` bytes (edu only answers 4-byte, and 8-byte from 0x80 up). */
+  /**
+   * One access of `size` bytes. QEMU refuses 1- and 2-byte accesses before
+   * edu sees them (valid.min_access_size = 4: they read as 0, as on the HIL
+   * guest); edu itself answers all-ones to an 8-byte read below 0x80.
+   */
   read(addr: number, size: number): bigint {
+    if (size < 4) return 0n;
     if ((addr < 0x80 && size !== 4) || (addr >= 0x80 && size !== 4 && size !== 8)) return mask(ALL_ONES, size);
     switch (addr) {
       case 0x00: return 0x010000edn;
@@ -117,13 +122,15 @@ export function eduConfigSpace(): Uint8Array {
   const v = new DataView(c.buffer);
   v.setUint16(0x00, EDU_VENDOR, true);
   v.setUint16(0x02, EDU_DEVICE, true);
+  v.setUint16(0x04, 0x0103, true); // command: I/O, memory, SERR (as read on the HIL guest)
   v.setUint16(0x06, 0x0010, true); // status: capability list present
   c[0x08] = 0x10; // revision
-  c[0x0b] = 0xff; // class: PCI_CLASS_OTHERS
+  v.setUint16(0x0a, 0x00ff, true); // class code PCI_CLASS_OTHERS (0x00ff): sub-class 0xff, base class 0
   v.setUint32(0x10, 0xfea0_0000, true); // BAR0: 32-bit non-prefetchable memory
   v.setUint16(0x2c, 0x1af4, true); // subsystem vendor (QEMU default)
   v.setUint16(0x2e, 0x1100, true);
   c[0x34] = 0x40; // capabilities pointer
+  c[0x3c] = 0x0b; // interrupt line, as SeaBIOS assigns it on q35
   c[0x3d] = 0x01; // interrupt pin A
   c[0x40] = 0x05; // MSI capability, last in the list
   v.setUint16(0x42, 0x0080, true); // 64-bit address capable, one vector

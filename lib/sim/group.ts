@@ -52,7 +52,10 @@ export class SimGroup implements Group {
       throw new VfioError(Errno.EPERM, op, { group: this.id },
         'group not viable: a device of the group is bound to a host driver; bind every device to vfio-pci (or unbind it)');
     }
-    c.groups.add(this.id);
+    c.groups.set(this.id, () => {
+      for (const d of [...this.#devices]) d.close();
+      this.#detach();
+    });
     this.#container = c;
   }
 

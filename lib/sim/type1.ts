@@ -6,7 +6,7 @@
 import type { DirtyBitmap, IovaRange } from '../backend.js';
 import { Errno, VfioError } from '../errors.js';
 import { addU64, U64_MAX } from './args.js';
-import type { BackingSpan } from './buffers.js';
+import type { BackingSpan, SimDmaBuffer } from './buffers.js';
 import type { CostSegment } from './cost-model.js';
 import type { SimHost } from './host.js';
 import { iommuEntries, pageSizesOf } from './iommu-entries.js';
@@ -48,6 +48,8 @@ export interface SimDma {
    * always clear between queries), so at most 128 bits. See dirty-bitmap.ts.
    */
   dirtyTail: bigint;
+  /** The sim buffers this mapping covers (they refuse to close meanwhile), null for none. */
+  readonly buffers: SimDmaBuffer[] | null;
 }
 
 export interface UnmapResult {
@@ -148,7 +150,11 @@ export class Type1 {
       this.#host.memlock.uncharge(pages);
       fail(Errno.EINVAL, 'mapping too large for a dirty bitmap while dirty tracking is on');
     }
-    const dma: SimDma = { iova, size, end: iova + size, vaddr, prot, dirtyTail: 0n };
+    const covered = this.#host.buffers.overlapping(vaddr, size);
+    const dma: SimDma = {
+      iova, size, end: iova + size, vaddr, prot, dirtyTail: 0n, buffers: covered.length ? covered : null,
+    };
+    for (const b of covered) b.pin();
     this.dmaAvail--;
     this.#dmas.insert(dma);
     return dma;
@@ -220,6 +226,7 @@ export class Type1 {
     }
     // vfio_remove_dma() for each: unpin, uncharge, give the entry back.
     this.#dmas.removeRun(victims);
+    for (const dma of victims) releaseBuffers(dma);
     this.#host.memlock.uncharge(unmapped >> PAGE_SHIFT);
     this.dmaAvail += victims.length;
     return { unmapped, removed: victims, dirty };
@@ -280,7 +287,10 @@ export class Type1 {
   /** vfio_iommu_unmap_unpin_all(): the last group left, or the container went away. */
   release(): void {
     let pinned = 0n;
-    for (const dma of this.#dmas.all()) pinned += dma.size;
+    for (const dma of this.#dmas.all()) {
+      pinned += dma.size;
+      releaseBuffers(dma);
+    }
     this.#host.memlock.uncharge(pinned >> PAGE_SHIFT);
     this.dmaAvail += this.#dmas.count;
     this.#dmas.clear();
@@ -307,4 +317,8 @@ export class Type1 {
       entries: Number(iommuEntries(iova + (s.vaddr - vaddr), s.vaddr, s.size, s.pageSize, this.#pgsizes)),
     }));
   }
+}
+
+function releaseBuffers(dma: SimDma): void {
+  if (dma.buffers) for (const b of dma.buffers) b.unpin();
 }
