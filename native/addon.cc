@@ -10,7 +10,11 @@
 #include "device.h"
 #include "dma_buffer.h"
 #include "errors.h"
+#include "fail_nth.h"
 #include "group.h"
+#include "iommufd_test_access.h"
+#include "ioas.h"
+#include "iommufd.h"
 #include "memlock.h"
 #include "plan.h"
 #include "wrap.h"
@@ -30,6 +34,8 @@ void TearDown(AddonData* data) {
   data->groupClass.Reset();
   data->deviceClass.Reset();
   data->bufferClass.Reset();
+  data->iommufdClass.Reset();
+  data->ioasClass.Reset();
 }
 
 std::string UapiVersion() {
@@ -64,6 +70,8 @@ void AddonData::CloseAll() noexcept {
   // Containers first: each unmaps, then closes its groups' devices and
   // unsets the groups, releasing buffer pins; then whatever is left.
   for (Container* c : std::vector<Container*>(containers.begin(), containers.end())) c->CloseNow();
+  // Each iommufd closes its bound devices, then its IOASes (detach, unmap all, destroy).
+  for (Iommufd* i : std::vector<Iommufd*>(iommufds.begin(), iommufds.end())) i->CloseNow();
   for (Device* d : std::vector<Device*>(devices.begin(), devices.end())) d->CloseNow();
   for (Group* g : std::vector<Group*>(groups.begin(), groups.end())) g->CloseNow();
   std::vector<DmaBuffer*> open;
@@ -81,12 +89,18 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Group::Init(env, data);
   Device::Init(env, data);
   DmaBuffer::Init(env, data);
+  Iommufd::Init(env, data);
+  Ioas::Init(env, data);
 
   exports.Set("setErrorFactory", Napi::Function::New<SetErrorFactory>(env, "setErrorFactory"));
   exports.Set("openContainer", Napi::Function::New<Container::Open>(env, "openContainer"));
   exports.Set("openGroup", Napi::Function::New<Group::Open>(env, "openGroup"));
+  exports.Set("openIommufd", Napi::Function::New<Iommufd::Open>(env, "openIommufd"));
+  exports.Set("openDeviceCdev", Napi::Function::New<Device::OpenCdev>(env, "openDeviceCdev"));
   exports.Set("allocBuffer", Napi::Function::New<DmaBuffer::Alloc>(env, "allocBuffer"));
   exports.Set("memlockLimit", Napi::Function::New<MemlockLimit>(env, "memlockLimit"));
+  InitKernelPin(env, exports);
+  InitFailNth(env, exports);
   exports.Set("PLAN_STRIDE", Napi::Number::New(env, kPlanStride));
   // Which linux/vfio.h the constants came from (the build host's uapi headers).
   exports.Set("uapiVersion", Napi::String::New(env, UapiVersion()));

@@ -17,6 +17,7 @@ class Container;
 class Device;
 class DmaBuffer;
 class Group;
+class Iommufd;
 
 struct AddonData {
   napi_env env = nullptr;
@@ -25,9 +26,12 @@ struct AddonData {
   Napi::FunctionReference groupClass;
   Napi::FunctionReference deviceClass;
   Napi::FunctionReference bufferClass;
+  Napi::FunctionReference iommufdClass;
+  Napi::FunctionReference ioasClass;
 
   // Open objects only: each removes itself when it closes.
   std::set<Container*> containers;
+  std::set<Iommufd*> iommufds;
   std::set<Group*> groups;
   std::set<Device*> devices;
   std::map<uint64_t, DmaBuffer*> buffers;  // keyed by vaddr

@@ -10,6 +10,7 @@
 #include "args.h"
 #include "errors.h"
 #include "group.h"
+#include "iommufd.h"
 #include "ioctl.h"
 #include "wrap.h"
 
@@ -36,6 +37,10 @@ void Device::Init(Napi::Env env, AddonData* data) {
       Method<Device, &Device::Close>(env, "close"),
       Getter<Device, &Device::GetName>("name"),
       Getter<Device, &Device::GetClosed>("closed"),
+      Method<Device, &Device::BindIommufd>(env, "bindIommufd"),
+      Method<Device, &Device::AttachPt>(env, "attachPt"),
+      Method<Device, &Device::DetachPt>(env, "detachPt"),
+      Getter<Device, &Device::GetDevId>("devId"),
   });
   data->deviceClass = Napi::Persistent(ctor);
 }
@@ -81,6 +86,14 @@ void Device::CloseNow() noexcept {
   close(fd_);
   fd_ = -1;
   data_->devices.erase(this);
+  // Closing a bound cdev unbinds it (and detaches it) in the kernel.
+  if (iommufd_) {
+    Iommufd* ctx = iommufd_;
+    iommufd_ = nullptr;
+    ptId_ = attachedIoas_ = 0;
+    ctx->DeviceUnbound(this);
+    UnpinQuiet(ctx);
+  }
   if (group_) {
     Group* g = group_;
     group_ = nullptr;

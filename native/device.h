@@ -1,4 +1,5 @@
-// Device: a descriptor from VFIO_GROUP_GET_DEVICE_FD. Regions are read and
+// Device: a descriptor from VFIO_GROUP_GET_DEVICE_FD, or a cdev
+// (/dev/vfio/devices/vfioN) bound to an iommufd (device_cdev.cc). Regions are read and
 // written with pread/pwrite at the region's offset, or mmap()ed; every mmap is
 // detached and unmapped when the device closes. Registers in an mmap()ed BAR
 // want whole aligned accesses: read them through a Uint32Array (a DataView may
@@ -19,6 +20,7 @@ namespace vfio {
 
 struct AddonData;
 class Group;
+class Iommufd;
 
 class Device : public Napi::ObjectWrap<Device> {
  public:
@@ -35,6 +37,13 @@ class Device : public Napi::ObjectWrap<Device> {
   bool closed() const { return fd_ < 0; }
   void CloseNow() noexcept;
 
+  // cdev + iommufd (device_cdev.cc). openDeviceCdev(path) opens an unbound cdev.
+  static Napi::Value OpenCdev(const Napi::CallbackInfo& info);
+  // The IOAS this device's DMA goes through (attached directly or via a HWPT), 0 if none.
+  uint32_t AttachedIoas() const { return attachedIoas_; }
+  // VFIO_DEVICE_DETACH_IOMMUFD_PT; never throws.
+  void DetachNow() noexcept;
+
  private:
   void RequireOpen(Napi::Env env, const char* op) const;
   const vfio_region_info& Region(Napi::Env env, uint32_t index);
@@ -50,11 +59,19 @@ class Device : public Napi::ObjectWrap<Device> {
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value GetName(const Napi::CallbackInfo& info);
   Napi::Value GetClosed(const Napi::CallbackInfo& info);
+  Napi::Value BindIommufd(const Napi::CallbackInfo& info);
+  Napi::Value AttachPt(const Napi::CallbackInfo& info);
+  Napi::Value DetachPt(const Napi::CallbackInfo& info);
+  Napi::Value GetDevId(const Napi::CallbackInfo& info);
 
   AddonData* data_ = nullptr;
   Group* group_ = nullptr;
   int fd_ = -1;
   std::string name_;
+  Iommufd* iommufd_ = nullptr;  // bound to (pinned while bound); cdev only
+  uint32_t devId_ = 0;
+  uint32_t ptId_ = 0;
+  uint32_t attachedIoas_ = 0;
   std::map<uint32_t, vfio_region_info> regions_;  // static per device: fetched once
   std::map<uint32_t, std::unique_ptr<ExposedMemory>> mmaps_;
 };

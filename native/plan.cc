@@ -1,7 +1,6 @@
 #include "plan.h"
 
 #include <linux/vfio.h>
-#include <time.h>
 
 #include <cerrno>
 #include <string>
@@ -9,20 +8,51 @@
 
 #include "args.h"
 #include "container.h"
-#include "ioctl.h"
+#include "fail_nth.h"
 
 namespace vfio {
 namespace {
 
 constexpr uint64_t kProtMask = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE;
 
-inline double Nanos(const timespec& a, const timespec& b) {
-  return static_cast<double>(b.tv_sec - a.tv_sec) * 1e9 + static_cast<double>(b.tv_nsec - a.tv_nsec);
-}
+// A type1 container as a plan target. PROT_READ / PROT_WRITE are the MAP_DMA
+// flags themselves.
+class Type1Target final : public PlanTarget {
+ public:
+  explicit Type1Target(Container& c) : c_(c) {}
+
+  int MapEntry(uint64_t vaddr, uint64_t iova, uint64_t size, uint32_t prot, double* ns) override {
+    vfio_iommu_type1_dma_map m{};
+    m.argsz = sizeof m;
+    m.flags = prot;
+    m.vaddr = vaddr;
+    m.iova = iova;
+    m.size = size;
+    return TimedIoctl(c_.fd(), VFIO_IOMMU_MAP_DMA, &m, ns);
+  }
+
+  int UnmapEntry(uint64_t iova, uint64_t size, uint64_t* unmapped, double* ns) override {
+    vfio_iommu_type1_dma_unmap u{};
+    u.argsz = sizeof u;
+    u.iova = iova;
+    u.size = size;
+    int err = TimedIoctl(c_.fd(), VFIO_IOMMU_UNMAP_DMA, &u, ns);
+    if (err == 0) *unmapped = u.size;
+    return err;
+  }
+
+  void Mapped(uint64_t vaddr, uint64_t iova, uint64_t size) override { c_.TrackMapped(vaddr, iova, size); }
+  void Unmapped(uint64_t iova, uint64_t size) noexcept override { c_.TrackUnmapped(iova, size); }
+  // Container.map refuses a wrapping range with EINVAL before the ioctl, as the kernel does.
+  int WrapErrno() const override { return EINVAL; }
+
+ private:
+  Container& c_;
+};
 
 }  // namespace
 
-Napi::Value ExecutePlan(const Napi::CallbackInfo& info, Container& container) {
+Napi::Value ExecutePlan(const Napi::CallbackInfo& info, PlanTarget& target) {
   Napi::Env env = info.Env();
   std::string op = ArgString(info, 0, "op");
   bool isMap = op == "map";
@@ -49,51 +79,35 @@ Napi::Value ExecutePlan(const Napi::CallbackInfo& info, Container& container) {
   int64_t failedIndex = -1;
   int err = 0;
   uint64_t unmapped = 0;
-  int fd = container.fd();
+  int wrapErrno = target.WrapErrno();
+  // Test hook (armFailNth, fail_nth.h): inert unless armed; spans exactly this loop.
+  FailNthScope failNth;
   for (size_t i = 0; i < entries; i++) {
     const uint64_t* e = w + i * kPlanStride;
     uint64_t vaddr = e[0], iova = e[1], size = e[2];
-    if (RangeWraps(iova, size) || (isMap && RangeWraps(vaddr, size))) {
+    if (wrapErrno != 0 && (RangeWraps(iova, size) || (isMap && RangeWraps(vaddr, size)))) {
       ns.push_back(0);
       failedIndex = static_cast<int64_t>(i);
-      err = EINVAL;
+      err = wrapErrno;
       break;
     }
-    timespec t0, t1;
-    int r;
-    if (isMap) {
-      vfio_iommu_type1_dma_map m{};
-      m.argsz = sizeof m;
-      m.flags = static_cast<uint32_t>(e[3]);
-      m.vaddr = vaddr;
-      m.iova = iova;
-      m.size = size;
-      clock_gettime(CLOCK_MONOTONIC, &t0);
-      r = Ioctl(fd, VFIO_IOMMU_MAP_DMA, &m);
-      err = r < 0 ? errno : 0;
-      clock_gettime(CLOCK_MONOTONIC, &t1);
-    } else {
-      vfio_iommu_type1_dma_unmap u{};
-      u.argsz = sizeof u;
-      u.iova = iova;
-      u.size = size;
-      clock_gettime(CLOCK_MONOTONIC, &t0);
-      r = Ioctl(fd, VFIO_IOMMU_UNMAP_DMA, &u);
-      err = r < 0 ? errno : 0;
-      clock_gettime(CLOCK_MONOTONIC, &t1);
-      if (r == 0) unmapped += u.size;
-    }
-    ns.push_back(Nanos(t0, t1));
-    if (r < 0) {
+    double t = 0;
+    uint64_t gone = 0;
+    err = isMap ? target.MapEntry(vaddr, iova, size, static_cast<uint32_t>(e[3]), &t)
+                : target.UnmapEntry(iova, size, &gone, &t);
+    ns.push_back(t);
+    if (err != 0) {
       failedIndex = static_cast<int64_t>(i);
+      if (!isMap) target.UnmapFailed(iova, size, err);
       break;
     }
     completed++;
+    unmapped += gone;
     // Bookkeeping stays outside the timed window.
     if (isMap) {
-      container.TrackMapped(vaddr, iova, size);
+      target.Mapped(vaddr, iova, size);
     } else {
-      container.TrackUnmapped(iova, size);
+      target.Unmapped(iova, size);
     }
   }
 
@@ -106,6 +120,11 @@ Napi::Value ExecutePlan(const Napi::CallbackInfo& info, Container& container) {
   out.Set("errno", Napi::Number::New(env, err));
   out.Set("unmapped", Napi::BigInt::New(env, unmapped));
   return out;
+}
+
+Napi::Value ExecutePlan(const Napi::CallbackInfo& info, Container& container) {
+  Type1Target target(container);
+  return ExecutePlan(info, target);
 }
 
 }  // namespace vfio

@@ -1,0 +1,104 @@
+// The cdev side of Device (drivers/vfio/device_cdev.c): open
+// /dev/vfio/devices/vfioN, VFIO_DEVICE_BIND_IOMMUFD, then attach to an IOAS
+// or HWPT. Until the bind, the kernel refuses every other ioctl on the fd; a
+// bound device's fd is a Device like any other (regions, BARs, reset).
+#include <fcntl.h>
+#include <linux/vfio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+
+#include "addon_data.h"
+#include "args.h"
+#include "device.h"
+#include "errors.h"
+#include "iommufd.h"
+#include "ioctl.h"
+#include "wrap.h"
+
+namespace vfio {
+
+Napi::Value Device::OpenCdev(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = ArgString(info, 0, "path");
+  std::string op = "open " + path;
+  int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) {
+    ThrowErrno(env, errno, op.c_str(), ErrorArgs(env, {{"path", Napi::String::New(env, path)}}),
+               errno == ENOENT ? "no such cdev: the kernel lacks CONFIG_VFIO_DEVICE_CDEV, or no device is bound to vfio-pci"
+                               : nullptr);
+  }
+  return Create(env, AddonData::Of(env), nullptr, fd, path);
+}
+
+// bindIommufd(iommufd) -> devId.
+Napi::Value Device::BindIommufd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* op = "VFIO_DEVICE_BIND_IOMMUFD";
+  RequireOpen(env, op);
+  if (!info[0].IsObject() || !info[0].As<Napi::Object>().CheckTypeTag(&Iommufd::kTypeTag)) {
+    ThrowType(env, "iommufd must be an Iommufd");
+  }
+  Iommufd* ctx = Iommufd::Unwrap(info[0].As<Napi::Object>());
+  if (ctx->closed()) ThrowClosed(env, op, "the iommufd");
+  vfio_device_bind_iommufd b{};
+  b.argsz = sizeof b;
+  b.iommufd = ctx->fd();
+  if (Ioctl(fd_, VFIO_DEVICE_BIND_IOMMUFD, &b) < 0) {
+    int err = errno;
+    ThrowErrno(env, err, op, ErrorArgs(env, {{"device", Napi::String::New(env, name_)}}),
+               err == EINVAL && group_ ? "only a cdev fd binds to iommufd, not one from a group"
+               : err == EINVAL && iommufd_ ? "the device is already bound"
+               : err == EBUSY ? "the device's group is open through /dev/vfio/<group>"
+                              : nullptr);
+  }
+  iommufd_ = ctx;
+  devId_ = b.out_devid;
+  ctx->DeviceBound(this);
+  PinQuiet(ctx);
+  return Napi::Number::New(env, devId_);
+}
+
+// attachPt(ptId) -> the pt id attached (an IOAS id makes the kernel pick or make a HWPT on it).
+Napi::Value Device::AttachPt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* op = "VFIO_DEVICE_ATTACH_IOMMUFD_PT";
+  RequireOpen(env, op);
+  uint32_t pt = ArgU32(info, 0, "ptId");
+  vfio_device_attach_iommufd_pt a{};
+  a.argsz = sizeof a;
+  a.pt_id = pt;
+  if (Ioctl(fd_, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &a) < 0) {
+    ThrowErrno(env, errno, op, ErrorArgs(env, {{"device", Napi::String::New(env, name_)}, {"ptId", Napi::Number::New(env, pt)}}));
+  }
+  ptId_ = a.pt_id;
+  if (iommufd_) attachedIoas_ = iommufd_->IoasOfPt(pt);
+  return Napi::Number::New(env, a.pt_id);
+}
+
+void Device::DetachNow() noexcept {
+  if (closed() || attachedIoas_ == 0) return;
+  vfio_device_detach_iommufd_pt d{};
+  d.argsz = sizeof d;
+  if (Ioctl(fd_, VFIO_DEVICE_DETACH_IOMMUFD_PT, &d) == 0) ptId_ = attachedIoas_ = 0;
+}
+
+Napi::Value Device::DetachPt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* op = "VFIO_DEVICE_DETACH_IOMMUFD_PT";
+  RequireOpen(env, op);
+  vfio_device_detach_iommufd_pt d{};
+  d.argsz = sizeof d;
+  if (Ioctl(fd_, VFIO_DEVICE_DETACH_IOMMUFD_PT, &d) < 0) {
+    ThrowErrno(env, errno, op, ErrorArgs(env, {{"device", Napi::String::New(env, name_)}}));
+  }
+  ptId_ = attachedIoas_ = 0;
+  return env.Undefined();
+}
+
+Napi::Value Device::GetDevId(const Napi::CallbackInfo& info) {
+  return iommufd_ ? Napi::Number::New(info.Env(), devId_) : info.Env().Null();
+}
+
+}  // namespace vfio

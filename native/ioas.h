@@ -1,0 +1,84 @@
+// Ioas: one iommufd I/O address space (IOMMU_IOAS_ALLOC). Maps user memory at
+// a fixed or a kernel-chosen IOVA, unmaps, copies mappings from another IOAS,
+// restricts kernel-chosen IOVAs (ALLOW_IOVAS), and runs plans through the
+// shared executor.
+//
+// Books: one record per kernel area (each MAP makes one; a COPY makes one
+// per source area it spans), each pinning the DmaBuffers it covers. Unmap
+// follows iopt_unmap_iova_range(): areas wholly inside the range go, in IOVA
+// order, until one that sticks out stops it with ENOENT, so a failed unmap
+// may still have removed the areas before that one.
+//
+// Closing: detach the devices attached to it, unmap all, IOMMU_DESTROY.
+#pragma once
+
+#include <napi.h>
+
+#include <cstdint>
+#include <map>
+#include <vector>
+
+#include "plan.h"
+
+namespace vfio {
+
+struct AddonData;
+class DmaBuffer;
+class Iommufd;
+
+class Ioas : public Napi::ObjectWrap<Ioas>, public PlanTarget {
+ public:
+  static constexpr napi_type_tag kTypeTag = {0x6e6f64657666696full, 0x696f617300000001ull};
+  static constexpr const char* kClassName = "Ioas";
+
+  static void Init(Napi::Env env, AddonData* data);
+  // Takes an allocated IOAS id; destroys it if wrapping fails.
+  static Napi::Object Create(Napi::Env env, AddonData* data, Iommufd* owner, uint32_t id);
+
+  explicit Ioas(const Napi::CallbackInfo& info);
+  ~Ioas() override;
+
+  uint32_t id() const { return id_; }
+  bool closed() const { return owner_ == nullptr; }
+  void CloseNow() noexcept;
+
+  // PlanTarget
+  int MapEntry(uint64_t vaddr, uint64_t iova, uint64_t size, uint32_t prot, double* ns) override;
+  int UnmapEntry(uint64_t iova, uint64_t size, uint64_t* unmapped, double* ns) override;
+  void Mapped(uint64_t vaddr, uint64_t iova, uint64_t size) override;
+  void Unmapped(uint64_t iova, uint64_t size) noexcept override;
+  void UnmapFailed(uint64_t iova, uint64_t size, int err) noexcept override;
+  int WrapErrno() const override { return 0; }  // the kernel says EOVERFLOW itself
+
+ private:
+  struct Area {
+    uint64_t size;
+    std::vector<DmaBuffer*> buffers;
+  };
+
+  void RequireOpen(Napi::Env env, const char* op) const;
+  int Fd() const;
+  void Track(uint64_t iova, uint64_t size, std::vector<DmaBuffer*> buffers);
+  // iopt_unmap_iova_range's walk over our books; stopAtStraddler mirrors a failed call.
+  void Untrack(uint64_t iova, uint64_t last) noexcept;
+  void ForgetAll() noexcept;
+
+  Napi::Value IovaRanges(const Napi::CallbackInfo& info);
+  Napi::Value AllowIovas(const Napi::CallbackInfo& info);
+  Napi::Value Map(const Napi::CallbackInfo& info);
+  Napi::Value Unmap(const Napi::CallbackInfo& info);
+  Napi::Value UnmapAll(const Napi::CallbackInfo& info);
+  Napi::Value CopyFrom(const Napi::CallbackInfo& info);
+  Napi::Value RunPlan(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value GetId(const Napi::CallbackInfo& info);
+  Napi::Value GetClosed(const Napi::CallbackInfo& info);
+  Napi::Value GetTrackedMappings(const Napi::CallbackInfo& info);
+
+  AddonData* data_ = nullptr;
+  Iommufd* owner_ = nullptr;  // pinned while we are open
+  uint32_t id_ = 0;
+  std::map<uint64_t, Area> areas_;  // keyed by iova
+};
+
+}  // namespace vfio
