@@ -5,10 +5,14 @@
 import type { KnownBug } from './campaign.js';
 import type { Op } from './ops.js';
 
+// vaddr 0x1000 (below mmap_min_addr) and 2^64 - 4 KiB (above the user address
+// space; with a one-page size it does not wrap) are never mapped in a process.
+const notMapped = (kind: string) => kind === 'unmapped' || kind === 'wrap';
+
 function touchesUnmappedVa(op: Op | undefined): boolean {
   if (!op) return false;
-  if (op.op === 'map') return op.va.kind === 'unmapped';
-  return op.op === 'runPlan' && op.kind === 'map' && op.items.some((it) => it.va.kind === 'unmapped');
+  if (op.op === 'map') return notMapped(op.va.kind);
+  return op.op === 'runPlan' && op.kind === 'map' && op.items.some((it) => notMapped(it.va.kind));
 }
 
 /** S1: the kernel cannot pin memory the process does not have (EFAULT); the sim maps it. */
