@@ -217,10 +217,73 @@ export interface DmaBuffer extends Disposable {
   close(): void;
 }
 
+// ---- iommufd (/dev/iommu): the second kernel interface behind the same DmaSpace ----
+
+/** Which kernel interface a DmaSpace goes through. */
+export type DmaInterface = 'type1' | 'iommufd';
+
+/** IOMMU_IOAS_IOVA_RANGES: the holes between reserved regions, and the alignment every IOVA must keep. */
+export interface IoasRanges {
+  /** out_iova_alignment: 1 on an IOAS with no domain, the domain's smallest page once a device attaches. */
+  alignment: bigint;
+  ranges: IovaRange[];
+}
+
+/**
+ * An iommufd I/O address space. As a DmaSpace: info().pageSizes is the one
+ * bit max(out_iova_alignment, 4 KiB) (iommufd reports no page-size bitmap;
+ * it picks IOMMU page sizes itself), ranges come from IOVA_RANGES, dmaAvail
+ * and migration are null. map() maps at a fixed IOVA; unmap() never splits a
+ * mapping (ENOENT when the range cuts one) and fails with ENOENT when nothing
+ * is mapped there.
+ */
+export interface Ioas extends DmaSpace, Disposable {
+  readonly id: number;
+  readonly closed: boolean;
+  iovaRanges(): IoasRanges;
+  /** IOMMU_IOAS_MAP without FIXED_IOVA: returns the IOVA the kernel chose. */
+  mapAuto(vaddr: bigint, size: bigint, prot?: number): bigint;
+  /** IOMMU_IOAS_COPY from `src` into this IOAS; dstIova null = the kernel chooses. Returns the IOVA used. */
+  copy(src: Ioas, srcIova: bigint, size: bigint, dstIova: bigint | null, prot?: number): bigint;
+  /** IOMMU_IOAS_ALLOW_IOVAS: where kernel-chosen IOVAs may go ([] lifts the restriction). */
+  allowIovas(ranges: IovaRange[]): void;
+  /** IOMMU_IOAS_UNMAP with iova 0, length U64_MAX. */
+  unmapAll(): bigint;
+  /** Detaches devices attached to it, unmaps all, IOMMU_DESTROY. Harmless twice. */
+  close(): void;
+}
+
+/** A vfio device cdev (/dev/vfio/devices/vfioN) bound to an iommufd. */
+export interface CdevDevice extends Device {
+  /** The iommufd device id from VFIO_DEVICE_BIND_IOMMUFD. */
+  readonly devId: number;
+  /** VFIO_DEVICE_ATTACH_IOMMUFD_PT to an IOAS (or a HWPT id); returns the pt id. */
+  attach(pt: Ioas | number): number;
+  /** VFIO_DEVICE_DETACH_IOMMUFD_PT: the device's DMA is blocked again. */
+  detach(): void;
+}
+
+/** IOMMU_OPTION_RLIMIT_MODE: 'user' charges user->locked_vm (default), 'mm' charges mm->locked_vm as type1 does. */
+export type RlimitMode = 'user' | 'mm';
+
+export interface Iommufd extends Disposable {
+  readonly closed: boolean;
+  allocIoas(): Ioas;
+  /** Opens /dev/vfio/devices/<name> (a path, or a name such as vfio0) and binds it. */
+  bindDevice(pathOrName: string): CdevDevice;
+  rlimitMode(): RlimitMode;
+  /** Needs CAP_SYS_RESOURCE and no objects yet (EPERM / EBUSY otherwise). */
+  setRlimitMode(mode: RlimitMode): void;
+  /** Closes bound devices, then IOASes, then /dev/iommu. Harmless twice. */
+  close(): void;
+}
+
 export interface Backend {
   readonly name: BackendName;
   readonly simulated: boolean;
   openContainer(): Container;
   openGroup(id: number): Group;
   allocBuffer(opts: DmaBufferOptions): DmaBuffer;
+  /** /dev/iommu; absent on backends without iommufd support. Throws ENOENT where the kernel has none. */
+  openIommufd?(): Iommufd;
 }

@@ -56,6 +56,44 @@ export interface NativeDevice {
   close(): void;
 }
 
+/** A cdev device: NativeDevice plus the iommufd binding (native/device_cdev.cc). */
+export interface NativeCdevDevice extends NativeDevice {
+  /** null until bound. */
+  readonly devId: number | null;
+  bindIommufd(iommufd: NativeIommufd): number;
+  attachPt(ptId: number): number;
+  detachPt(): void;
+}
+
+export interface NativeIoas {
+  readonly id: number;
+  readonly closed: boolean;
+  readonly trackedMappings: number;
+  /** ranges: [start, last, start, last, ...]. */
+  iovaRanges(): { alignment: bigint; ranges: BigUint64Array };
+  allowIovas(pairs: BigUint64Array): void;
+  /** iova null: the kernel chooses. Returns the IOVA mapped. */
+  map(vaddr: bigint, iova: bigint | null, size: bigint, prot: number): bigint;
+  unmap(iova: bigint, size: bigint): bigint;
+  unmapAll(): bigint;
+  copyFrom(src: NativeIoas, srcIova: bigint, size: bigint, dstIova: bigint | null, prot: number): bigint;
+  runPlan: NativeContainer['runPlan'];
+  close(): void;
+}
+
+export interface NativeIommufd {
+  readonly closed: boolean;
+  allocIoas(): NativeIoas;
+  /** IOMMU_OPTION; op 0 = SET, 1 = GET. Returns val64 after the call. */
+  option(optionId: number, op: number, objectId: number, value: bigint): bigint;
+  destroy(id: number): void;
+  hwptAlloc(devId: number, ptId: number, flags: number): number;
+  hwptSetDirty(hwptId: number, enable: boolean): void;
+  hwptGetDirty(hwptId: number, iova: bigint, length: bigint, pageSize: bigint, flags: number): BigUint64Array;
+  hwInfo(devId: number): { type: number; capabilities: bigint };
+  close(): void;
+}
+
 export interface NativeDmaBuffer {
   readonly size: bigint;
   readonly vaddr: bigint;
@@ -76,6 +114,10 @@ export interface NativeAddon {
   openContainer(path?: string): NativeContainer;
   /** path: tests only (default /dev/vfio/<id>). */
   openGroup(id: number, path?: string): NativeGroup;
+  /** path: tests only (default /dev/iommu). */
+  openIommufd(path?: string): NativeIommufd;
+  /** An unbound cdev (/dev/vfio/devices/vfioN). */
+  openDeviceCdev(path: string): NativeCdevDevice;
   allocBuffer(size: bigint, backing: string, hugePageSize: bigint, prefault: boolean): NativeDmaBuffer;
   /** RLIMIT_MEMLOCK soft limit in bytes, null when unlimited. */
   memlockLimit(): bigint | null;

@@ -1,16 +1,19 @@
 // The native backend: real ioctls through the addon. Constructing it throws
 // (with the reason) where the addon cannot load; nativeAvailability() asks
 // without throwing.
-import type { Backend, Container, DmaBuffer, DmaBufferOptions, Group } from '../backend.js';
+import type { Backend, Container, DmaBuffer, DmaBufferOptions, Group, Iommufd } from '../backend.js';
 import type { NativeAddon } from './addon.js';
 import { NativeBackendContainer } from './container.js';
 import { allocNativeBuffer } from './dma-buffer.js';
 import { NativeBackendGroup } from './group.js';
+import { NativeBackendIommufd } from './iommufd.js';
 import { nativeAvailability, requireAddon } from './load.js';
 
 export { nativeAvailability, type NativeAvailability } from './load.js';
 export { parseIommuInfo } from './iommu-info.js';
 export { parseProcStatus } from './memlock.js';
+export { nativeIommufdOf, IOMMU_HWPT_ALLOC_DIRTY_TRACKING, IOMMU_HW_CAP_DIRTY_TRACKING } from './iommufd.js';
+export { nativeIoasOf } from './ioas.js';
 
 export class NativeBackend implements Backend {
   readonly name = 'native' as const;
@@ -33,6 +36,10 @@ export class NativeBackend implements Backend {
 
   allocBuffer(opts: DmaBufferOptions): DmaBuffer {
     return allocNativeBuffer(this.#addon, opts);
+  }
+
+  openIommufd(): Iommufd {
+    return new NativeBackendIommufd(this.#addon, this.#addon.openIommufd());
   }
 }
 
