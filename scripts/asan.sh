@@ -37,7 +37,7 @@ fi
 say() { printf '[asan %s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 
 # Rebuild only when the sources or the build description changed.
-stamp=$(cat binding.gyp native/* | sha256sum | cut -d' ' -f1)
+stamp=$(find binding.gyp native -type f -print0 | sort -z | xargs -0 cat | sha256sum | cut -d' ' -f1)
 if [[ ! -f $src/build/Release/vfio.node || $(cat "$src/.stamp" 2>/dev/null) != "$stamp" ]]; then
   say "building the addon with -fsanitize=address,undefined in $src"
   rm -rf "$src"
