@@ -104,6 +104,9 @@ export class BufferRegistry {
     }
     const requested = toU64(rawSize, 'size');
     if (requested === 0n) throw new RangeError('allocBuffer: size must be > 0');
+    if (opts.prefault !== undefined && typeof opts.prefault !== 'boolean') {
+      throw new TypeError('allocBuffer: prefault must be a boolean');
+    }
     const pageSize = backingPageSize(opts.backing, opts.hugePageSize);
     const size = (requested + pageSize - 1n) / pageSize * pageSize;
     if (size > MAX_SIM_BUFFER) {
@@ -136,9 +139,32 @@ export class BufferRegistry {
     return out;
   }
 
+  /**
+   * How many bytes from `vaddr` on (up to `size`) are memory the "process"
+   * has: live sim buffers only, or, with `anyVaddr`, anything but a closed one.
+   */
+  pinnablePrefix(vaddr: bigint, size: bigint, anyVaddr: boolean): bigint {
+    const end = vaddr + size;
+    if (anyVaddr) {
+      const hole = this.#firstClosedFrom(vaddr);
+      return hole !== undefined && hole.start < end ? (hole.start > vaddr ? hole.start - vaddr : 0n) : size;
+    }
+    let cur = vaddr;
+    for (let i = this.#firstEndingAfter(vaddr); cur < end; i++) {
+      const b = this.#live[i];
+      if (!b || b.vaddr > cur) return cur - vaddr;
+      cur = b.vaddr + b.size;
+    }
+    return size;
+  }
+
   /** Whether [vaddr, vaddr + size) touches memory of a buffer that was closed (munmapped). */
   touchesClosed(vaddr: bigint, size: bigint): boolean {
-    const end = vaddr + size;
+    const r = this.#firstClosedFrom(vaddr);
+    return r !== undefined && r.start < vaddr + size;
+  }
+
+  #firstClosedFrom(vaddr: bigint): { start: bigint; end: bigint } | undefined {
     let lo = 0;
     let hi = this.#closed.length;
     while (lo < hi) {
@@ -146,8 +172,7 @@ export class BufferRegistry {
       if (this.#closed[mid]!.end > vaddr) hi = mid;
       else lo = mid + 1;
     }
-    const r = this.#closed[lo];
-    return r !== undefined && r.start < end;
+    return this.#closed[lo];
   }
 
   /**

@@ -126,7 +126,7 @@ export class SimContainer implements Container {
     if (typeof prot !== 'number' || !Number.isInteger(prot)) throw new TypeError('map: prot must be an integer');
     // Same rule as the native layer: only PROT_READ | PROT_WRITE reach MAP_DMA
     // (0 does, and the kernel refuses it with EINVAL).
-    if (prot < 0 || (prot & ~PROT_RW) !== 0) throw new RangeError('map: prot may only hold PROT_READ | PROT_WRITE');
+    if (prot < 0 || prot > PROT_RW) throw new RangeError('map: prot may only hold PROT_READ | PROT_WRITE');
     this.#driver('VFIO_IOMMU_MAP_DMA').map(vaddr, iova, size, prot);
   }
 

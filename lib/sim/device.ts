@@ -200,8 +200,9 @@ export class SimDevice implements Device {
    */
   #access(op: string, region: number, offset: bigint, length: number): number {
     this.#live(op);
+    checkIndex(region, 'region');
     toU64(offset, 'offset');
-    if (!Number.isInteger(length) || length < 0) throw new RangeError('length must be a non-negative integer');
+    checkU32(length, 'length', MAX_TRANSFER);
     const size = this.regionInfo(region).size;
     if (offset + BigInt(length) > size) {
       throw new RangeError(`offset + length lies outside region ${region} (size ${size})`);
@@ -210,10 +211,19 @@ export class SimDevice implements Device {
   }
 }
 
-function checkIndex(index: number, what: string): void {
-  if (typeof index !== 'number' || !Number.isInteger(index)) throw new TypeError(`${what} must be an integer`);
-  if (index < 0 || index > 0xffff_ffff) throw new RangeError(`${what} must be a u32`);
+/** As the native layer's ArgU32: not a number -> TypeError, not an integer in range -> RangeError. */
+function checkU32(value: unknown, what: string, max = 0xffff_ffff): number {
+  if (typeof value !== 'number') throw new TypeError(`${what} must be a number`);
+  if (!Number.isInteger(value) || value < 0 || value > max) throw new RangeError(`${what} must be an integer in [0, ${max}]`);
+  return value;
 }
+
+function checkIndex(index: number, what: string): void {
+  checkU32(index, what);
+}
+
+// The native layer's largest single read or write.
+const MAX_TRANSFER = 1 << 30;
 
 /** vfio_pci_core_do_io_rw(): the widest naturally aligned access that fits, 8 bytes at most. */
 function* ioChunks(off: number, count: number): Generator<[number, number]> {

@@ -33,11 +33,17 @@ export class ProcessMemlock {
    * Returns the refusal's explanation, or null when charged.
    */
   charge(pages: bigint): string | null {
+    const refused = this.refusal(pages);
+    if (refused === null) this.#lockedPages += pages;
+    return refused;
+  }
+
+  /** Why charging `pages` would be refused, or null if it would not be. */
+  refusal(pages: bigint): string | null {
     if (!this.exempt && this.limit !== null && this.#lockedPages + pages > this.limit >> PAGE_SHIFT) {
       return `RLIMIT_MEMLOCK (${this.limit} bytes) exceeded: ${this.#lockedPages << PAGE_SHIFT} bytes already locked, `
         + `${pages << PAGE_SHIFT} more requested; raise ulimit -l or run with CAP_IPC_LOCK`;
     }
-    this.#lockedPages += pages;
     return null;
   }
 

@@ -42,6 +42,13 @@ export interface SimOptions {
   cacheCoherent?: boolean;
   /** The simulated devices support VFIO_DEVICE_RESET. Default false, like QEMU's edu (no FLR, no PM reset). */
   resetSupported?: boolean;
+  /**
+   * Accept any vaddr as 4 KiB pages of process memory. Default false: like the
+   * kernel, MAP_DMA of memory the process does not have (here: outside live
+   * allocBuffer buffers) fails with EFAULT. True lets plans be costed without
+   * allocating their memory.
+   */
+  anyVaddr?: boolean;
   /** Cost model overrides; per-backing figures are merged field by field. */
   costModel?: { batched?: boolean; costs?: Partial<Record<keyof CostModel['costs'], Partial<BackingCost>>>; source?: string };
 }
@@ -61,6 +68,7 @@ export interface ResolvedSimOptions {
   groups: Required<SimGroupSpec>[];
   cacheCoherent: boolean;
   resetSupported: boolean;
+  anyVaddr: boolean;
   costModel: CostModel;
 }
 
@@ -127,6 +135,7 @@ export function resolveSimOptions(o: SimOptions = {}): ResolvedSimOptions {
     groups,
     cacheCoherent: o.cacheCoherent ?? true,
     resetSupported: o.resetSupported ?? false,
+    anyVaddr: o.anyVaddr ?? false,
     costModel,
   };
 }

@@ -136,11 +136,19 @@ export class Type1 {
     if (!this.#inRange(iova, addU64(iova, size - 1n))) {
       fail(Errno.EINVAL, 'the IOVA range is not inside one of the usable ranges GET_INFO reports');
     }
-    // vaddr_get_pfns(): memory that is no longer mapped cannot be pinned.
-    if (this.#host.buffers.touchesClosed(vaddr, size)) {
-      fail(Errno.EFAULT, 'the virtual address range includes a DMA buffer that was closed (unmapped)');
-    }
     const pages = size >> PAGE_SHIFT;
+    // vfio_pin_pages_remote(): pages are pinned in order and charged one by
+    // one; vaddr_get_pfns() fails with EFAULT at the first page the process
+    // does not have (here: outside live sim buffers, unless anyVaddr). So a
+    // range with a hole is ENOMEM if the limit is reached before the hole,
+    // EFAULT otherwise; either way vfio_remove_dma() unwinds everything.
+    const pinnable = this.#host.buffers.pinnablePrefix(vaddr, size, this.#host.options.anyVaddr) >> PAGE_SHIFT;
+    if (pinnable < pages) {
+      const refused = this.#host.memlock.refusal(pinnable);
+      if (refused) fail(Errno.ENOMEM, refused);
+      fail(Errno.EFAULT, `no process memory at vaddr 0x${(vaddr + (pinnable << PAGE_SHIFT)).toString(16)} `
+        + '(unmapped, or a closed buffer): map memory from allocBuffer');
+    }
     // vfio_pin_map_dma(): pinning charges locked_vm page by page; on ENOMEM
     // vfio_remove_dma() unwinds everything, so the failed call leaves no trace.
     const refused = this.#host.memlock.charge(pages);

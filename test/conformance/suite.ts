@@ -312,6 +312,15 @@ export function defineConformance(fx: ConformanceFixture): void {
         expect(c.unmapAll()).toBe(0n);
       });
 
+      it('cannot pin memory the process does not have (EFAULT)', () => {
+        const e = env();
+        // Below mmap_min_addr: nothing is ever mapped there.
+        expectErrno(() => e.container.map({ vaddr: 0x1000n, iova: e.iova(SZ_4K), size: SZ_4K }), Errno.EFAULT);
+        expectErrno(() => e.container.map({ vaddr: 0xffff_ffff_ffff_f000n, iova: e.iova(SZ_4K), size: SZ_4K }), Errno.EFAULT);
+        expect(e.container.info().dmaAvail).toBe(e.info.dmaAvail);
+        expect(e.container.unmapAll()).toBe(0n);
+      });
+
       it('cannot pin memory that is gone: a closed buffer maps with EFAULT', () => {
         const e = env();
         const buf = e.backend.allocBuffer({ size: SZ_4K, backing: '4k' });

@@ -221,11 +221,39 @@ describe('buffers and arguments', () => {
     other.close();
   });
 
+  it('pins only memory the process has: EFAULT at a hole, unless the limit is reached before it (ENOMEM)', () => {
+    const { sim, container } = attached({ memlock: { limit: 16n * SZ_4K, exempt: false } });
+    const buf = sim.allocBuffer({ size: 8n * SZ_4K, backing: '4k' });
+    expectErrno(() => container.map({ vaddr: 0x1000n, iova: SZ_1G, size: SZ_4K }), Errno.EFAULT);
+    // 8 pages of buffer, then the guard gap: the hole comes first.
+    expectErrno(() => container.map({ vaddr: buf.vaddr, iova: SZ_1G, size: 12n * SZ_4K }), Errno.EFAULT);
+    // 20 pages past a 16-page limit with the hole at page 8: still EFAULT (the limit is not reached before it).
+    expectErrno(() => container.map({ vaddr: buf.vaddr, iova: SZ_1G, size: 20n * SZ_4K }), Errno.EFAULT);
+    container.map({ vaddr: buf.vaddr, iova: 2n * SZ_1G, size: buf.size });
+    // 8 already locked: the next 8 reach the limit before the hole.
+    const other = sim.allocBuffer({ size: 8n * SZ_4K, backing: '4k' });
+    expectErrno(() => container.map({ vaddr: other.vaddr, iova: SZ_1G, size: 12n * SZ_4K }), Errno.EFAULT);
+    const big = sim.allocBuffer({ size: 16n * SZ_4K, backing: '4k' });
+    expectErrno(() => container.map({ vaddr: big.vaddr, iova: SZ_1G, size: 20n * SZ_4K }), Errno.ENOMEM);
+    expect(container.memlock().locked).toBe(8n * SZ_4K);
+    // anyVaddr: memory the sim did not allocate is taken as 4 KiB pages.
+    const loose = attached({ anyVaddr: true });
+    loose.container.map({ vaddr: 0x5000_0000_0000n, iova: SZ_1G, size: SZ_2M });
+  });
+
   it('separates misuse (TypeError/RangeError) from what the kernel refuses', () => {
     const { container } = attached();
     expect(() => container.map({ vaddr: 0n, iova: 0 as never, size: SZ_4K })).toThrow(TypeError);
     expect(() => container.map({ vaddr: -1n, iova: 0n, size: SZ_4K })).toThrow(RangeError);
     expect(() => container.map({ vaddr: 0n, iova: 0n, size: SZ_4K, prot: 4 })).toThrow(RangeError);
+    expect(() => container.map({ vaddr: 0n, iova: 0n, size: SZ_4K, prot: 2 ** 32 + 3 })).toThrow(RangeError);
+    expect(() => new SimBackend().allocBuffer({ size: SZ_4K, backing: '4k', prefault: 'yes' as never })).toThrow(TypeError);
+    const { group } = attached();
+    const d = group.openDevice(SIM_DEFAULT_DEVICE);
+    expect(() => d.read(7, 0n, '4' as never)).toThrow(TypeError);
+    expect(() => d.read(7, 0n, 1.5)).toThrow(RangeError);
+    expect(() => d.read(7, 0n, 2 ** 31)).toThrow(RangeError);
+    expect(() => new SimBackend().openGroup(2 ** 31)).toThrow(RangeError);
     expect(() => container.dirtyGet(0n, SZ_4K, 0n)).toThrow(RangeError);
     expect(() => container.checkExtension('NOPE' as never)).toThrow(TypeError);
     expect(() => container.runPlan('map', new BigUint64Array([0n, 0n, SZ_4K, 8n]))).toThrow(RangeError);

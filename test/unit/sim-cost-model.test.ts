@@ -36,7 +36,8 @@ describe('cost model', () => {
 
 describe('runPlan timings', () => {
   function mapOne(backing: '4k' | 'thp' | 'hugetlb' | null): number {
-    const sim = new SimBackend();
+    // anyVaddr: memory the sim did not allocate may be mapped (as 4 KiB pages).
+    const sim = new SimBackend({ anyVaddr: true });
     const c = sim.openContainer();
     const g = sim.openGroup(SIM_DEFAULT_GROUP);
     g.setContainer(c);
@@ -50,7 +51,7 @@ describe('runPlan timings', () => {
     return r.ns[0]!;
   }
 
-  it('follows the backing of the sim\'s own buffers; unknown memory costs as 4 KiB pages', () => {
+  it('follows the backing of the sim\'s own buffers; other memory (anyVaddr) costs as 4 KiB pages', () => {
     const small = mapOne('4k');
     const thp = mapOne('thp');
     const huge = mapOne('hugetlb');
@@ -62,7 +63,7 @@ describe('runPlan timings', () => {
   });
 
   it('honours overridden figures', () => {
-    const sim = new SimBackend({ costModel: { costs: { '4k': { firstPageNs: 10, batchPageNs: 1 } } } });
+    const sim = new SimBackend({ anyVaddr: true, costModel: { costs: { '4k': { firstPageNs: 10, batchPageNs: 1 } } } });
     expect(sim.options.costModel.costs['4k'].firstPageNs).toBe(10);
     expect(sim.options.costModel.source).toMatch(/overridden/);
     const c = sim.openContainer();
