@@ -99,7 +99,7 @@ int OpenSession(Session& s, uint64_t vaddr, uint64_t length, std::string& step) 
 }
 
 std::string Why(int err, const std::string& step) {
-  if (step == "open /dev/iommu" && err == ENOENT) return "no /dev/iommu: the kernel has no CONFIG_IOMMUFD";
+  if (step == "open /dev/iommu" && err == ENOENT) return "no /dev/iommu: the kernel has no CONFIG_IOMMUFD (or its module is not loaded)";
   if (step == "IOMMU_TEST_CMD CREATE_ACCESS" && err == ENOTTY) {
     return "IOMMU_TEST_CMD gives ENOTTY: the kernel has no CONFIG_IOMMUFD_TEST";
   }

@@ -1,5 +1,6 @@
 // The human-readable report: the kernel thread's matrix first (with the
 // thread's own figures beside it), then one table per extra suite.
+import { formatKernelPin } from './kernel-pin.js';
 import { KERNEL_THREAD_LABEL, threadFigure } from './kernel-thread.js';
 import type { BenchReport, CellResult, SuiteName } from './schema.js';
 import { formatSize } from './suites.js';
@@ -81,6 +82,7 @@ export function formatTable(r: BenchReport): string {
       ['l', 'l', 'l', 'r', 'r', 'r'],
     )}`);
   }
+  if (r.kernelPin) parts.push(formatKernelPin(r.kernelPin));
   parts.push('Strategies: per-page = one MAP_DMA per 4 KiB page (user space\'s version of the unpatched loop); '
     + 'coalesced = contiguous runs merged by the planner; kernel = the whole region in one MAP_DMA, the kernel batching the pins.\n'
     + 'ns/page = median / pages covered; speed-up = per-page median / this median; '

@@ -2,6 +2,7 @@
 // in BENCH_SCHEMA on any change a consumer could trip on: a renamed or retyped
 // field, a changed unit or cell id. Adding optional fields keeps @1.
 import type { Backing, BackendName } from '../backend.js';
+import type { KernelPinReport } from './kernel-pin.js';
 
 export const BENCH_SCHEMA = 'node-vfio/bench@1';
 
@@ -81,6 +82,8 @@ export interface BenchReport {
   plannerOverhead: PlannerOverhead[];
   /** Things the run could not do (allocation refused, limits), in plain words. */
   notes: string[];
+  /** --suite kernel-pin: the kernel's own pin path (IOMMUFD_TEST access), or why it is unavailable. */
+  kernelPin?: KernelPinReport;
 }
 
 export function cellId(c: Pick<CellResult, 'suite' | 'op' | 'pattern' | 'backing' | 'strategy'> & { size: number | bigint }): string {

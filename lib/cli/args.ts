@@ -26,6 +26,8 @@ export interface BenchArgs {
   group: number | null;
   device: string | null;
   suites: SuiteName[];
+  /** --suite kernel-pin (alone or with others): time the kernel's own pin path too. */
+  kernelPin?: boolean;
   reps: number;
   warmup: number;
   report: string | null;
@@ -109,16 +111,26 @@ export function parseSize(text: string, name = 'size'): bigint {
   return BigInt(m[1]!) * SIZE_UNITS[m[2]!.toLowerCase()]!;
 }
 
+/** The suite that is not a cell grid: the kernel's own pin path (lib/bench/kernel-pin.ts). */
+export const KERNEL_PIN_SUITE = 'kernel-pin';
+
+/** Whether --suite asks for kernel-pin (named, or through all). */
+export function wantsKernelPin(text: string | undefined): boolean {
+  const names = text?.split(',').map((s) => s.trim()) ?? [];
+  return names.includes(KERNEL_PIN_SUITE) || names.includes('all');
+}
+
 export function parseSuites(text: string | undefined): SuiteName[] {
   if (text === undefined) return ['matrix'];
-  const names = text.split(',').map((s) => s.trim()).filter(Boolean);
-  if (names.includes('all')) return [...SUITES];
+  const all = text.split(',').map((s) => s.trim()).filter(Boolean);
+  if (all.includes('all')) return [...SUITES];
+  const names = all.filter((n) => n !== KERNEL_PIN_SUITE);
   for (const n of names) {
     if (!(SUITES as readonly string[]).includes(n)) {
-      throw new UsageError(`unknown suite ${JSON.stringify(n)}; choose from ${SUITES.join(', ')}, all`);
+      throw new UsageError(`unknown suite ${JSON.stringify(n)}; choose from ${SUITES.join(', ')}, ${KERNEL_PIN_SUITE}, all`);
     }
   }
-  if (names.length === 0) throw new UsageError('--suite needs at least one suite name');
+  if (all.length === 0) throw new UsageError('--suite needs at least one suite name');
   // The order of SUITES, whatever order they were asked in, so reports read the same.
   return SUITES.filter((s) => names.includes(s));
 }
@@ -147,6 +159,7 @@ function benchArgs(argv: string[]): BenchArgs {
     group,
     device,
     suites: parseSuites(v.suite),
+    kernelPin: wantsKernelPin(v.suite),
     reps: integer(v.reps, '--reps', 1, 1_000_000) ?? 30,
     warmup: integer(v.warmup, '--warmup', 0, 1_000_000) ?? 3,
     report: v.report ?? null,

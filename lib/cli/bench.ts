@@ -8,6 +8,7 @@ import { SZ_1G, SZ_2M } from '../backend.js';
 import { compareReports, formatComparison, parseBaseline, BaselineError } from '../bench/compare.js';
 import { formatCsv, formatJson } from '../bench/format-csv.js';
 import { formatTable } from '../bench/format-table.js';
+import { formatKernelPin, runKernelPin, type KernelPinReport } from '../bench/kernel-pin.js';
 import { progressBar } from '../bench/progress.js';
 import { buildRef, runRef } from '../bench/ref.js';
 import { writeHtmlReport } from '../bench/report-html.js';
@@ -16,6 +17,7 @@ import { BENCH_SCHEMA, type BenchReport } from '../bench/schema.js';
 import { summarize } from '../bench/stats.js';
 import { cellsFor } from '../bench/suites.js';
 import { Errno, VfioError } from '../errors.js';
+import { NativeBackend, nativeAvailability } from '../native/index.js';
 import { SIM_DEFAULT_GROUP } from '../sim/index.js';
 import { hugepagePools, pciDevice, usableVfioGroup } from '../sysfs.js';
 import type { BenchArgs } from './args.js';
@@ -68,6 +70,14 @@ function budgetFor(args: BenchArgs, backend: Backend, container: Container, root
   return { maxBuffer, hugetlbFree, lockable: lockable !== null && lockable < 0n ? 0n : lockable };
 }
 
+// The kernel's pin path is real or nothing, whatever --backend says: the
+// native backend in use, else one opened for the purpose where the addon
+// loads (it needs no IOMMU group); never the sim.
+function kernelPinReport(args: BenchArgs, backend: Backend): KernelPinReport {
+  const native = !backend.simulated ? backend : nativeAvailability().available ? new NativeBackend() : null;
+  return runKernelPin({ reps: args.reps, warmup: args.warmup, backend: native });
+}
+
 export async function runBench(args: BenchArgs, io: CliIo, deps: BenchDeps): Promise<number> {
   const root = io.sysfsRoot ?? '/';
   // A bad baseline is a usage error: find out before spending minutes measuring.
@@ -75,6 +85,12 @@ export async function runBench(args: BenchArgs, io: CliIo, deps: BenchDeps): Pro
   const opened = deps.open(args.backend);
   const { backend } = opened;
   const reason = backend.simulated && args.backend === 'sim' ? 'no --group or --device given' : opened.reason;
+  // kernel-pin alone needs no IOMMU group: it times the kernel's pin path, not MAP_DMA.
+  if (args.suites.length === 0) {
+    const kernelPin = kernelPinReport(args, backend);
+    io.stdout.write(args.format === 'json' ? `${JSON.stringify(kernelPin, null, 2)}\n` : `${formatKernelPin(kernelPin)}\n`);
+    return EXIT_OK;
+  }
   const groupId = chooseGroup(args, backend, root);
   const notes: string[] = [];
   const wantRef = args.ref && !backend.simulated;
@@ -116,6 +132,7 @@ export async function runBench(args: BenchArgs, io: CliIo, deps: BenchDeps): Pro
     }
   }
 
+  const kernelPin = args.kernelPin ? kernelPinReport(args, backend) : undefined;
   const cpu = cpus();
   const report: BenchReport = {
     schema: BENCH_SCHEMA,
@@ -130,6 +147,7 @@ export async function runBench(args: BenchArgs, io: CliIo, deps: BenchDeps): Pro
     cells: out.cells,
     plannerOverhead: out.plannerOverhead,
     notes: [...notes, ...out.notes],
+    ...(kernelPin ? { kernelPin } : {}),
   };
 
   const text = args.format === 'json' ? formatJson(report) : args.format === 'csv' ? formatCsv(report) : formatTable(report);

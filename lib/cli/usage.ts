@@ -20,7 +20,10 @@ bench options:
   --group N           Native backend on IOMMU group N.
   --device BDF        Native backend on the group of this PCI device (e.g. 0000:00:03.0).
   --backend NAME      sim | native | auto (default: native with --group/--device, else sim).
-  --suite LIST        Comma-separated: matrix (default), scaling, patterns, unmap, dirty, all.
+  --suite LIST        Comma-separated: matrix (default), scaling, patterns, unmap, dirty,
+                      kernel-pin, all. kernel-pin times the kernel's own pin path
+                      (iommufd_access_pin_pages via IOMMUFD_TEST; needs no group; says
+                      "unavailable" and why on kernels without CONFIG_IOMMUFD_TEST).
   --reps N            Measured repetitions per cell (default 30).
   --warmup N          Discarded repetitions per cell first (default 3).
   --json | --csv      Output format (default: a table). JSON schema: node-vfio/bench@1.
