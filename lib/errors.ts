@@ -30,7 +30,10 @@ export const Errno = {
   ERANGE: 34,
   ENOTTY: 25,
   EOVERFLOW: 75,
+  EMSGSIZE: 90,
   EOPNOTSUPP: 95,
+  // iommufd: a reserved region meets a mapping or an allowed range.
+  EADDRINUSE: 98,
 } as const;
 for (const [name, value] of Object.entries(Errno)) codeByErrno.set(value, name);
 
@@ -69,10 +72,15 @@ function formatArgs(args: VfioErrorArgs): string {
 // The common causes, by what failed and how. Kept as data so that both backends
 // give the same hint for the same failure.
 function hintFor(code: string, op: string, args: VfioErrorArgs): string | undefined {
-  const mapping = op.includes('MAP_DMA') || op.includes('plan');
+  // UNMAP_DMA contains MAP_DMA: unmaps are never "mapping" for the hints.
+  const unmapping = op.includes('UNMAP');
+  const mapping = !unmapping && (op.includes('MAP_DMA') || op.includes('plan'));
   switch (code) {
     case 'EPERM':
     case 'EACCES':
+      // Linux 6.x refuses a group whose devices are not all owned by vfio (iommu_group_claim_dma_owner).
+      if (op.includes('SET_CONTAINER')) return 'group not viable: bind every device of the group to vfio-pci (or unbind it)';
+      if (code === 'EACCES' && op.includes('DIRTY')) return 'dirty tracking needs a TYPE1v2 container';
       return op.startsWith('open')
         ? 'not permitted: run as root, or give this user access to the /dev/vfio node'
         : 'not permitted: this needs CAP_SYS_RAWIO/root or a device node you own';
@@ -91,8 +99,8 @@ function hintFor(code: string, op: string, args: VfioErrorArgs): string | undefi
         return 'IOVA, vaddr and size must be aligned to the smallest IOMMU page size, size non-zero, '
           + 'the range must not wrap and must lie inside the IOVA ranges GET_INFO reports';
       }
-      if (op.includes('UNMAP')) return 'unmap must cover whole mappings (TYPE1v2) and be page aligned';
-      if (op.includes('SET_CONTAINER')) return 'group not viable: bind every device of the group to vfio-pci (or unbind it)';
+      if (unmapping) return 'unmap must cover whole mappings (TYPE1v2) and be page aligned';
+      if (op.includes('SET_CONTAINER')) return 'the group is already in a container';
       if (op.includes('SET_IOMMU')) return 'attach a group to the container before choosing the IOMMU type';
       return undefined;
     case 'ENOMEM':
