@@ -7,6 +7,7 @@ import { Errno, VfioError } from '../errors.js';
 import { SimContainer } from './container.js';
 import { SimGroup } from './group.js';
 import { SimHost } from './host.js';
+import { SimIommufd } from './iommufd.js';
 import { resolveSimOptions, type ResolvedSimOptions, type SimOptions } from './options.js';
 
 export class SimBackend implements Backend {
@@ -60,9 +61,15 @@ export class SimBackend implements Backend {
   allocBuffer(opts: DmaBufferOptions): DmaBuffer {
     return this.#host.buffers.alloc(opts);
   }
+
+  /** A simulated /dev/iommu (lib/sim/iommufd.ts). */
+  openIommufd(): SimIommufd {
+    return new SimIommufd(this.#host);
+  }
 }
 
 export { SimContainer } from './container.js';
+export { SimIommufd, SimIoas, SimCdevDevice } from './iommufd.js';
 export { SimDevice } from './device.js';
 export { SimGroup } from './group.js';
 export { SimDmaBuffer } from './buffers.js';
