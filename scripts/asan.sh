@@ -53,7 +53,7 @@ if [[ ! -f $src/build/Release/vfio.node || $(cat "$src/.stamp" 2>/dev/null) != "
 else
   say "sanitized addon up to date ($src/build/Release/vfio.node)"
 fi
-if ! nm -D "$src/build/Release/vfio.node" | grep -q __asan_report; then
+if ! nm -D "$src/build/Release/vfio.node" | grep __asan_report >/dev/null; then
   echo "asan: $src/build/Release/vfio.node has no ASan instrumentation" >&2
   exit 2
 fi
