@@ -1,6 +1,6 @@
 // IOMMU page-size arithmetic shared by the planner, the allocator and the
 // alignment advisor. info().pageSizes is a bitmap: bit n set = 2^n bytes.
-import { SZ_2M, SZ_4K, type Backing } from '../backend.js';
+export { backingPageSize } from '../buffer-options.js';
 
 export const U64_MAX = (1n << 64n) - 1n;
 
@@ -20,16 +20,6 @@ export function pageSizeList(bitmap: bigint): bigint[] {
 export function minPageSize(bitmap: bigint): bigint {
   if (bitmap <= 0n) throw new RangeError('IOMMU page-size bitmap is empty');
   return bitmap & -bitmap;
-}
-
-/** Size of the CPU pages behind a buffer of this backing. */
-export function backingPageSize(backing: Backing, hugePageSize?: bigint): bigint {
-  switch (backing) {
-    case '4k': return SZ_4K;
-    case 'thp': return SZ_2M;
-    case 'hugetlb': return hugePageSize ?? SZ_2M;
-    default: throw new TypeError(`unknown backing ${String(backing)}`);
-  }
 }
 
 /**

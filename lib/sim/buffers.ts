@@ -2,9 +2,9 @@
 // properly aligned virtual addresses, and a registry that answers "what backs
 // this vaddr?" so that the cost model and the IOMMU entry count can follow
 // the backing like the kernel's pinning does.
-import { SZ_1G, SZ_2M, SZ_4K, type Backing, type DmaBuffer, type DmaBufferOptions } from '../backend.js';
+import { SZ_4K, type Backing, type DmaBuffer, type DmaBufferOptions } from '../backend.js';
+import { checkBufferOptions } from '../buffer-options.js';
 import { Errno, VfioError } from '../errors.js';
-import { toU64 } from './args.js';
 
 // Where sim buffers live: a user-space-looking range, far from IOVAs tests use.
 const VADDR_BASE = 0x7f00_0000_0000n;
@@ -97,18 +97,7 @@ export class BufferRegistry {
   #closed: Array<{ start: bigint; end: bigint }> = [];
 
   alloc(opts: DmaBufferOptions): SimDmaBuffer {
-    if (opts === null || typeof opts !== 'object') throw new TypeError('allocBuffer: options object required');
-    const rawSize = typeof opts.size === 'number' ? BigInt(Math.trunc(opts.size)) : opts.size;
-    if (typeof opts.size === 'number' && !Number.isSafeInteger(opts.size)) {
-      throw new RangeError('allocBuffer: size must be a safe integer');
-    }
-    const requested = toU64(rawSize, 'size');
-    if (requested === 0n) throw new RangeError('allocBuffer: size must be > 0');
-    if (opts.prefault !== undefined && typeof opts.prefault !== 'boolean') {
-      throw new TypeError('allocBuffer: prefault must be a boolean');
-    }
-    const pageSize = backingPageSize(opts.backing, opts.hugePageSize);
-    const size = (requested + pageSize - 1n) / pageSize * pageSize;
+    const { size, pageSize } = checkBufferOptions(opts);
     if (size > MAX_SIM_BUFFER) {
       throw new VfioError(Errno.ENOMEM, 'mmap', { size, backing: opts.backing },
         'the simulated backend keeps buffer memory in an ArrayBuffer: at most 4 GiB each');
@@ -220,19 +209,3 @@ export class BufferRegistry {
   }
 }
 
-export function backingPageSize(backing: Backing, hugePageSize?: bigint): bigint {
-  switch (backing) {
-    case '4k':
-      return SZ_4K;
-    case 'thp':
-      return SZ_2M;
-    case 'hugetlb': {
-      const hp = hugePageSize ?? SZ_2M;
-      if (typeof hp !== 'bigint') throw new TypeError('allocBuffer: hugePageSize must be a bigint');
-      if (hp !== SZ_2M && hp !== SZ_1G) throw new RangeError('allocBuffer: hugePageSize must be 2 MiB or 1 GiB');
-      return hp;
-    }
-    default:
-      throw new TypeError(`allocBuffer: unknown backing ${String(backing)}`);
-  }
-}
