@@ -37,13 +37,17 @@ function suiteTable(r: BenchReport, suite: SuiteName, cells: CellResult[]): stri
     'JS end-to-end'];
   if (suite === 'matrix') headers.splice(1, 1);
   if (withThread) headers.push(`${KERNEL_THREAD_LABEL}: unpatched / patched`);
-  const align: Align[] = headers.map((h) => (['size', 'pattern', 'backing', 'strategy'].includes(h) || h.startsWith('kernel') ? 'l' : 'r'));
+  // The interface column appears once a run measured iommufd too (--interface iommufd|both).
+  const ifaceCol = r.cells.some((c) => c.interface === 'iommufd');
+  if (ifaceCol) headers.splice(0, 0, 'interface');
+  const align: Align[] = headers.map((h) => (['interface', 'size', 'pattern', 'backing', 'strategy'].includes(h) || h.startsWith('kernel') ? 'l' : 'r'));
   let lastGroup = '';
   const rows = cells.map((c) => {
     if (c.skipped) {
       const row = [formatSize(c.size), c.pattern, c.backing, c.strategy ?? '-', 'skipped', '', '', '', '', '', ''];
       if (suite === 'matrix') row.splice(1, 1);
       if (withThread) row.push('');
+      if (ifaceCol) row.splice(0, 0, c.interface ?? 'type1');
       return row;
     }
     const row = [formatSize(c.size), c.pattern, c.backing, c.strategy ?? '-', String(c.entries), ns(c.min), ns(c.median),
@@ -55,6 +59,7 @@ function suiteTable(r: BenchReport, suite: SuiteName, cells: CellResult[]): stri
       row.push(group !== lastGroup && f ? `${ns(f.unpatched)} / ${ns(f.patched)}` : '');
       lastGroup = group;
     }
+    if (ifaceCol) row.splice(0, 0, c.interface ?? 'type1');
     return row;
   });
   return `${SUITE_TITLES[suite]}${sim(r)}\n${renderTable(headers, rows, align)}`;

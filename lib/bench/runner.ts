@@ -3,7 +3,7 @@
 // per-entry timings (CLOCK_MONOTONIC in C++ on native, the cost model on the
 // sim), so JS never pollutes it; the same call is also timed from JS with
 // hrtime, so the N-API and planner overhead stay visible next to it.
-import type { Backend, Backing, Container, DmaBuffer, DmaMapping, IommuInfo } from '../backend.js';
+import type { Backend, Backing, Container, DmaBuffer, DmaInterface, DmaMapping, DmaSpace, IommuInfo } from '../backend.js';
 import { SZ_2M } from '../backend.js';
 import { Errno, VfioError } from '../errors.js';
 import { IovaAllocator } from '../plan/index.js';
@@ -21,13 +21,19 @@ export interface BatchTimings {
   /** ns per plan entry, from the backend's plan executor. */
   ns: Float64Array;
 }
+/**
+ * What a cell maps into: a type1 container, or an iommufd IOAS (a DmaSpace
+ * without the container's dirty-page ioctls; its dirty cells are skipped).
+ */
+export type BenchSpace = DmaSpace & Partial<Pick<Container, 'dirtyStart' | 'dirtyStop' | 'dirtyGet'>>;
+
 /** mapBatch/unmapBatch are all-or-nothing: they throw (after unwinding) instead of returning a failure. */
 export interface BenchPlanner<P extends BenchPlan = BenchPlan> {
   buildPlan(requests: DmaMapping[], strategy: Strategy, info: IommuInfo): P;
-  mapBatch(space: Container, plan: P): BatchTimings;
-  unmapBatch(space: Container, plan: P): BatchTimings;
+  mapBatch(space: DmaSpace, plan: P): BatchTimings;
+  unmapBatch(space: DmaSpace, plan: P): BatchTimings;
   /** The pre-pinning limits check mapBatch runs, when it can be timed on its own. */
-  checkLimits?(space: Container, plan: P): unknown;
+  checkLimits?(space: DmaSpace, plan: P): unknown;
 }
 
 /** Limits checked before allocating, so a big cell is skipped with a reason instead of failing half-way. */
@@ -47,6 +53,8 @@ export interface RunOptions {
   onProgress?: (done: number, total: number, label: string) => void;
   /** Keep each cell's plan (for the C reference run). */
   keepPlans?: boolean;
+  /** The interface `space` goes through, recorded in every cell (default type1). */
+  iface?: DmaInterface;
   now?: () => bigint;
 }
 
@@ -117,7 +125,7 @@ export class BenchRunner {
 
   constructor(
     private readonly backend: Backend,
-    private readonly space: Container,
+    private readonly space: BenchSpace,
     private readonly planner: BenchPlanner,
     private readonly opts: RunOptions,
   ) {
@@ -131,7 +139,7 @@ export class BenchRunner {
     try {
       specs.forEach((spec, i) => {
         this.opts.onProgress?.(i, specs.length, `${spec.suite} ${spec.pattern} ${spec.size} ${spec.backing} ${spec.strategy ?? ''}`);
-        out.cells.push(this.runCell(spec, info, out));
+        out.cells.push(this.tagged(this.runCell(spec, info, out)));
       });
       this.opts.onProgress?.(specs.length, specs.length, 'done');
       if (specs.some((s) => s.suite === 'matrix')) {
@@ -145,6 +153,11 @@ export class BenchRunner {
     }
     fillSpeedups(out.cells);
     return out;
+  }
+
+  private tagged(cell: CellResult): CellResult {
+    const iface = this.opts.iface ?? 'type1';
+    return { ...cell, interface: iface, id: cellId({ ...cell, interface: iface }) };
   }
 
   private skip(spec: CellSpec, reason: string, out: RunOutput): CellResult {
@@ -239,21 +252,25 @@ export class BenchRunner {
 
   /** Cost of one dirty-bitmap read of the whole region, tracking on, everything mapped in one entry. */
   private timeDirty(spec: CellSpec, requests: DmaMapping[], info: IommuInfo, iovaBase: bigint): CellResult {
+    const { dirtyStart, dirtyStop, dirtyGet } = this.space;
+    if (!dirtyStart || !dirtyStop || !dirtyGet) {
+      throw new VfioError(Errno.EOPNOTSUPP, 'dirty', {}, 'iommufd reads dirty bits through a dirty-tracking HWPT (IOMMU_HWPT_GET_DIRTY_BITMAP), not timed by this suite');
+    }
     if (!info.migration) throw new VfioError(Errno.EOPNOTSUPP, 'VFIO_IOMMU_DIRTY_PAGES', {}, 'this IOMMU reports no dirty-tracking (migration) capability');
     const plan = this.planner.buildPlan(requests, 'coalesced', info);
     this.planner.mapBatch(this.space, plan);
     const samples: number[] = [];
     try {
-      this.space.dirtyStart();
+      dirtyStart.call(this.space);
       for (let i = 0; i < this.opts.warmup + this.reps(spec); i++) {
         const t0 = this.now();
-        this.space.dirtyGet(iovaBase, spec.size, PAGE);
+        dirtyGet.call(this.space, iovaBase, spec.size, PAGE);
         const t1 = this.now();
         if (i >= this.opts.warmup) samples.push(Number(t1 - t0));
       }
     } finally {
       try {
-        this.space.dirtyStop();
+        dirtyStop.call(this.space);
       } finally {
         this.planner.unmapBatch(this.space, plan);
       }
@@ -369,7 +386,7 @@ function fullCell(spec: CellSpec, entries: number, samples: number[], jsSamples:
 /** speed-up = the per-page cell's median over this cell's, within the same suite/op/pattern/size/backing. */
 export function fillSpeedups(cells: CellResult[]): void {
   const base = new Map<string, number>();
-  const key = (c: CellResult) => [c.suite, c.op, c.pattern, c.size, c.backing].join('/');
+  const key = (c: CellResult) => [c.interface ?? 'type1', c.suite, c.op, c.pattern, c.size, c.backing].join('/');
   for (const c of cells) if (c.strategy === 'per-page' && !c.skipped) base.set(key(c), c.median);
   for (const c of cells) {
     const b = base.get(key(c));

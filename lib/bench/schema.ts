@@ -1,7 +1,7 @@
 // The shape of `vfio bench --json` (documented in SCHEMA.md). Bump the version
 // in BENCH_SCHEMA on any change a consumer could trip on: a renamed or retyped
 // field, a changed unit or cell id. Adding optional fields keeps @1.
-import type { Backing, BackendName } from '../backend.js';
+import type { Backing, BackendName, DmaInterface } from '../backend.js';
 import type { KernelPinReport } from './kernel-pin.js';
 
 export const BENCH_SCHEMA = 'node-vfio/bench@1';
@@ -51,6 +51,8 @@ export interface CellResult {
   ref?: { median: number; ratio: number; samples: number[] };
   /** Set when the cell was not run; the figures are then NaN (null in JSON) and samples empty. */
   skipped?: string;
+  /** The kernel interface measured: type1 (a VFIO container) or iommufd (an IOAS). Absent = type1. */
+  interface?: DmaInterface;
 }
 
 export interface PlannerOverhead {
@@ -86,6 +88,8 @@ export interface BenchReport {
   kernelPin?: KernelPinReport;
 }
 
-export function cellId(c: Pick<CellResult, 'suite' | 'op' | 'pattern' | 'backing' | 'strategy'> & { size: number | bigint }): string {
-  return [c.suite, c.op, c.pattern, String(c.size), c.backing, c.strategy ?? '-'].join('/');
+/** type1 ids are unchanged from before the interface column (baselines still match); iommufd ids get a prefix. */
+export function cellId(c: Pick<CellResult, 'suite' | 'op' | 'pattern' | 'backing' | 'strategy'> & { size: number | bigint; interface?: DmaInterface }): string {
+  const id = [c.suite, c.op, c.pattern, String(c.size), c.backing, c.strategy ?? '-'].join('/');
+  return c.interface === 'iommufd' ? `iommufd/${id}` : id;
 }

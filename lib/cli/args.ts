@@ -4,6 +4,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { parseThreshold, DEFAULT_MIN_DELTA_NS } from '../bench/compare.js';
 import { SUITES, type SuiteName } from '../bench/schema.js';
+import type { DmaInterface } from '../backend.js';
 import { isPciAddress } from '../sysfs.js';
 import { UsageError } from './exit-codes.js';
 
@@ -37,6 +38,8 @@ export interface BenchArgs {
   minDeltaNs: number;
   maxMemory: bigint | null;
   progress: boolean;
+  /** --interface type1|iommufd|both: which kernel interfaces to measure, in that order. */
+  interfaces?: DmaInterface[];
 }
 
 export interface BindArgs {
@@ -74,6 +77,7 @@ const BENCH = {
   'min-delta-ns': { type: 'string' },
   'max-memory': { type: 'string' },
   'no-progress': { type: 'boolean' },
+  interface: { type: 'string' },
 } as const;
 
 const BIND = { ...GLOBAL, yes: { type: 'boolean', short: 'y' }, json: { type: 'boolean' } } as const;
@@ -169,7 +173,15 @@ function benchArgs(argv: string[]): BenchArgs {
     minDeltaNs: integer(v['min-delta-ns'], '--min-delta-ns', 0, 1e12) ?? DEFAULT_MIN_DELTA_NS,
     maxMemory: v['max-memory'] !== undefined ? parseSize(v['max-memory'], '--max-memory') : null,
     progress: !v['no-progress'],
+    interfaces: parseInterfaces(v.interface),
   };
+}
+
+function parseInterfaces(v: string | undefined): DmaInterface[] {
+  if (v === undefined || v === 'type1') return ['type1'];
+  if (v === 'iommufd') return ['iommufd'];
+  if (v === 'both') return ['type1', 'iommufd'];
+  throw new UsageError(`--interface must be type1, iommufd or both, got ${JSON.stringify(v)}`);
 }
 
 export function parseCli(argv: string[]): CliArgs {

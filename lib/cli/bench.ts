@@ -3,7 +3,7 @@
 // baseline.
 import { readFileSync } from 'node:fs';
 import { arch, cpus, freemem, hostname, release, totalmem } from 'node:os';
-import type { Backend, Container } from '../backend.js';
+import type { Backend, DmaSpace } from '../backend.js';
 import { SZ_1G, SZ_2M } from '../backend.js';
 import { compareReports, formatComparison, parseBaseline, BaselineError } from '../bench/compare.js';
 import { formatCsv, formatJson } from '../bench/format-csv.js';
@@ -12,7 +12,7 @@ import { formatKernelPin, runKernelPin, type KernelPinReport } from '../bench/ke
 import { progressBar } from '../bench/progress.js';
 import { buildRef, runRef } from '../bench/ref.js';
 import { writeHtmlReport } from '../bench/report-html.js';
-import { BenchRunner, type BenchPlanner, type MemoryBudget } from '../bench/runner.js';
+import { BenchRunner, type BenchPlanner, type MemoryBudget, type RunOutput } from '../bench/runner.js';
 import { BENCH_SCHEMA, type BenchReport } from '../bench/schema.js';
 import { summarize } from '../bench/stats.js';
 import { cellsFor } from '../bench/suites.js';
@@ -22,6 +22,7 @@ import { SIM_DEFAULT_GROUP } from '../sim/index.js';
 import { hugepagePools, pciDevice, usableVfioGroup } from '../sysfs.js';
 import type { BenchArgs } from './args.js';
 import { attachGroup, type BackendOpener } from './backends.js';
+import { openIommufdSpace } from './bench-iommufd.js';
 import { EXIT_OK, EXIT_REGRESSION } from './exit-codes.js';
 import type { CliIo } from './io.js';
 
@@ -59,7 +60,7 @@ function chooseGroup(args: BenchArgs, backend: Backend, root: string): number {
   return usable;
 }
 
-function budgetFor(args: BenchArgs, backend: Backend, container: Container, root: string): MemoryBudget {
+function budgetFor(args: BenchArgs, backend: Backend, container: DmaSpace, root: string): MemoryBudget {
   const quarterFree = BigInt(freemem()) / 4n;
   const maxBuffer = args.maxMemory ?? (quarterFree < SZ_1G ? quarterFree : SZ_1G);
   const ml = container.memlock();
@@ -99,20 +100,48 @@ export async function runBench(args: BenchArgs, io: CliIo, deps: BenchDeps): Pro
       + '(run with --group N or --device BDF on a VFIO host)');
   }
 
-  const attached = attachGroup(backend, groupId);
-  let out;
-  try {
-    const useBar = args.progress && io.stderr.isTTY === true;
-    const runner = new BenchRunner(backend, attached.container, deps.planner, {
-      reps: args.reps,
-      warmup: args.warmup,
-      budget: budgetFor(args, backend, attached.container, root),
-      keepPlans: wantRef,
-      ...(useBar ? { onProgress: progressBar(io.stderr) } : {}),
-    });
-    out = runner.run(args.suites.flatMap(cellsFor));
-  } finally {
-    attached.close();
+  const useBar = args.progress && io.stderr.isTTY === true;
+  const runIn = (space: DmaSpace, iface: 'type1' | 'iommufd'): RunOutput => new BenchRunner(backend, space, deps.planner, {
+    reps: args.reps,
+    warmup: args.warmup,
+    budget: budgetFor(args, backend, space, root),
+    keepPlans: wantRef && iface === 'type1',
+    iface,
+    ...(useBar ? { onProgress: progressBar(io.stderr) } : {}),
+  }).run(args.suites.flatMap(cellsFor));
+  const out: RunOutput = { cells: [], plannerOverhead: [], notes: [], plans: new Map() };
+  // One interface after the other: a group open for type1 blocks binding its device's cdev (EBUSY).
+  for (const iface of args.interfaces ?? ['type1']) {
+    let part: RunOutput;
+    if (iface === 'type1') {
+      const attached = attachGroup(backend, groupId);
+      try {
+        part = runIn(attached.container, 'type1');
+      } finally {
+        attached.close();
+      }
+    } else {
+      let space;
+      try {
+        space = openIommufdSpace(backend, groupId, root);
+      } catch (err) {
+        out.notes.push(`iommufd not measured: ${(err as Error).message}`);
+        continue;
+      }
+      try {
+        part = runIn(space.ioas, 'iommufd');
+      } finally {
+        space.close();
+      }
+      part.notes.unshift(`iommufd: IOAS ${space.ioas.id} with ${space.cdev} attached; IOMMU_IOAS_MAP/UNMAP timed by the same plan executor`
+        + (backend.simulated ? ' (sim: the same cost model as type1, so the two columns only differ where the semantics do)' : ''));
+      // The planner's single-page overhead is an addon/JS figure; keep type1's when both ran.
+      if (out.plannerOverhead.length) part.plannerOverhead = [];
+    }
+    out.cells.push(...part.cells);
+    out.plannerOverhead.push(...part.plannerOverhead);
+    out.notes.push(...part.notes.filter((n) => !out.notes.includes(n)));
+    for (const [k, v] of part.plans) out.plans.set(k, v);
   }
 
   if (wantRef) {

@@ -35,6 +35,9 @@ bench options:
   --max-memory SIZE   Largest buffer a cell may allocate, e.g. 512M, 1G
                       (default: a quarter of free memory, at most 1 GiB).
   --no-progress       No progress bar (it is shown on stderr only when it is a terminal).
+  --interface I       type1 (default) | iommufd | both: which kernel interface the cells go
+                      through. iommufd maps into an IOAS with the group's device bound (its
+                      /dev/vfio/devices cdev) and attached; both adds an interface column.
 
 Global options:
   --debug             Print stack traces on errors.
