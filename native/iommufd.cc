@@ -107,7 +107,7 @@ void Iommufd::CloseNow() noexcept {
   if (closed()) return;
   // Bound devices hold the context open in the kernel: unbind them first (closing their fds).
   for (Device* d : std::vector<Device*>(devices_.begin(), devices_.end())) d->CloseNow();
-  for (Ioas* i : std::vector<Ioas*>(ioases_.begin(), ioases_.end())) i->CloseNow();
+  // HWPTs we allocated hold their IOAS (IOMMU_DESTROY of it would be EBUSY): they go first.
   for (auto& [hwpt, ioas] : hwptIoas_) {
     iommu_destroy d{};
     d.size = sizeof d;
@@ -115,6 +115,7 @@ void Iommufd::CloseNow() noexcept {
     Ioctl(fd_, IOMMU_DESTROY, &d);
   }
   hwptIoas_.clear();
+  for (Ioas* i : std::vector<Ioas*>(ioases_.begin(), ioases_.end())) i->CloseNow();
   close(fd_);
   fd_ = -1;
   data_->iommufds.erase(this);
