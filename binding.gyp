@@ -24,6 +24,7 @@
         "native/iommufd_test_access.cc",
         "native/ioas.cc",
         "native/iommufd.cc",
+        "native/iommufd_mock.cc",
         "native/mapped_memory.cc",
         "native/memlock.cc",
         "native/plan.cc"

@@ -4,6 +4,7 @@
 #include <linux/iommufd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <string>
 #include <vector>
@@ -36,6 +37,9 @@ void Iommufd::Init(Napi::Env env, AddonData* data) {
       Method<Iommufd, &Iommufd::HwptSetDirty>(env, "hwptSetDirty"),
       Method<Iommufd, &Iommufd::HwptGetDirty>(env, "hwptGetDirty"),
       Method<Iommufd, &Iommufd::HwInfo>(env, "hwInfo"),
+      Method<Iommufd, &Iommufd::MockDomain>(env, "mockDomain"),
+      Method<Iommufd, &Iommufd::MockDomainReplace>(env, "mockDomainReplace"),
+      Method<Iommufd, &Iommufd::MockDirty>(env, "mockDirty"),
       Method<Iommufd, &Iommufd::Close>(env, "close"),
       Getter<Iommufd, &Iommufd::GetClosed>("closed"),
   });
@@ -107,7 +111,14 @@ void Iommufd::CloseNow() noexcept {
   if (closed()) return;
   // Bound devices hold the context open in the kernel: unbind them first (closing their fds).
   for (Device* d : std::vector<Device*>(devices_.begin(), devices_.end())) d->CloseNow();
-  // HWPTs we allocated hold their IOAS (IOMMU_DESTROY of it would be EBUSY): they go first.
+  // Mock devices hold their HWPT, HWPTs hold their IOAS (IOMMU_DESTROY of it would be EBUSY): in that order.
+  for (uint32_t id : mockDevices_) {
+    iommu_destroy d{};
+    d.size = sizeof d;
+    d.id = id;
+    Ioctl(fd_, IOMMU_DESTROY, &d);
+  }
+  mockDevices_.clear();
   for (auto& [hwpt, ioas] : hwptIoas_) {
     iommu_destroy d{};
     d.size = sizeof d;
@@ -160,6 +171,7 @@ Napi::Value Iommufd::Destroy(const Napi::CallbackInfo& info) {
   d.id = id;
   if (Ioctl(fd_, IOMMU_DESTROY, &d) < 0) ThrowErrno(env, errno, "IOMMU_DESTROY", ErrorArgs(env, {{"id", Num(env, id)}}));
   hwptIoas_.erase(id);
+  mockDevices_.erase(std::remove(mockDevices_.begin(), mockDevices_.end(), id), mockDevices_.end());
   return env.Undefined();
 }
 

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <map>
 #include <set>
+#include <vector>
 
 namespace vfio {
 
@@ -56,6 +57,10 @@ class Iommufd : public Napi::ObjectWrap<Iommufd> {
   Napi::Value HwptSetDirty(const Napi::CallbackInfo& info);
   Napi::Value HwptGetDirty(const Napi::CallbackInfo& info);
   Napi::Value HwInfo(const Napi::CallbackInfo& info);
+  // IOMMUFD_TEST mock domain (iommufd_mock.cc): a device-less way to exercise HWPTs and dirty tracking.
+  Napi::Value MockDomain(const Napi::CallbackInfo& info);
+  Napi::Value MockDomainReplace(const Napi::CallbackInfo& info);
+  Napi::Value MockDirty(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value GetClosed(const Napi::CallbackInfo& info);
 
@@ -64,6 +69,7 @@ class Iommufd : public Napi::ObjectWrap<Iommufd> {
   std::set<Ioas*> ioases_;
   std::set<Device*> devices_;
   std::map<uint32_t, uint32_t> hwptIoas_;  // HWPT id -> the IOAS it was allocated on
+  std::vector<uint32_t> mockDevices_;      // IOMMUFD_TEST mock devices (they hold their HWPT and IOAS)
 };
 
 }  // namespace vfio

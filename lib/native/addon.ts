@@ -91,6 +91,11 @@ export interface NativeIommufd {
   hwptSetDirty(hwptId: number, enable: boolean): void;
   hwptGetDirty(hwptId: number, iova: bigint, length: bigint, pageSize: bigint, flags: number): BigUint64Array;
   hwInfo(devId: number): { type: number; capabilities: bigint };
+  /** IOMMUFD_TEST (ENOTTY without CONFIG_IOMMUFD_TEST): a mock device attached to the IOAS through its own HWPT. */
+  mockDomain(ioasId: number, devFlags: number): { stdevId: number; hwptId: number; idevId: number };
+  mockDomainReplace(stdevId: number, ptId: number): number;
+  /** Marks the mock's pages in `bits` (one per pageSize from iova) dirty, as DMA would; returns how many were mapped. */
+  mockDirty(hwptId: number, iova: bigint, length: bigint, pageSize: bigint, bits: BigUint64Array): number;
   close(): void;
 }
 
