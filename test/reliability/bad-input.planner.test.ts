@@ -15,8 +15,8 @@ const PAGE = 0x1000n;
 const U64 = 1n << 64n;
 type Loose = (...args: unknown[]) => unknown;
 
-function simSpace(): { c: Container; vaddr: bigint; close(): void } {
-  const backend = new SimBackend({ memlock: { limit: 64n << 20n, exempt: false } });
+function simSpace(limit = 64n << 20n): { c: Container; vaddr: bigint; close(): void } {
+  const backend = new SimBackend({ memlock: { limit, exempt: false } });
   const c = backend.openContainer();
   const g = backend.openGroup(SIM_DEFAULT_GROUP);
   g.setContainer(c);
@@ -84,12 +84,13 @@ describe('bad input: planner', () => {
   });
 
   it('mapBatch / unmapBatch / checkLimits: bad plans are refused, failed batches leave nothing mapped', () => {
-    const s = simSpace();
+    // RLIMIT_MEMLOCK 512 KiB, less than the 1 MiB buffer: a plan for all of it runs into the limit before any hole.
+    const s = simSpace(512n << 10n);
     const info = s.c.info();
     const good = buildPlan([{ vaddr: s.vaddr, iova: 0x10_0000n, size: 4n * PAGE }], 'per-page', info);
     const locked = s.c.memlock().locked;
     s.c.map({ vaddr: s.vaddr, iova: 0x10_2000n, size: PAGE }); // entry 2 of `good` collides with it
-    const tooBig = buildPlan([{ vaddr: s.vaddr, iova: 0x100_0000n, size: 128n << 20n }], 'kernel', info);
+    const tooBig = buildPlan([{ vaddr: s.vaddr, iova: 0x100_0000n, size: 256n * PAGE }], 'kernel', info);
     const withCount = (p: Plan, count: number): Plan => ({ ...p, count });
     const cases: Case[] = [
       { name: 'mapBatch(null space)', call: () => (mapBatch as Loose)(null, good), expect: 'TypeError' },
@@ -99,7 +100,7 @@ describe('bad input: planner', () => {
       { name: 'mapBatch(count larger than entries)', call: () => mapBatch(s.c, withCount(good, good.count + 1)), expect: 'RangeError' },
       { name: 'mapBatch(count -1)', call: () => mapBatch(s.c, withCount(good, -1)), expect: 'RangeError' },
       { name: 'mapBatch entry 2 collides: EEXIST, entries 0-1 unwound', call: () => mapBatch(s.c, good), expect: 'VfioError:EEXIST' },
-      { name: 'mapBatch past RLIMIT_MEMLOCK (64 MiB): ENOMEM before pinning', call: () => mapBatch(s.c, tooBig), expect: 'VfioError:ENOMEM' },
+      { name: 'mapBatch past RLIMIT_MEMLOCK (512 KiB): ENOMEM before pinning', call: () => mapBatch(s.c, tooBig), expect: 'VfioError:ENOMEM' },
       { name: 'mapBatch past RLIMIT_MEMLOCK, limits check off: ENOMEM from the kernel', call: () => mapBatch(s.c, tooBig, { checkLimits: false }), expect: 'VfioError:ENOMEM' },
       { name: 'unmapBatch(plan null)', call: () => (unmapBatch as Loose)(s.c, null), expect: 'TypeError' },
       { name: 'checkLimits(null space)', call: () => (checkLimits as Loose)(null, good), expect: 'TypeError' },
