@@ -4,7 +4,7 @@
 // Two backends agree when these records are equal, operation by operation.
 import {
   PLAN_FLAGS, PLAN_IOVA, PLAN_SIZE, PLAN_STRIDE, PLAN_VADDR,
-  type Backend, type Container, type DmaBuffer, type DmaMapping, type PlanOp,
+  type Backend, type Container, type DmaBuffer, type DmaMapping, type Group, type IommuType, type PlanOp,
 } from '../../../lib/backend.js';
 import { VfioError } from '../../../lib/errors.js';
 import { BUFFER_PAGES, IOVA_BASE, PAGE, type Misuse, type Op, type PlanItem, type Sequence, type Va } from './ops.js';
@@ -95,8 +95,17 @@ export function runSequence(t: FuzzTarget, buffers: FuzzBuffers, seq: Sequence):
     t.setEntryLimit(seq.entryLimit);
     group.setContainer(container);
     container.setIommu(seq.type);
-    const state = () => ({ locked: c.memlock().locked - before, avail: c.info().dmaAvail });
-    for (const op of seq.ops) outcomes.push({ ...perform(c, buf, op), ...state() });
+    // With no group attached there is no IOMMU to ask (GET_INFO is EINVAL): no figure.
+    const avail = (): number | null => {
+      try {
+        return c.info().dmaAvail;
+      } catch {
+        return null;
+      }
+    };
+    const state = () => ({ locked: c.memlock().locked - before, avail: avail() });
+    const ctx: Attachment = { container, group, type: seq.type };
+    for (const op of seq.ops) outcomes.push({ ...perform(c, buf, op, ctx), ...state() });
     c.close();
     closed = true;
     return { outcomes, lockedAfterClose: container.memlock().locked - before };
@@ -109,6 +118,13 @@ export function runSequence(t: FuzzTarget, buffers: FuzzBuffers, seq: Sequence):
 
 type Result = Omit<Outcome, 'locked' | 'avail'>;
 
+/** What detach / reattach work on: the real container (not a test's wrapper), its group and IOMMU type. */
+export interface Attachment {
+  container: Container;
+  group: Group;
+  type: IommuType;
+}
+
 function hex(v: bigint): string {
   return `0x${v.toString(16)}`;
 }
@@ -118,9 +134,9 @@ function bitsText(bits: BigUint64Array): string {
 }
 
 /** Performs one operation; never throws (a thrown error is the outcome). */
-export function perform(c: Container, buf: DmaBuffer, op: Op): Result {
+export function perform(c: Container, buf: DmaBuffer, op: Op, at?: Attachment): Result {
   try {
-    return attempt(c, buf, op);
+    return attempt(c, buf, op, at);
   } catch (err) {
     if (err instanceof VfioError) return { kind: 'VfioError', detail: `${err.code} ${err.op}` };
     if (err instanceof TypeError) return { kind: 'TypeError', detail: '' };
@@ -140,8 +156,17 @@ function planWords(buf: DmaBuffer, items: PlanItem[]): BigUint64Array {
   return w;
 }
 
-function attempt(c: Container, buf: DmaBuffer, op: Op): Result {
+function attempt(c: Container, buf: DmaBuffer, op: Op, at?: Attachment): Result {
   switch (op.op) {
+    case 'detach':
+      if (!at) throw new Error('detach needs the attachment');
+      at.group.unsetContainer();
+      return { kind: 'ok', detail: '' };
+    case 'reattach':
+      if (!at) throw new Error('reattach needs the attachment');
+      at.group.setContainer(at.container);
+      at.container.setIommu(at.type);
+      return { kind: 'ok', detail: '' };
     case 'map':
       c.map({ vaddr: vaddrOf(buf, op.va), iova: op.iova, size: op.size, prot: op.prot });
       return { kind: 'ok', detail: '' };

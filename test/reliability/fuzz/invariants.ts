@@ -69,6 +69,15 @@ export function checkInvariants(seq: Sequence, run: SequenceRun): string[] {
         case 'misuse':
           say(`accepted a call with arguments of the wrong type or range (${op.what})`);
           break;
+        case 'detach':
+          // The last group left: the IOMMU went, and with it every mapping and pin.
+          if (o.locked !== 0n) say(`the last group left but ${o.locked} bytes are still locked`);
+          if (o.avail !== null) say('the last group left but GET_INFO still answers');
+          break;
+        case 'reattach':
+          if (dLocked !== 0n) say(`joining a group changed locked memory by ${dLocked}`);
+          if (o.avail !== seq.entryLimit) say(`a fresh IOMMU reports dma_avail ${o.avail}, not ${seq.entryLimit}`);
+          break;
       }
     }
     prev = { locked: o.locked, avail: o.avail };

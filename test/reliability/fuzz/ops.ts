@@ -37,7 +37,11 @@ export type Op =
   | { op: 'dirtyStop' }
   | { op: 'dirtyGet'; iova: bigint; size: bigint; pgsize: bigint }
   | { op: 'runPlan'; kind: 'map' | 'unmap'; items: PlanItem[] }
-  | { op: 'misuse'; what: Misuse };
+  | { op: 'misuse'; what: Misuse }
+  /** The group leaves the container (UNSET_CONTAINER): the last group takes the IOMMU and every mapping with it. */
+  | { op: 'detach' }
+  /** The group joins again and the container gets its IOMMU type again (a fresh type1 instance). */
+  | { op: 'reattach' };
 
 /** What one sequence runs on: its container's type and dma_entry_limit, then the operations. */
 export interface Sequence {
@@ -95,7 +99,7 @@ export class Generator {
     const r = this.#rng;
     const kind = r.weighted([
       [30, 'map'], [16, 'unmap'], [3, 'unmapAll'], [5, 'unmapWithDirty'], [4, 'dirtyStart'], [2, 'dirtyStop'],
-      [7, 'dirtyGet'], [10, 'runPlan'], [4, 'misuse'],
+      [7, 'dirtyGet'], [10, 'runPlan'], [4, 'misuse'], [1, 'detach'], [2, 'reattach'],
     ] as const);
     switch (kind) {
       case 'map': {
@@ -131,6 +135,10 @@ export class Generator {
       }
       case 'misuse':
         return { op: 'misuse', what: r.pick(MISUSES) };
+      case 'detach':
+        return { op: 'detach' };
+      case 'reattach':
+        return { op: 'reattach' };
     }
   }
 
