@@ -3,7 +3,8 @@
 # VFIO and 9p modules with everything they depend on, decompressed (Debian ships
 # .ko.xz; busybox insmod wants plain ELF). Rebuilt only when an input changes:
 # the pinned kernel, busybox, guest-init.sh, this script.
-# Usage: build-initramfs.sh KERNEL_DIR   (prints the initramfs path)
+# Usage: build-initramfs.sh KERNEL_DIR   the Debian kernel's (prints the initramfs path)
+#        build-initramfs.sh --no-modules  for the built kernel: everything is built in
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
@@ -11,16 +12,21 @@ kernel_dir=$1
 moddir="$kernel_dir/lib/modules/$HIL_KERNEL_RELEASE"
 # What the lane loads; their dependencies are added below.
 WANTED_MODULES=(irqbypass vfio vfio_iommu_type1 vfio-pci-core vfio-pci netfs 9pnet 9pnet_virtio 9p overlay)
+flavour=debian
+if [[ $kernel_dir == --no-modules ]]; then
+  flavour=nomod
+  WANTED_MODULES=()
+fi
 
 key=$(cat "$HIL_DIR/kernel.env" "$HIL_DIR/guest-init.sh" "$HIL_DIR/build-initramfs.sh" /bin/busybox \
   | sha256sum | cut -c1-16)
-out="$HIL_CACHE/initramfs-$key.cpio"
+out="$HIL_CACHE/initramfs-$flavour-$key.cpio"
 if [[ -f $out ]]; then
   printf '%s\n' "$out"
   exit 0
 fi
 
-hil_log "building initramfs ($key)"
+hil_log "building initramfs ($flavour, $key)"
 work=$(mktemp -d "$HIL_CACHE/initramfs.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 root="$work/root"
@@ -57,11 +63,15 @@ visit() {
   order+=("$name")
 }
 for m in "${WANTED_MODULES[@]}"; do visit "$m"; done
-printf '%s\n' "${order[@]}" >"$root/lib/modules/load-order"
-hil_log "modules, in load order: ${order[*]}"
+# Empty for the built kernel: guest-init.sh then loads nothing.
+((${#order[@]} == 0)) || printf '%s\n' "${order[@]}" >"$root/lib/modules/load-order"
+: >>"$root/lib/modules/load-order"
+((${#order[@]} == 0)) || hil_log "modules, in load order: ${order[*]}"
 
 (cd "$root" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc -R 0:0 --quiet) >"$work/initramfs.cpio"
 mv "$work/initramfs.cpio" "$out"
 # Older builds are dead weight once the inputs changed.
-find "$HIL_CACHE" -maxdepth 1 -name 'initramfs-*.cpio' ! -name "${out##*/}" -delete
+find "$HIL_CACHE" -maxdepth 1 -name "initramfs-$flavour-*.cpio" ! -name "${out##*/}" -delete
+# (Names from before the flavours existed.)
+find "$HIL_CACHE" -maxdepth 1 -name 'initramfs-????????????????.cpio' -delete
 printf '%s\n' "$out"

@@ -14,8 +14,9 @@ set -euo pipefail
 config_only=
 [[ ${1:-} == --config ]] && config_only=1
 fragment="$HIL_DIR/kernel-built.config"
-# The script takes part in the key too: how it configures is part of the result.
-frag_hash=$(cat "$fragment" "$HIL_DIR/build-kernel.sh" | sha256sum | cut -c1-12)
+# Keyed by what decides the kernel: the source version (in the path) and the
+# fragment. (After changing how this script configures, delete the cache dir.)
+frag_hash=$(sha256sum <"$fragment" | cut -c1-12)
 src_root="$HIL_CACHE/src-$HIL_SRC_VERSION"
 src="$src_root/$HIL_SRC_PKG"
 # One object tree per source version: a fragment edit recompiles only what it touches.
@@ -106,6 +107,16 @@ configure() {
   verify_config "$obj/.config"
   hil_log "config verified: all $(grep -c '^CONFIG_' "$fragment") fragment options set"
 }
+
+mkdir -p "$HIL_CACHE"
+# One build per machine at a time: a second lane (another checkout) waits
+# here and then finds the bzImage cached, instead of racing in the same tree.
+exec {build_lock}>"$HIL_CACHE/.build-kernel.lock"
+flock "$build_lock"
+if [[ -f $out/bzImage && -z $config_only ]]; then
+  printf '%s\n' "$out/bzImage"
+  exit 0
+fi
 
 ensure_build_deps
 fetch_source

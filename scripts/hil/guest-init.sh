@@ -1,5 +1,6 @@
 #!/bin/sh
-# /init of the HIL guest (busybox sh). Loads VFIO, hands the edu device to
+# /init of the HIL guest (busybox sh). Loads VFIO (unless the kernel has it
+# built in: the "built" kernel, scripts/hil/kernel-built.config), hands the edu device to
 # vfio-pci, mounts the host's / (9p, read-only) and runs the project's HIL
 # tests in it with the host's node, then reports the exit code and powers off.
 #
@@ -36,9 +37,16 @@ mount -t devtmpfs dev /dev
 mkdir -p /dev/shm && mount -t tmpfs -o mode=1777 shm /dev/shm
 say "init started at $(uptime_s)s, kernel $(uname -r)"
 
-while read -r mod; do
-  insmod "/lib/modules/$mod.ko" || die "insmod $mod"
-done </lib/modules/load-order
+if [ -e /sys/module/vfio ] || [ -c /dev/vfio/vfio ]; then
+  say "VFIO is built into this kernel: no modules to load"
+else
+  while read -r mod; do
+    insmod "/lib/modules/$mod.ko" || die "insmod $mod"
+  done </lib/modules/load-order
+fi
+# Fault injection (fail-nth) is configured through debugfs; the tests find it
+# at /sys/kernel/debug, in the chroot too (mounted there below).
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 
 # msize: bigger 9p messages mean fewer round trips through the slow emulated
 # virtio; cache=loose is safe because nothing changes the host tree meanwhile.
@@ -77,7 +85,7 @@ driver=$(readlink "$dev/driver")
 group=$(readlink "$dev/iommu_group")
 group=${group##*/}
 [ -c "/dev/vfio/$group" ] || die "/dev/vfio/$group missing"
-say "edu $bdf -> vfio-pci, IOMMU group $group"
+say "edu $bdf -> vfio-pci, IOMMU group $group$([ -e /dev/iommu ] && echo ', /dev/iommu present')"
 
 # The chroot sees the guest's kernel interfaces, not the host's. /tmp needs
 # nothing: the overlay already makes it writable, and a fresh tmpfs there
@@ -85,6 +93,7 @@ say "edu $bdf -> vfio-pci, IOMMU group $group"
 mount -o bind /dev /host/dev || die "bind /dev"
 mount -t proc proc /host/proc || die "mount /host/proc"
 mount -t sysfs sys /host/sys || die "mount /host/sys"
+mount -t debugfs debugfs /host/sys/kernel/debug 2>/dev/null
 
 ready=$(uptime_s)
 echo "HIL-READY uptime=${ready}s"
@@ -94,7 +103,7 @@ echo "HIL-READY uptime=${ready}s"
 in_checkout() {
   chroot /host /bin/sh -c 'cd "$0" && exec "$@"' "$HIL_REPO" \
     /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="${HIL_HOME:-/tmp}" TMPDIR=/tmp CI=1 TERM=dumb "${HIL_COLOR:-NO_COLOR=1}" \
-    VFIO_HIL=1 VFIO_TEST_GROUP="$group" VFIO_TEST_DEVICE="$bdf" VFIO_HIL_CACHE=/tmp/vite-hil "$@"
+    VFIO_HIL=1 VFIO_HIL_KERNEL="${HIL_KERNEL_KIND:-debian}" VFIO_TEST_GROUP="$group" VFIO_TEST_DEVICE="$bdf" VFIO_HIL_CACHE=/tmp/vite-hil "$@"
 }
 # Through a pipe, not straight to the serial tty: vitest then writes a plain
 # log (no cursor movement) that reads well in CI and in console.log.

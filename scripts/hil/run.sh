@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
-# The HIL lane: boots the pinned Debian kernel under QEMU (TCG, no KVM needed)
-# with an emulated intel-iommu and the edu DMA device, and runs the project's
-# HIL tests (vitest.hil.config.ts) inside it against the real kernel VFIO.
+# The HIL lane: boots a real kernel under QEMU (TCG, no KVM needed) with an
+# emulated intel-iommu and the edu DMA device, and runs the project's HIL tests
+# (vitest.hil.config.ts) inside it against the real kernel VFIO. Two kernels:
+# "debian", the pinned Debian package (VFIO as modules), and "built", Debian's
+# linux-source built here with scripts/hil/kernel-built.config (VFIO, iommufd,
+# IOMMUFD_TEST and fault injection built in; build-kernel.sh, cached).
 #
-#   npm run test:hil [-- <vitest args>]     in the VM (installs what it needs)
-#   npm run test:hil -- --host [<args>]     on this machine, a real VFIO host
+#   npm run test:hil [-- <vitest args>]                 both kernels, one after the other
+#   npm run test:hil -- --kernel debian|built|both [<vitest args>]
+#   npm run test:hil -- --host [<args>]                 on this machine, a real VFIO host
 #
-# Exit code: the tests' exit code; 124 the guest timed out; 130 interrupted;
+# Exit code: the first failing kernel's: the tests' exit code; 124 the guest timed out; 130 interrupted;
 # 86 the guest could not set itself up; 3 it stopped without reporting (panic);
 # 2 the host side could not set up.
 # Environment: VFIO_HIL_TIMEOUT (seconds, default 900), VFIO_HIL_LOG (console
 # log, default .cache/hil/console-<time>-<pid>.log, console.log the latest),
 # VFIO_HIL_CACHE_DIR (downloads and
 # initramfs), VFIO_HIL_HUGEPAGES (2 MiB pages the guest reserves, default 16),
-# VFIO_HIL_EXEC (a shell command the guest runs in the checkout instead of vitest).
+# VFIO_HIL_EXEC (a shell command the guest runs in the checkout instead of vitest),
+# VFIO_HIL_JOBS (make -j for the kernel build, default nproc).
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
@@ -22,12 +27,22 @@ if [[ ${1:-} == --host ]]; then
   exec bash "$HIL_DIR/host-run.sh" "$@"
 fi
 
+kernels=(debian built)
+case ${1:-} in
+  --kernel=*) choice=${1#--kernel=}; shift ;;
+  --kernel) choice=${2:-}; shift $(($# >= 2 ? 2 : 1)) ;;
+  *) choice=both ;;
+esac
+case $choice in
+  debian | built) kernels=("$choice") ;;
+  both) ;;
+  *) hil_die "--kernel must be debian, built or both, got '$choice'" ;;
+esac
+
 timeout_s=${VFIO_HIL_TIMEOUT:-900}
 [[ $timeout_s =~ ^[1-9][0-9]*$ ]] || hil_die "VFIO_HIL_TIMEOUT must be a whole number of seconds, got '$timeout_s'"
-# One log per run (parallel runs in one checkout must not share a file);
-# .cache/hil/console.log points at the latest.
 log_dir="$REPO_DIR/.cache/hil"
-log=${VFIO_HIL_LOG:-$log_dir/console-$(date -u +%Y%m%dT%H%M%SZ)-$$.log}
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
 
 node_bin=$(command -v node) || hil_die "node is not on PATH"
 node_bin=$(readlink -f "$node_bin")
@@ -37,128 +52,188 @@ compgen -G "$REPO_DIR/build/Release/*.node" >/dev/null || compgen -G "$REPO_DIR/
 
 bash "$HIL_DIR/ensure-deps.sh"
 mkdir -p "$HIL_CACHE"
-# One preparer at a time: parallel runs from other checkouts share the cache.
+# What each kernel boots with, and how long preparing it took.
+declare -A image=() initrd=() label=() prep_s=()
+# One preparer at a time: parallel runs from other checkouts share the cache
+# (a second run waits here while the first builds the kernel).
 exec {lock}>"$HIL_CACHE/.lock"
 flock "$lock"
-kernel_dir=$(bash "$HIL_DIR/fetch-kernel.sh")
-initramfs=$(bash "$HIL_DIR/build-initramfs.sh" "$kernel_dir")
+for kind in "${kernels[@]}"; do
+  t0=$(hil_now)
+  if [[ $kind == debian ]]; then
+    kernel_dir=$(bash "$HIL_DIR/fetch-kernel.sh")
+    image[$kind]="$kernel_dir/boot/vmlinuz-$HIL_KERNEL_RELEASE"
+    initrd[$kind]=$(bash "$HIL_DIR/build-initramfs.sh" "$kernel_dir")
+    label[$kind]="$HIL_KERNEL_PKG $HIL_KERNEL_VERSION"
+  else
+    image[$kind]=$(bash "$HIL_DIR/build-kernel.sh")
+    initrd[$kind]=$(bash "$HIL_DIR/build-initramfs.sh" --no-modules)
+    label[$kind]="built from $HIL_SRC_PKG $HIL_SRC_VERSION + kernel-built.config ($(<"$(dirname "${image[$kind]}")/release"))"
+  fi
+  prep_s[$kind]=$(hil_elapsed "$t0" "$(hil_now)")
+done
 flock -u "$lock"
 
-# Per-run directory, shared read-write with the guest as 9p tag "out": settings
-# in (env), results out (exit-code, dmesg.log). A fresh path under /tmp also
-# keeps commas and spaces out of QEMU's option syntax.
-run=$(mktemp -d /tmp/node-vfio-hil.XXXXXX)
-trap 'rm -rf "$run"' EXIT
-shq() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
-{
-  printf 'HIL_REPO=%s\n' "$(shq "$REPO_DIR")"
-  printf 'HIL_NODE=%s\n' "$(shq "$node_bin")"
-  # The host's HOME, so tools find their caches there (node-gyp's headers).
-  printf 'HIL_HOME=%s\n' "$(shq "${HOME:-/root}")"
-  printf 'HIL_HUGEPAGES=%s\n' "$(shq "${VFIO_HIL_HUGEPAGES:-16}")"
-  # Colours for a terminal; plain text for CI logs (and the saved console log).
-  if [[ -n ${FORCE_COLOR:-} || ( -t 1 && -z ${NO_COLOR:-} ) ]]; then
-    printf 'HIL_COLOR=FORCE_COLOR=1\n'
-  else
-    printf 'HIL_COLOR=NO_COLOR=1\n'
-  fi
-  # Debugging the lane: a shell command to run in the guest instead of vitest.
-  printf 'HIL_EXEC=%s\n' "$(shq "${VFIO_HIL_EXEC:-}")"
-  printf 'set --'
-  for arg in "$@"; do printf ' %s' "$(shq "$arg")"; done
-  printf '\n'
-} >"$run/env"
-
-mkdir -p "$(dirname "$log")"
-: >"$log"
-if [[ -z ${VFIO_HIL_LOG:-} ]]; then
-  ln -sfn "${log##*/}" "$log_dir/console.log"
-  # Keep the last ten runs' logs.
-  ls -1t "$log_dir"/console-*.log 2>/dev/null | grep -v '\.dmesg\.log$' | tail -n +11 \
-    | while IFS= read -r old; do rm -f "$old" "${old%.log}.dmesg.log"; done
-fi
 qemu_version=$(qemu-system-x86_64 --version | head -n1)
-hil_log "kernel: $HIL_KERNEL_PKG $HIL_KERNEL_VERSION"
 hil_log "qemu:   $qemu_version"
 hil_log "node:   $node_bin $("$node_bin" --version)"
-hil_log "console log: $log (timeout ${timeout_s}s)"
 
-qemu=(
-  qemu-system-x86_64
-  -machine q35,kernel-irqchip=split -accel tcg -cpu max -m 2G -smp 2
-  -device intel-iommu,intremap=on
-  -device edu
-  -virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap
-  -virtfs "local,path=$run,mount_tag=out,security_model=none"
-  -kernel "$kernel_dir/boot/vmlinuz-$HIL_KERNEL_RELEASE"
-  -initrd "$initramfs"
-  -append "console=ttyS0 intel_iommu=on panic=-1 quiet"
-  -nic none
-  -nographic -no-reboot
-)
+shq() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
+declare -A boot_s=() tests_s=() result=()
+runs=()
+trap 'rm -rf "${runs[@]}"' EXIT
 
-# Every console line goes to the terminal and the log; the moment the guest
-# says it is ready is the end of the boot.
-relay() {
-  local line
-  while IFS= read -r line || [[ -n $line ]]; do
-    line=${line%$'\r'}
-    printf '%s\n' "$line"
-    printf '%s\n' "$line" >>"$log"
-    [[ $line == HIL-READY* && ! -f $run/ready-at ]] && hil_now >"$run/ready-at"
-  done
+# Boots one kernel, runs the tests in it; sets result/boot_s/tests_s[$kind].
+boot_kernel() {
+  local kind=$1
+  shift
+  # Per-run directory, shared read-write with the guest as 9p tag "out":
+  # settings in (env), results out (exit-code, dmesg.log). A fresh path under
+  # /tmp also keeps commas and spaces out of QEMU's option syntax.
+  local run
+  run=$(mktemp -d /tmp/node-vfio-hil.XXXXXX)
+  runs+=("$run")
+  {
+    printf 'HIL_REPO=%s\n' "$(shq "$REPO_DIR")"
+    printf 'HIL_NODE=%s\n' "$(shq "$node_bin")"
+    # The host's HOME, so tools find their caches there (node-gyp's headers).
+    printf 'HIL_HOME=%s\n' "$(shq "${HOME:-/root}")"
+    printf 'HIL_HUGEPAGES=%s\n' "$(shq "${VFIO_HIL_HUGEPAGES:-16}")"
+    # Which kernel this is, for the tests (VFIO_HIL_KERNEL): debian or built.
+    printf 'HIL_KERNEL_KIND=%s\n' "$kind"
+    # Colours for a terminal; plain text for CI logs (and the saved console log).
+    if [[ -n ${FORCE_COLOR:-} || ( -t 1 && -z ${NO_COLOR:-} ) ]]; then
+      printf 'HIL_COLOR=FORCE_COLOR=1\n'
+    else
+      printf 'HIL_COLOR=NO_COLOR=1\n'
+    fi
+    # Debugging the lane: a shell command to run in the guest instead of vitest.
+    printf 'HIL_EXEC=%s\n' "$(shq "${VFIO_HIL_EXEC:-}")"
+    printf 'set --'
+    local arg
+    for arg in "$@"; do printf ' %s' "$(shq "$arg")"; done
+    printf '\n'
+  } >"$run/env"
+
+  # One log per run and kernel (parallel runs in one checkout must not share a
+  # file); .cache/hil/console.log points at the latest.
+  local log
+  if [[ -n ${VFIO_HIL_LOG:-} ]]; then
+    log=$VFIO_HIL_LOG
+    ((${#kernels[@]} == 1)) || log="${VFIO_HIL_LOG%.log}-$kind.log"
+  else
+    log="$log_dir/console-$stamp-$$-$kind.log"
+  fi
+  mkdir -p "$(dirname "$log")"
+  : >"$log"
+  if [[ -z ${VFIO_HIL_LOG:-} ]]; then
+    ln -sfn "${log##*/}" "$log_dir/console.log"
+    # Keep the last ten runs' logs.
+    ls -1t "$log_dir"/console-*.log 2>/dev/null | grep -v '\.dmesg\.log$' | tail -n +11 \
+      | while IFS= read -r old; do rm -f "$old" "${old%.log}.dmesg.log"; done
+  fi
+  hil_log "kernel: ${label[$kind]}"
+  hil_log "console log: $log (timeout ${timeout_s}s)"
+
+  local qemu=(
+    qemu-system-x86_64
+    -machine q35,kernel-irqchip=split -accel tcg -cpu max -m 2G -smp 2
+    -device intel-iommu,intremap=on
+    -device edu
+    -virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap
+    -virtfs "local,path=$run,mount_tag=out,security_model=none"
+    -kernel "${image[$kind]}"
+    -initrd "${initrd[$kind]}"
+    -append "console=ttyS0 intel_iommu=on panic=-1 quiet"
+    -nic none
+    -nographic -no-reboot
+  )
+
+  # Every console line goes to the terminal and the log; the moment the guest
+  # says it is ready is the end of the boot.
+  relay() {
+    local line
+    while IFS= read -r line || [[ -n $line ]]; do
+      line=${line%$'\r'}
+      printf '%s\n' "$line"
+      printf '%s\n' "$line" >>"$log"
+      [[ $line == HIL-READY* && ! -f $run/ready-at ]] && hil_now >"$run/ready-at"
+    done
+  }
+
+  local start end qemu_rc rc marker
+  start=$(hil_now)
+  interrupted=
+  trap 'interrupted=1' INT TERM
+  set +e
+  # stdin from /dev/null: QEMU leaves the terminal alone, so Ctrl-C reaches it.
+  # --foreground keeps QEMU in this process group, so Ctrl-C stops it too
+  # instead of leaving it running until the timeout.
+  timeout --foreground --kill-after=10 "$timeout_s" "${qemu[@]}" </dev/null 2>&1 | relay
+  qemu_rc=${PIPESTATUS[0]}
+  set -e
+  end=$(hil_now)
+
+  if [[ -f $run/exit-code ]]; then
+    rc=$(<"$run/exit-code")
+  elif marker=$(grep -ao 'HIL-EXIT=[0-9]*' "$log" | tail -n1) && [[ -n $marker ]]; then
+    rc=${marker#HIL-EXIT=}
+  elif [[ -n $interrupted ]]; then
+    rc=130
+  elif [[ $qemu_rc -eq 124 || $qemu_rc -eq 137 ]]; then
+    rc=124
+  else
+    rc=3
+  fi
+  [[ -f $run/dmesg.log ]] && cp "$run/dmesg.log" "${log%.log}.dmesg.log"
+  result[$kind]=$rc
+
+  echo
+  hil_log "[$kind] ${label[$kind]}, $qemu_version"
+  if [[ -f $run/ready-at ]]; then
+    local ready
+    ready=$(<"$run/ready-at")
+    boot_s[$kind]=$(hil_elapsed "$start" "$ready")
+    tests_s[$kind]=$(hil_elapsed "$ready" "$end")
+    hil_log "[$kind] boot ${boot_s[$kind]}s, tests ${tests_s[$kind]}s, total $(hil_elapsed "$start" "$end")s"
+  else
+    boot_s[$kind]="never ready after $(hil_elapsed "$start" "$end")"
+    tests_s[$kind]=-
+    hil_log "[$kind] the guest never became ready ($(hil_elapsed "$start" "$end")s)"
+  fi
+
+  if [[ $rc -ne 0 ]]; then
+    case $rc in
+      130) hil_log "[$kind] interrupted" ;;
+      124) hil_log "[$kind] TIMEOUT: the guest was killed after ${timeout_s}s (set VFIO_HIL_TIMEOUT to allow more)" ;;
+      86) hil_log "[$kind] the guest could not set up VFIO (see 'HIL: setup failed' above)" ;;
+      3) hil_log "[$kind] the guest stopped without reporting a result (qemu exit $qemu_rc): kernel panic or crash?" ;;
+      *) hil_log "[$kind] tests failed with exit code $rc" ;;
+    esac
+    local failed
+    if failed=$(grep -a '^ *FAIL ' "$log" | sed 's/^ *FAIL  *//' | sort -u) && [[ -n $failed ]]; then
+      hil_log "[$kind] failed:"
+      printf '%s\n' "$failed" | head -n 30 | sed 's/^/  - /' >&2
+    fi
+    hil_log "last console lines ($log):"
+    tail -n 40 "$log" | sed 's/^/  | /' >&2
+    [[ -f ${log%.log}.dmesg.log ]] && hil_log "guest kernel log: ${log%.log}.dmesg.log"
+  else
+    hil_log "[$kind] passed"
+  fi
 }
 
-start=$(hil_now)
-interrupted=
-trap 'interrupted=1' INT TERM
-set +e
-# stdin from /dev/null: QEMU leaves the terminal alone, so Ctrl-C reaches it.
-# --foreground keeps QEMU in this process group, so Ctrl-C stops it too
-# instead of leaving it running until the timeout.
-timeout --foreground --kill-after=10 "$timeout_s" "${qemu[@]}" </dev/null 2>&1 | relay
-qemu_rc=${PIPESTATUS[0]}
-set -e
-end=$(hil_now)
-
-if [[ -f $run/exit-code ]]; then
-  rc=$(<"$run/exit-code")
-elif marker=$(grep -ao 'HIL-EXIT=[0-9]*' "$log" | tail -n1) && [[ -n $marker ]]; then
-  rc=${marker#HIL-EXIT=}
-elif [[ -n $interrupted ]]; then
-  rc=130
-elif [[ $qemu_rc -eq 124 || $qemu_rc -eq 137 ]]; then
-  rc=124
-else
-  rc=3
-fi
-[[ -f $run/dmesg.log ]] && cp "$run/dmesg.log" "${log%.log}.dmesg.log"
+final=0
+for kind in "${kernels[@]}"; do
+  boot_kernel "$kind" "$@"
+  ((final != 0)) || final=${result[$kind]}
+  # Ctrl-C stops the lane, not just the kernel that was running.
+  [[ ${result[$kind]} -eq 130 ]] && break
+done
 
 echo
-hil_log "kernel $HIL_KERNEL_RELEASE ($HIL_KERNEL_VERSION), $qemu_version"
-if [[ -f $run/ready-at ]]; then
-  ready=$(<"$run/ready-at")
-  hil_log "boot $(hil_elapsed "$start" "$ready")s, tests $(hil_elapsed "$ready" "$end")s, total $(hil_elapsed "$start" "$end")s"
-else
-  hil_log "the guest never became ready ($(hil_elapsed "$start" "$end")s)"
-fi
-
-if [[ $rc -ne 0 ]]; then
-  case $rc in
-    130) hil_log "interrupted" ;;
-    124) hil_log "TIMEOUT: the guest was killed after ${timeout_s}s (set VFIO_HIL_TIMEOUT to allow more)" ;;
-    86) hil_log "the guest could not set up VFIO (see 'HIL: setup failed' above)" ;;
-    3) hil_log "the guest stopped without reporting a result (qemu exit $qemu_rc): kernel panic or crash?" ;;
-    *) hil_log "tests failed with exit code $rc" ;;
-  esac
-  if failed=$(grep -a '^ *FAIL ' "$log" | sed 's/^ *FAIL  *//' | sort -u) && [[ -n $failed ]]; then
-    hil_log "failed:"
-    printf '%s\n' "$failed" | head -n 30 | sed 's/^/  - /' >&2
-  fi
-  hil_log "last console lines ($log):"
-  tail -n 40 "$log" | sed 's/^/  | /' >&2
-  [[ -f ${log%.log}.dmesg.log ]] && hil_log "guest kernel log: ${log%.log}.dmesg.log"
-else
-  hil_log "passed"
-fi
-exit "$rc"
+hil_log "summary (prepare = download/unpack/build, 0 s when cached):"
+for kind in "${kernels[@]}"; do
+  hil_log "  $(printf '%-6s' "$kind") prepare ${prep_s[$kind]}s, boot ${boot_s[$kind]:--}s, tests ${tests_s[$kind]:--}s, exit ${result[$kind]:-not run}  (${label[$kind]})"
+done
+exit "$final"
