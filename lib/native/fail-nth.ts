@@ -36,8 +36,8 @@ export interface FailNthSetup {
 
 /**
  * Lets fail-nth reach sleeping allocations too (failslab and fail_page_alloc
- * ignore GFP_KERNEL ones by default, which is nearly all of them), and quiets
- * the per-failure stack dumps. Returns what it changed.
+ * ignore GFP_KERNEL ones by default, which is nearly all of them) and single
+ * pages, and quiets the per-failure stack dumps. Returns what it changed.
  */
 export function prepareFailNth(): FailNthSetup {
   const saved = new Map<string, string>();
@@ -51,6 +51,8 @@ export function prepareFailNth(): FailNthSetup {
     set(`${DEBUGFS}/${attr}/verbose`, '0');
   }
   set(`${DEBUGFS}/fail_page_alloc/ignore-gfp-highmem`, 'N');
+  // Order-0 pages too (the default min-order is 1): page-table and pin-batch pages are single pages.
+  set(`${DEBUGFS}/fail_page_alloc/min-order`, '0');
   return { saved };
 }
 
