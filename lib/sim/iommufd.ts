@@ -19,17 +19,29 @@ import {
   type AccountMode, type PinAccounts, type SimArea,
 } from './iommufd-iopt.js';
 
-/** user->locked_vm, per simulated host (one user). */
-const userLocked = new WeakMap<SimHost, { pages: bigint }>();
+/**
+ * Per simulated host (one user, one mm): user->locked_vm, and mm->pinned_vm,
+ * which do_update_pinned() raises for every pinned page whatever the
+ * accounting mode ('none' included) and /proc shows as VmPin.
+ */
+const userLocked = new WeakMap<SimHost, { pages: bigint; pinned: bigint }>();
+
+function hostCounters(host: SimHost): { pages: bigint; pinned: bigint } {
+  let user = userLocked.get(host);
+  if (!user) userLocked.set(host, (user = { pages: 0n, pinned: 0n }));
+  return user;
+}
 
 function hostAccounts(host: SimHost): PinAccounts {
-  let user = userLocked.get(host);
-  if (!user) userLocked.set(host, (user = { pages: 0n }));
-  const u = user;
+  const u = hostCounters(host);
+  const charged = (refusal: string | null, pages: bigint): string | null => {
+    if (refusal === null) u.pinned += pages;
+    return refusal;
+  };
   return {
     charge(mode: AccountMode, pages: bigint): string | null {
-      if (mode === 'none') return null;
-      if (mode === 'mm') return host.memlock.charge(pages);
+      if (mode === 'none') return charged(null, pages);
+      if (mode === 'mm') return charged(host.memlock.charge(pages), pages);
       // incr_user_locked_vm(): new total against RLIMIT_MEMLOCK, no CAP_IPC_LOCK exemption here (that is mode 'none').
       const limit = host.memlock.limit;
       if (limit !== null && u.pages + pages > limit >> 12n) {
@@ -37,18 +49,24 @@ function hostAccounts(host: SimHost): PinAccounts {
           + `${u.pages << 12n} bytes already charged to this user, ${pages << 12n} more requested`;
       }
       u.pages += pages;
-      return null;
+      return charged(null, pages);
     },
     uncharge(mode: AccountMode, pages: bigint): void {
       if (mode === 'mm') host.memlock.uncharge(pages);
       if (mode === 'user') u.pages = u.pages > pages ? u.pages - pages : 0n;
+      u.pinned = u.pinned > pages ? u.pinned - pages : 0n;
     },
   };
 }
 
 /** Bytes the simulated user has charged in iommufd's 'user' accounting mode (not visible in memlock().locked). */
 export function simUserLockedBytes(host: SimHost): bigint {
-  return (userLocked.get(host)?.pages ?? 0n) << 12n;
+  return hostCounters(host).pages << 12n;
+}
+
+/** mm->pinned_vm (VmPin) in bytes: what iommufd has pinned for this simulated process. */
+export function simPinnedBytes(host: SimHost): bigint {
+  return hostCounters(host).pinned << 12n;
 }
 
 function protFlags(prot: unknown, op: string): number {
@@ -163,8 +181,8 @@ export class SimIommufd implements Iommufd {
     if (mode !== 'user' && mode !== 'mm') throw new TypeError(`setRlimitMode: mode must be 'user' or 'mm'`);
     const op = 'IOMMU_OPTION';
     this.#live(op);
-    // iommufd_option_rlimit_mode(). The sim's root (memlock.exempt) stands in for CAP_SYS_RESOURCE.
-    if (!this.#host.memlock.exempt) throw new VfioError(Errno.EPERM, op, { option: 'RLIMIT_MODE' }, 'needs CAP_SYS_RESOURCE');
+    // iommufd_option_rlimit_mode(). The simulated process is root with CAP_SYS_RESOURCE (even when a test
+    // drops CAP_IPC_LOCK through memlock.exempt), so the kernel's EPERM for others is not modelled.
     if (this.#objects.size > 0) {
       throw new VfioError(Errno.EBUSY, op, { option: 'RLIMIT_MODE' }, 'the mode can only change before any object (IOAS, device) exists');
     }
@@ -218,8 +236,10 @@ export class SimIoas implements Ioas {
     return { pageSizes: r.alignment > PAGE_SIZE ? r.alignment : PAGE_SIZE, ranges: r.ranges, dmaAvail: null, migration: null };
   }
 
+  /** As the native backend reads it: VmLck (mm->locked_vm) + VmPin (mm->pinned_vm). */
   memlock(): MemlockStatus {
-    return this.#ctx.host.memlock.status();
+    const s = this.#ctx.host.memlock.status();
+    return { ...s, locked: s.locked + simPinnedBytes(this.#ctx.host) };
   }
 
   map(m: DmaMapping): void {
