@@ -343,6 +343,18 @@ export function defineIommufdConformance(fx: IommufdFixture): void {
       dev.detach(); // nothing attached: the kernel answers 0
     });
 
+    it('kernel-chosen IOVAs keep the domain\'s alignment and avoid the reserved regions; allowing a reserved range is EADDRINUSE', () => {
+      const { ioas, buffer } = attached();
+      const b = buffer(1);
+      expect(ioas.mapAuto(b.vaddr, b.size)).toBe(0x1000n);
+      expectErrno(() => ioas.allowIovas([{ start: MSI_START - 0x1000n, last: MSI_START + 0xfffn }]), Errno.EADDRINUSE);
+      ioas.allowIovas([{ start: MSI_START - 0x2000n, last: MSI_START - 1n }, { start: MSI_LAST + 1n, last: MSI_LAST + 0x2000n }]);
+      const c = buffer(2);
+      // Alignment min(8 KiB, lowest bit of the address) = at most 8 KiB: the first allowed range (8 KiB aligned) fits.
+      expect(ioas.mapAuto(c.vaddr, c.size)).toBe(MSI_START - 0x2000n);
+      expect(ioas.unmapAll()).toBe(b.size + c.size);
+    });
+
     it('closing the IOAS detaches its devices and unmaps; the buffers close', () => {
       const { ioas, dev, buffer } = attached();
       const b = buffer(4);
