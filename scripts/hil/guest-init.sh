@@ -1,8 +1,9 @@
 #!/bin/sh
 # /init of the HIL guest (busybox sh). Loads VFIO (unless the kernel has it
-# built in: the "built" kernel, scripts/hil/kernel-built.config), hands the edu device to
-# vfio-pci, mounts the host's / (9p, read-only) and runs the project's HIL
-# tests in it with the host's node, then reports the exit code and powers off.
+# built in: the "built" kernel, scripts/hil/kernel-built.config), hands the
+# edu device to vfio-pci, mounts the host's / (9p, read-only) and runs the
+# project's HIL tests in it with the host's node, then reports the exit code
+# and powers off.
 #
 # The host passes its settings in /out/env (the per-run directory, shared
 # read-write as 9p tag "out"); results go back there and to the console.
