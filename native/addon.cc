@@ -1,7 +1,7 @@
 // Module entry: per-environment data, the classes, the factory functions, and
 // the teardown hook that closes whatever JS left open (workers included).
-#include <linux/version.h>
 #include <napi.h>
+#include <uapi_version.h>
 
 #include <string>
 
@@ -38,10 +38,9 @@ void TearDown(AddonData* data) {
   data->ioasClass.Reset();
 }
 
-std::string UapiVersion() {
-  unsigned v = LINUX_VERSION_CODE;
-  return std::to_string(v >> 16) + "." + std::to_string((v >> 8) & 0xff) + "." + std::to_string(v & 0xff);
-}
+// linux/vfio.h and linux/iommufd.h come from native/uapi (vendored), not from
+// the build host's linux/version.h.
+std::string UapiVersion() { return NODE_VFIO_UAPI_VERSION; }
 
 }  // namespace
 
@@ -102,7 +101,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitKernelPin(env, exports);
   InitFailNth(env, exports);
   exports.Set("PLAN_STRIDE", Napi::Number::New(env, kPlanStride));
-  // Which linux/vfio.h the constants came from (the build host's uapi headers).
+  // Which linux/vfio.h the constants came from (the vendored native/uapi headers).
   exports.Set("uapiVersion", Napi::String::New(env, UapiVersion()));
   return exports;
 }
