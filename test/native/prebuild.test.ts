@@ -37,7 +37,8 @@ describe.skipIf(!existsSync(prebuildDir))(`prebuild for ${process.platform}-${pr
       expect(out.from.startsWith(join(pkg, 'prebuilds'))).toBe(true);
       expect(out).toMatchObject({ first: 42, closed: true, code: 'ENOENT' });
       expect(out.uapi).toMatch(/^\d+\.\d+\.\d+$/);
-      expect(out.exports).toEqual(['PLAN_STRIDE', 'allocBuffer', 'memlockLimit', 'openContainer', 'openGroup',
+      expect(out.exports).toEqual(['PLAN_STRIDE', 'allocBuffer', 'armFailNth', 'disarmFailNth', 'failNthResult',
+        'kernelPinProbe', 'kernelPinRun', 'memlockLimit', 'openContainer', 'openDeviceCdev', 'openGroup', 'openIommufd',
         'setErrorFactory', 'uapiVersion']);
     } finally {
       rmSync(pkg, { recursive: true, force: true });
