@@ -17,7 +17,7 @@ import { Errno, VfioError } from '../errors.js';
 import { MappedSet } from './mapped-set.js';
 import { minPageSize } from './page-sizes.js';
 import { radixOrder } from './radix.js';
-import { REQUEST_STRIDE, requestWords, type MapRequest } from './requests.js';
+import { REQUEST_STRIDE, requestCount, requestHalves, requestWords, type MapRequest } from './requests.js';
 import { HI, LO, PageUnits, u32View } from './words.js';
 
 export type Strategy = 'per-page' | 'coalesced' | 'kernel';
@@ -78,19 +78,22 @@ export function buildPlan(
   info: IommuInfo,
   opts: PlanOptions = {},
 ): Plan {
-  if (!STRATEGIES.includes(strategy)) throw new TypeError(`unknown strategy ${String(strategy)}`);
+  if (strategy !== 'coalesced' && strategy !== 'per-page' && strategy !== 'kernel') {
+    throw new TypeError(`unknown strategy ${String(strategy)}`);
+  }
+  const n = requestCount(requests);
   const words = requestWords(requests);
-  const n = words.length / REQ_WORDS;
-  const units = new PageUnits(minPageSize(info.pageSizes));
+  const geo = geometryOf(info);
+  const units = geo.units;
   const page = units.page;
   const space = units.limit;
-  const ranges = usableRanges(info, units);
+  const ranges = geo.ranges;
   if (opts.existing !== undefined && !(opts.existing instanceof MappedSet)) throw new TypeError('opts.existing must be a MappedSet');
   const existing = opts.existing && opts.existing.count > 0 ? opts.existing : undefined;
   const skipExisting = opts.onExisting === 'skip';
-  const maxEntry = maxEntryPages(strategy, opts.maxEntrySize, units, info);
+  const maxEntry = maxEntryPages(strategy, opts.maxEntrySize, units, geo.maxDirtyPages);
 
-  const input = u32View(words);
+  const input = requestHalves(words);
   // Locals, not module bindings or fields, in the hot loop.
   const lo = W_LO;
   const hi = W_HI;
@@ -203,18 +206,20 @@ export function buildPlan(
   }
   if (open) out.push(runVaddr, runIova, runEnd - runIova, runProt, runFirst, runLast);
 
+  const pages = BigInt(out.pages);
   const plan: Plan = {
     strategy,
     entries: out.entries(),
     count: out.count,
-    bytes: units.toBig(out.pages),
-    pages: BigInt(out.pages),
+    bytes: pages * units.pageBig,
+    pages,
     pageSize: units.pageBig,
     firstRequest: out.firstRequests(),
     lastRequest: out.lastRequests(),
     requests: n,
-    skipped: units.toBig(skipped),
+    skipped: skipped === 0 ? 0n : units.toBig(skipped),
   };
+  out.release();
   if (!ascending) refuseOverlaps(plan, units);
   if (strategy === 'kernel' && plan.count > 1) {
     const k = plan.firstRequest[1] as number;
@@ -231,19 +236,12 @@ function nextMultiple(p: number, m: number): number {
   return (q + 1) * m;
 }
 
-function maxEntryPages(strategy: Strategy, maxEntrySize: bigint | undefined, units: PageUnits, info: IommuInfo): number {
+function maxEntryPages(strategy: Strategy, maxEntrySize: bigint | undefined, units: PageUnits, maxDirtyPages: number): number {
   if (strategy === 'per-page') return 1;
   // The size field is 64 bits: no entry may cover 2^64 bytes, so cut at 2^63.
   let max = units.limit / 2;
   if (strategy !== 'coalesced') return max;
-  // With dirty tracking, an unmap that returns the dirty bitmap may cover at
-  // most one maximal bitmap, and unmaps cannot split a mapping: so no mapping
-  // may be larger than that bitmap describes.
-  const mig = info.migration;
-  if (mig && mig.pageSizes > 0n && mig.maxDirtyBitmapSize > 0n) {
-    const pages = units.fromBig(mig.maxDirtyBitmapSize * 8n * (mig.pageSizes & -mig.pageSizes));
-    if (pages >= 1 && pages < max) max = pages;
-  }
+  if (maxDirtyPages < max) max = maxDirtyPages;
   if (maxEntrySize !== undefined) {
     if (typeof maxEntrySize !== 'bigint') throw new TypeError('maxEntrySize must be a bigint');
     if (maxEntrySize <= 0n || maxEntrySize % units.pageBig !== 0n) {
@@ -253,6 +251,61 @@ function maxEntryPages(strategy: Strategy, maxEntrySize: bigint | undefined, uni
     if (pages < max) max = pages;
   }
   return max;
+}
+
+/** What buildPlan works out from an IommuInfo before its loop. */
+interface Geometry {
+  units: PageUnits;
+  /** usableRanges(); only read. */
+  ranges: Float64Array;
+  /** Largest entry dirty tracking allows, in pages (Infinity without it). */
+  maxDirtyPages: number;
+  // The values it was worked out from.
+  pageSizes: bigint;
+  starts: bigint[];
+  lasts: bigint[];
+  migPageSizes: bigint;
+  migMaxBitmap: bigint;
+}
+
+// Callers plan again and again against the same IommuInfo; working it out
+// (BigInt divisions, a typed array) cost more than planning one page. The last
+// one is kept and reused while every value it came from is equal (compared,
+// not trusted by identity: an IommuInfo is a plain object anyone may change).
+let lastGeometry: Geometry | null = null;
+
+function geometryOf(info: IommuInfo): Geometry {
+  const g = lastGeometry;
+  if (g !== null && g.pageSizes === info.pageSizes && sameRanges(g, info.ranges)) {
+    const mig = info.migration;
+    if (mig ? g.migPageSizes === mig.pageSizes && g.migMaxBitmap === mig.maxDirtyBitmapSize : g.migPageSizes === -1n) return g;
+  }
+  const units = new PageUnits(minPageSize(info.pageSizes));
+  const ranges = usableRanges(info, units);
+  // With dirty tracking, an unmap that returns the dirty bitmap may cover at
+  // most one maximal bitmap, and unmaps cannot split a mapping: so no mapping
+  // may be larger than that bitmap describes.
+  let maxDirtyPages = Infinity;
+  const mig = info.migration;
+  if (mig && mig.pageSizes > 0n && mig.maxDirtyBitmapSize > 0n) {
+    const pages = units.fromBig(mig.maxDirtyBitmapSize * 8n * (mig.pageSizes & -mig.pageSizes));
+    if (pages >= 1) maxDirtyPages = pages;
+  }
+  lastGeometry = {
+    units, ranges, maxDirtyPages, pageSizes: info.pageSizes,
+    starts: info.ranges.map((r) => r.start), lasts: info.ranges.map((r) => r.last),
+    migPageSizes: mig ? mig.pageSizes : -1n, migMaxBitmap: mig ? mig.maxDirtyBitmapSize : -1n,
+  };
+  return lastGeometry;
+}
+
+function sameRanges(g: Geometry, ranges: readonly IovaRange[]): boolean {
+  if (ranges.length !== g.starts.length) return false;
+  for (let k = 0; k < ranges.length; k++) {
+    const r = ranges[k] as IovaRange;
+    if (r.start !== g.starts[k] || r.last !== g.lasts[k]) return false;
+  }
+  return true;
 }
 
 /**
@@ -326,27 +379,57 @@ function refuseOverlaps(plan: Plan, units: PageUnits): void {
   }
 }
 
+/** Where a plan is written: one ArrayBuffer holds the entries and both request arrays. */
+interface Storage {
+  words: BigUint64Array;
+  view: Uint32Array;
+  first: Uint32Array;
+  last: Uint32Array;
+}
+
+function newStorage(c: number): Storage {
+  const buf = new ArrayBuffer(c * (PLAN_STRIDE * 8 + 8));
+  return {
+    words: new BigUint64Array(buf, 0, c * PLAN_STRIDE),
+    view: new Uint32Array(buf, 0, c * PLAN_STRIDE * 2),
+    first: new Uint32Array(buf, c * PLAN_STRIDE * 8, c),
+    last: new Uint32Array(buf, c * PLAN_STRIDE * 8 + c * 4, c),
+  };
+}
+
+// Plans of a few entries (a single page above all) are written into one kept
+// storage and copied out exactly sized: an ArrayBuffer and four views made per
+// plan cost more than planning the page, and so does the garbage collector's
+// sweep of them. Small copies are plain typed arrays V8 keeps on its heap.
+// A plan that throws half-way keeps the spare: the next one makes another.
+const SPARE_ENTRIES = 64;
+let spare: Storage | null = null;
+
 /** Growable plan output, written through a u32 view: no BigInt per entry. */
 class PlanWriter {
   count = 0;
   pages = 0;
-  private words!: BigUint64Array;
-  private view!: Uint32Array;
-  private first!: Uint32Array;
-  private last!: Uint32Array;
+  private words: BigUint64Array;
+  private view: Uint32Array;
+  private first: Uint32Array;
+  private last: Uint32Array;
+  /** The spare storage while writing into it (the result is then a copy), else null. */
+  private borrowed: Storage | null;
 
   constructor(capacity: number, private readonly expected: number, private readonly units: PageUnits) {
-    this.allocate(Math.max(1, capacity));
-  }
-
-  // One ArrayBuffer holds the entries and both request arrays: small plans
-  // are dominated by typed-array allocation, not by planning.
-  private allocate(c: number): void {
-    const buf = new ArrayBuffer(c * (PLAN_STRIDE * 8 + 8));
-    this.words = new BigUint64Array(buf, 0, c * PLAN_STRIDE);
-    this.view = new Uint32Array(buf, 0, c * PLAN_STRIDE * 2);
-    this.first = new Uint32Array(buf, c * PLAN_STRIDE * 8, c);
-    this.last = new Uint32Array(buf, c * PLAN_STRIDE * 8 + c * 4, c);
+    let st: Storage;
+    if (capacity <= SPARE_ENTRIES) {
+      st = spare ?? newStorage(SPARE_ENTRIES);
+      spare = null;
+      this.borrowed = st;
+    } else {
+      st = newStorage(capacity);
+      this.borrowed = null;
+    }
+    this.words = st.words;
+    this.view = st.view;
+    this.first = st.first;
+    this.last = st.last;
   }
 
   push(vaddr: number, iova: number, size: number, prot: number, first: number, last: number): void {
@@ -365,26 +448,40 @@ class PlanWriter {
   }
 
   // Exactly count entries: the addon walks the whole array. Copy only when
-  // the spare capacity is worth giving back.
+  // the spare capacity is worth giving back (or the storage is the kept one).
   entries(): BigUint64Array {
     const used = this.count * PLAN_STRIDE;
+    if (this.borrowed !== null) return this.words.slice(0, used);
     if (used === this.words.length) return this.words;
     return used * 4 < this.words.length * 3 ? this.words.slice(0, used) : this.words.subarray(0, used);
   }
 
   firstRequests(): Uint32Array {
+    if (this.borrowed !== null) return this.first.slice(0, this.count);
     return this.count === this.first.length ? this.first : this.first.subarray(0, this.count);
   }
 
   lastRequests(): Uint32Array {
+    if (this.borrowed !== null) return this.last.slice(0, this.count);
     return this.count === this.last.length ? this.last : this.last.subarray(0, this.count);
+  }
+
+  /** Gives the kept storage back, once entries() and the request arrays were taken. */
+  release(): void {
+    if (this.borrowed !== null) spare = this.borrowed;
+    this.borrowed = null;
   }
 
   private grow(): void {
     const { words, first, last } = this;
-    this.allocate(Math.max(first.length * 2, this.expected));
-    this.words.set(words);
-    this.first.set(first);
-    this.last.set(last);
+    const st = newStorage(Math.max(first.length * 2, this.expected));
+    st.words.set(words);
+    st.first.set(first);
+    st.last.set(last);
+    this.words = st.words;
+    this.view = st.view;
+    this.first = st.first;
+    this.last = st.last;
+    this.release();
   }
 }

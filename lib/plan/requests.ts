@@ -3,6 +3,7 @@
 // page requests need no per-entry allocation.
 import { PROT_RW } from '../backend.js';
 import { U64_MAX } from './page-sizes.js';
+import { u32View } from './words.js';
 
 export interface MapRequest {
   vaddr: bigint;
@@ -24,13 +25,17 @@ function u64(value: unknown, what: string): bigint {
 // Objects are converted into one reused buffer: the planner reads the words
 // only while it runs, and a fresh typed array per call (a few of them, for a
 // single page) costs more in garbage collection than planning the page does.
+// Its u32 view is kept with it, and it is handed out whole (never a subarray,
+// which would be one more allocation per call): the caller knows the count.
 let scratch = new BigUint64Array(64 * REQUEST_STRIDE);
+let scratchView = u32View(scratch);
 let converting = false;
 
 /**
  * Checks the shape of the input and returns it as (vaddr, iova, size, prot)
- * words. Converted objects land in a buffer reused by the next call: read the
- * result before calling again.
+ * words: the first requestCount(requests) requests of the result are the
+ * input, and any words after them are to be ignored. Converted objects land
+ * in a buffer reused by the next call: read the result before calling again.
  */
 export function requestWords(requests: readonly MapRequest[] | BigUint64Array): BigUint64Array {
   if (requests instanceof BigUint64Array) {
@@ -43,17 +48,36 @@ export function requestWords(requests: readonly MapRequest[] | BigUint64Array): 
   const need = requests.length * REQUEST_STRIDE;
   // A getter on a request could plan from inside this loop: that call gets its own buffer.
   if (converting) return convert(requests, new BigUint64Array(need));
-  if (scratch.length < need) scratch = new BigUint64Array(Math.max(need, scratch.length * 2));
+  if (scratch.length < need) {
+    scratch = new BigUint64Array(Math.max(need, scratch.length * 2));
+    scratchView = u32View(scratch);
+  }
   converting = true;
   try {
-    return convert(requests, need === scratch.length ? scratch : scratch.subarray(0, need));
+    return convert(requests, scratch);
   } finally {
     converting = false;
   }
 }
 
+/**
+ * Requests in the input (requestWords' result may hold more words than that).
+ * Read before requestWords, so a getter that grows the array cannot change it.
+ * Input requestWords refuses counts as 0.
+ */
+export function requestCount(requests: readonly MapRequest[] | BigUint64Array): number {
+  if (requests instanceof BigUint64Array) return Math.floor(requests.length / REQUEST_STRIDE);
+  return Array.isArray(requests) ? requests.length : 0;
+}
+
+/** The words as u32 halves: the kept view for the reused buffer, a new one otherwise. */
+export function requestHalves(words: BigUint64Array): Uint32Array {
+  return words === scratch ? scratchView : u32View(words);
+}
+
 function convert(requests: readonly MapRequest[], words: BigUint64Array): BigUint64Array {
-  for (let i = 0; i < requests.length; i++) {
+  const n = requests.length;
+  for (let i = 0; i < n; i++) {
     const r = requests[i] as MapRequest | undefined;
     if (r === null || typeof r !== 'object') throw new TypeError(`request ${i} is not an object`);
     const prot = r.prot ?? PROT_RW;

@@ -153,6 +153,44 @@ describe('buildPlan: coalescing', () => {
   });
 });
 
+describe('buildPlan: what it keeps between calls', () => {
+  it('plans against the IommuInfo as it is now, even when the same object was changed in place', () => {
+    const info: IommuInfo = { ...TEST_INFO, ranges: TEST_INFO.ranges.map((r) => ({ ...r })), migration: null };
+    expect(buildPlan(pagesAt(0x10_0000n, 4), 'coalesced', info).count).toBe(1);
+    // A range end inside the run now: it must split there.
+    (info.ranges[0] as { last: bigint }).last = 0x10_1fffn;
+    info.ranges.splice(1, 0, { start: 0x10_2000n, last: 0x10_ffffn });
+    const split = buildPlan(pagesAt(0x10_0000n, 4), 'coalesced', info);
+    expect(entriesOf(split).map((e) => e.iova)).toEqual([0x10_0000n, 0x10_2000n]);
+    // Dirty tracking now caps an entry at one bitmap of 8 bits (8 pages of 4 KiB).
+    info.migration = { flags: 0, pageSizes: SZ_4K, maxDirtyBitmapSize: 1n };
+    expect(buildPlan(pagesAt(0x1_0000_0000n, 16), 'coalesced', info).count).toBe(2);
+    info.migration = null;
+    expect(buildPlan(pagesAt(0x1_0000_0000n, 16), 'coalesced', info).count).toBe(1);
+    // A larger smallest page: 4 KiB requests are refused again.
+    info.pageSizes = SZ_2M;
+    expect(() => buildPlan(pagesAt(0x1_0000_0000n, 1), 'coalesced', info)).toThrow(/multiples of the IOMMU page size 0x200000/);
+  });
+
+  it('hands every plan its own arrays: a later plan does not change an earlier one', () => {
+    const a = buildPlan(pagesAt(0x10_0000n, 1), 'coalesced', TEST_INFO);
+    const before = [Array.from(a.entries), Array.from(a.firstRequest), Array.from(a.lastRequest)];
+    const b = buildPlan([...pagesAt(0x40_0000n, 3), ...pagesAt(0x80_0000n, 2)], 'per-page', TEST_INFO);
+    expect(b.count).toBe(5);
+    expect([Array.from(a.entries), Array.from(a.firstRequest), Array.from(a.lastRequest)]).toEqual(before);
+    expect(a.entries.length).toBe(4);
+    expect(b.firstRequest.length).toBe(5);
+  });
+
+  it('recovers from a plan refused half-way: the next plan is whole and separate', () => {
+    expect(() => buildPlan([...pagesAt(0x10_0000n, 2), { vaddr: V, iova: 0x10_0001n, size: SZ_4K }], 'per-page', TEST_INFO)).toThrow(RangeError);
+    const a = buildPlan(pagesAt(0x10_0000n, 2), 'per-page', TEST_INFO);
+    const b = buildPlan(pagesAt(0x30_0000n, 2), 'per-page', TEST_INFO);
+    expect(entriesOf(a).map((e) => e.iova)).toEqual([0x10_0000n, 0x10_1000n]);
+    expect(entriesOf(b).map((e) => e.iova)).toEqual([0x30_0000n, 0x30_1000n]);
+  });
+});
+
 describe('buildPlan: properties over random mixes (seeded)', () => {
   const SEEDS = Array.from({ length: 300 }, (_, k) => 1000 + k);
 
