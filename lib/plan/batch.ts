@@ -166,7 +166,7 @@ const TRANSIENT = new Set<number>([Errno.EINTR, Errno.EAGAIN]);
 // is retried once on its own.
 function unmapEach(space: DmaSpace, entries: BigUint64Array): UnmapOutcome {
   const count = entries.length / PLAN_STRIDE;
-  const ns = new Float64Array(count);
+  let ns: Float64Array | null = null;
   const failures: UnwindFailure[] = [];
   let unmapped = 0n;
   let simulated = space.simulated;
@@ -174,7 +174,8 @@ function unmapEach(space: DmaSpace, entries: BigUint64Array): UnmapOutcome {
   while (offset < count) {
     let r: PlanResult;
     try {
-      r = space.runPlan('unmap', entries.subarray(offset * PLAN_STRIDE));
+      // The whole plan as it is the first time round: a subarray is one more allocation.
+      r = space.runPlan('unmap', offset === 0 ? entries : entries.subarray(offset * PLAN_STRIDE));
     } catch (e) {
       // The backend threw instead of reporting: nothing after offset is known to be unmapped.
       const errno = e instanceof VfioError ? e.errno : 0;
@@ -182,7 +183,13 @@ function unmapEach(space: DmaSpace, entries: BigUint64Array): UnmapOutcome {
       break;
     }
     simulated = r.simulated;
-    ns.set(r.ns.subarray(0, Math.min(r.ns.length, count - offset)), offset);
+    if (offset === 0 && r.ns.length === count) {
+      // Every entry timed in one call (the usual case): its times are the batch's, no copy.
+      ns = r.ns;
+    } else {
+      ns ??= new Float64Array(count);
+      ns.set(r.ns.subarray(0, Math.min(r.ns.length, count - offset)), offset);
+    }
     unmapped += r.unmapped;
     if (r.failedIndex < 0) break;
     const bad = offset + r.failedIndex;
@@ -198,7 +205,7 @@ function unmapEach(space: DmaSpace, entries: BigUint64Array): UnmapOutcome {
     if (errno !== 0) failures.push({ index: bad, errno, code: errnoCode(errno) });
     offset = bad + 1;
   }
-  return { ns, simulated, unmapped, failures };
+  return { ns: ns ?? new Float64Array(count), simulated, unmapped, failures };
 }
 
 function result(op: PlanOp, plan: Plan, ns: Float64Array, simulated: boolean, unmapped: bigint, room: Headroom | null): BatchResult {
