@@ -85,14 +85,53 @@ export function buildPlan(
   const words = requestWords(requests);
   const geo = geometryOf(info);
   const units = geo.units;
-  const page = units.page;
-  const space = units.limit;
   const ranges = geo.ranges;
   if (opts.existing !== undefined && !(opts.existing instanceof MappedSet)) throw new TypeError('opts.existing must be a MappedSet');
   const existing = opts.existing && opts.existing.count > 0 ? opts.existing : undefined;
   const skipExisting = opts.onExisting === 'skip';
   const maxEntry = maxEntryPages(strategy, opts.maxEntrySize, units, geo.maxDirtyPages);
 
+  // Per-page plans have at least n entries. Coalesced ones have at most n
+  // (plus splits) and often far fewer: start small, and if that proves
+  // too small, go straight to n rather than doubling up to it.
+  const out = new PlanWriter(strategy === 'per-page' ? n : Math.min(n, 1 << 16), n, units);
+  planRuns(out, words, n, info, ranges, existing, skipExisting, maxEntry);
+  const skipped = out.skipped;
+
+  const pages = BigInt(out.pages);
+  const plan: Plan = {
+    strategy,
+    entries: out.entries(),
+    count: out.count,
+    bytes: pages * units.pageBig,
+    pages,
+    pageSize: units.pageBig,
+    firstRequest: out.firstRequests(),
+    lastRequest: out.lastRequests(),
+    requests: n,
+    skipped: skipped === 0 ? 0n : units.toBig(skipped),
+  };
+  out.release();
+  if (!out.ascending) refuseOverlaps(plan, units);
+  if (strategy === 'kernel' && plan.count > 1) {
+    const k = plan.firstRequest[1] as number;
+    throw new RangeError(`'kernel' maps one contiguous region in one call, but these requests need ${plan.count} calls `
+      + `(the region breaks at request ${k}: IOVA or vaddr not contiguous, prot differs, or an IOVA-range end or known mapping is in the way); use 'coalesced'`);
+  }
+  return plan;
+}
+
+// The planning loop, a function of its own: V8 compiles a long-running loop
+// on its own (on-stack replacement) and may go on entering that code on later
+// calls. Code after the loop in the same function then deoptimized on every
+// call that took a branch the first big plans never took (each single page
+// after the bench's big cells: ~5 us a call). What follows the loop is in
+// buildPlan, compiled and deoptimized the ordinary way.
+function planRuns(out: PlanWriter, words: BigUint64Array, n: number, info: IommuInfo, ranges: Float64Array,
+  existing: MappedSet | undefined, skipExisting: boolean, maxEntry: number): void {
+  const units = out.units;
+  const page = units.page;
+  const space = units.limit;
   const input = requestHalves(words);
   // Locals, not module bindings or fields, in the hot loop.
   const lo = W_LO;
@@ -100,10 +139,6 @@ export function buildPlan(
   const perHi = units.perHi;
   const perByte = 1 / page; // exact: page is a power of two
   const lowMask = page - 1;
-  // Per-page plans have at least n entries. Coalesced ones have at most n
-  // (plus splits) and often far fewer: start small, and if that proves
-  // too small, go straight to n rather than doubling up to it.
-  const out = new PlanWriter(strategy === 'per-page' ? n : Math.min(n, 1 << 16), n, units);
   let rangeIndex = 0;
   let existingHint = 0;
   let skipped = 0;
@@ -205,28 +240,8 @@ export function buildPlan(
     }
   }
   if (open) out.push(runVaddr, runIova, runEnd - runIova, runProt, runFirst, runLast);
-
-  const pages = BigInt(out.pages);
-  const plan: Plan = {
-    strategy,
-    entries: out.entries(),
-    count: out.count,
-    bytes: pages * units.pageBig,
-    pages,
-    pageSize: units.pageBig,
-    firstRequest: out.firstRequests(),
-    lastRequest: out.lastRequests(),
-    requests: n,
-    skipped: skipped === 0 ? 0n : units.toBig(skipped),
-  };
-  out.release();
-  if (!ascending) refuseOverlaps(plan, units);
-  if (strategy === 'kernel' && plan.count > 1) {
-    const k = plan.firstRequest[1] as number;
-    throw new RangeError(`'kernel' maps one contiguous region in one call, but these requests need ${plan.count} calls `
-      + `(the region breaks at request ${k}: IOVA or vaddr not contiguous, prot differs, or an IOVA-range end or known mapping is in the way); use 'coalesced'`);
-  }
-  return plan;
+  out.skipped = skipped;
+  out.ascending = ascending;
 }
 
 /** The smallest multiple of m above p (doubles: `%` on them is a slow fmod call). */
@@ -409,6 +424,10 @@ let spare: Storage | null = null;
 class PlanWriter {
   count = 0;
   pages = 0;
+  /** Pages left out as already mapped (onExisting: 'skip'). */
+  skipped = 0;
+  /** No request started below the end of the one before it (then none overlap). */
+  ascending = true;
   private words: BigUint64Array;
   private view: Uint32Array;
   private first: Uint32Array;
@@ -416,7 +435,7 @@ class PlanWriter {
   /** The spare storage while writing into it (the result is then a copy), else null. */
   private borrowed: Storage | null;
 
-  constructor(capacity: number, private readonly expected: number, private readonly units: PageUnits) {
+  constructor(capacity: number, private readonly expected: number, readonly units: PageUnits) {
     let st: Storage;
     if (capacity <= SPARE_ENTRIES) {
       st = spare ?? newStorage(SPARE_ENTRIES);
