@@ -16,11 +16,15 @@ export interface MapRequest {
 /** Words per request in the bulk form: vaddr, iova, size, prot. */
 export const REQUEST_STRIDE = 4;
 
-function u64(value: unknown, what: string): bigint {
-  if (typeof value !== 'bigint') throw new TypeError(`${what} must be a bigint, got ${typeof value}`);
-  if (value < 0n || value > U64_MAX) throw new RangeError(`${what} does not fit in 64 bits: ${value}`);
+// The message is put together only when it is thrown: a template string per
+// field and request was most of what converting a request cost.
+function u64(value: unknown, i: number, field: string): bigint {
+  if (typeof value !== 'bigint') throw new TypeError(`request ${i}: ${field} must be a bigint, got ${typeof value}`);
+  if (value < 0n || value > U64_MAX) throw new RangeError(`request ${i}: ${field} does not fit in 64 bits: ${value}`);
   return value;
 }
+
+const PROT_RW_WORD = BigInt(PROT_RW);
 
 // Objects are converted into one reused buffer: the planner reads the words
 // only while it runs, and a fresh typed array per call (a few of them, for a
@@ -85,10 +89,10 @@ function convert(requests: readonly MapRequest[], words: BigUint64Array): BigUin
     // Checked before the u32 conversion below, which would turn 2^32 + 3 into 3.
     if (prot < 0 || prot > 0xffff_ffff) throw new RangeError(`request ${i}: prot ${prot} does not fit in 32 bits`);
     const o = i * REQUEST_STRIDE;
-    words[o] = u64(r.vaddr, `request ${i}: vaddr`);
-    words[o + 1] = u64(r.iova, `request ${i}: iova`);
-    words[o + 2] = u64(r.size, `request ${i}: size`);
-    words[o + 3] = BigInt(prot >>> 0);
+    words[o] = u64(r.vaddr, i, 'vaddr');
+    words[o + 1] = u64(r.iova, i, 'iova');
+    words[o + 2] = u64(r.size, i, 'size');
+    words[o + 3] = prot === PROT_RW ? PROT_RW_WORD : BigInt(prot >>> 0);
   }
   return words;
 }
