@@ -4,6 +4,7 @@ import { PROT_READ, PROT_RW, SZ_1G, SZ_2M, SZ_4K, type DmaSpace, type IommuInfo 
 import { VfioError } from '../../lib/errors.js';
 import { MappedSet, STRATEGIES, buildPlan, mapBatch, type MapRequest, type Strategy } from '../../lib/plan/index.js';
 import { radixOrder } from '../../lib/plan/radix.js';
+import { SIM_DEFAULT_GROUP, SimBackend } from '../../lib/sim/index.js';
 import { TEST_INFO } from './plan-fake-space.js';
 import { entriesOf, int, plannedPages, randomRequests, requestedPages, rng, toWords } from './plan-gen.js';
 
@@ -318,6 +319,56 @@ describe('buildPlan: speed (printed, not asserted)', () => {
     const build = per(() => buildPlan(req, 'coalesced', TEST_INFO));
     const batch = per(() => mapBatch(idle, plan));
     console.log(`single page: buildPlan ${build.toFixed(0)} ns, mapBatch (planner side, limits check skipped as not worthwhile) ${batch.toFixed(0)} ns`);
+  });
+
+  it('costs little next to a direct map() on the simulator (single page)', () => {
+    // The bench's "planner overhead" figure, warm: the same page mapped by
+    // DmaSpace.map() and by buildPlan + mapBatch, each unmapped again untimed.
+    const backend = new SimBackend();
+    const c = backend.openContainer();
+    const g = backend.openGroup(SIM_DEFAULT_GROUP);
+    const buf = backend.allocBuffer({ size: SZ_4K, backing: '4k', prefault: true });
+    try {
+      g.setContainer(c);
+      c.setIommu('type1v2');
+      const info = c.info();
+      const iova = 0x4000_0000n;
+      const req = { vaddr: buf.vaddr, iova, size: SZ_4K };
+      const rounds = 5;
+      const reps = 5_000;
+      const best = { direct: Infinity, build: Infinity, batch: Infinity };
+      for (let round = 0; round < rounds; round++) {
+        let direct = 0n;
+        let build = 0n;
+        let batch = 0n;
+        for (let k = 0; k < reps; k++) {
+          const t0 = process.hrtime.bigint();
+          c.map(req);
+          const t1 = process.hrtime.bigint();
+          c.unmap(iova, SZ_4K);
+          const t2 = process.hrtime.bigint();
+          const plan = buildPlan([req], 'coalesced', info);
+          const t3 = process.hrtime.bigint();
+          mapBatch(c, plan);
+          const t4 = process.hrtime.bigint();
+          c.unmap(iova, SZ_4K);
+          direct += t1 - t0;
+          build += t3 - t2;
+          batch += t4 - t3;
+        }
+        best.direct = Math.min(best.direct, Number(direct) / reps);
+        best.build = Math.min(best.build, Number(build) / reps);
+        best.batch = Math.min(best.batch, Number(batch) / reps);
+      }
+      expect(c.unmapAll()).toBe(0n);
+      console.log(`single page on the simulator (best of ${rounds} x ${reps}, hrtime included): direct map() ${best.direct.toFixed(0)} ns; `
+        + `buildPlan ${best.build.toFixed(0)} ns + mapBatch ${best.batch.toFixed(0)} ns = ${(best.build + best.batch).toFixed(0)} ns `
+        + `(+${(best.build + best.batch - best.direct).toFixed(0)} ns; mapBatch includes the simulator's cost model in runPlan)`);
+    } finally {
+      c.close();
+      g.close();
+      buf.close();
+    }
   });
 
   it('plans 1,000,000 page entries', () => {
