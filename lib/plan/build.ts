@@ -91,10 +91,11 @@ export function buildPlan(
   const skipExisting = opts.onExisting === 'skip';
   const maxEntry = maxEntryPages(strategy, opts.maxEntrySize, units, geo.maxDirtyPages);
 
-  // Per-page plans have at least n entries. Coalesced ones have at most n
-  // (plus splits) and often far fewer: start small, and if that proves
-  // too small, go straight to n rather than doubling up to it.
-  const out = new PlanWriter(strategy === 'per-page' ? n : Math.min(n, 1 << 16), n, units);
+  // Per-page plans have at least n entries. Coalesced and kernel ones have at
+  // most n (plus splits) and often far fewer: start in the kept storage, like a
+  // single page (so that both take the same code after the loop), and if that
+  // proves too small, go straight to n rather than doubling up to it.
+  const out = new PlanWriter(strategy === 'per-page' ? n : 0, n, units);
   planRuns(out, words, n, info, ranges, existing, skipExisting, maxEntry);
   const skipped = out.skipped;
 
