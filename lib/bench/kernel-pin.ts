@@ -7,7 +7,6 @@
 // anywhere else the table says "unavailable" and why. Never simulated.
 import { release } from 'node:os';
 import type { Backend, Backing, DmaBuffer } from '../backend.js';
-import { kernelPinAvailability, kernelPinRun } from '../native/kernel-pin.js';
 import { KERNEL_THREAD_LABEL, threadFigure } from './kernel-thread.js';
 import { BACKINGS } from './schema.js';
 import { summarize } from './stats.js';
@@ -48,11 +47,27 @@ export interface KernelPinReport {
 
 export const KERNEL_PIN_PAGES = [1, 512] as const;
 
+/**
+ * The kernel's pin path as the benchmark needs it. The native backend provides
+ * it (lib/native/kernel-pin.ts: nativeKernelPinner); the benchmark stays
+ * backend-agnostic and is handed one by its caller.
+ */
+export interface KernelPinner {
+  availability(): { available: boolean; reason: string | null };
+  run(buffer: DmaBuffer, pages: number, perPage: boolean, reps: number, warmup: number): {
+    pinNs: Float64Array;
+    unpinNs: Float64Array;
+    calls: number;
+  };
+}
+
 export interface KernelPinOptions {
   reps: number;
   warmup: number;
   /** Opens the buffers (a native backend); null when there is none. */
   backend: Backend | null;
+  /** The kernel pin path; null when the native addon is not there. */
+  pinner: KernelPinner | null;
 }
 
 function skippedCell(pages: number, backing: Backing, mode: KernelPinMode, why: string): KernelPinCell {
@@ -71,7 +86,9 @@ export function runKernelPin(opts: KernelPinOptions): KernelPinReport {
   if (opts.backend === null || opts.backend.simulated) {
     return { ...base, available: false, reason: 'needs the native backend: the kernel path is never simulated' };
   }
-  const avail = kernelPinAvailability();
+  if (opts.pinner === null) return { ...base, available: false, reason: 'the native addon is not loaded' };
+  const pinner = opts.pinner;
+  const avail = pinner.availability();
   if (!avail.available) return { ...base, available: false, reason: avail.reason };
 
   for (const pages of KERNEL_PIN_PAGES) {
@@ -89,7 +106,7 @@ export function runKernelPin(opts: KernelPinOptions): KernelPinReport {
       try {
         let perPageMedian: number | null = null;
         for (const mode of modes) {
-          const t = kernelPinRun(buffer, pages, mode === 'per-page', opts.reps, opts.warmup);
+          const t = pinner.run(buffer, pages, mode === 'per-page', opts.reps, opts.warmup);
           const pin = summarize(t.pinNs);
           if (mode === 'per-page') perPageMedian = pin.median;
           base.cells.push({

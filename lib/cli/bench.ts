@@ -18,6 +18,7 @@ import { summarize } from '../bench/stats.js';
 import { cellsFor } from '../bench/suites.js';
 import { Errno, VfioError } from '../errors.js';
 import { NativeBackend, nativeAvailability } from '../native/index.js';
+import { nativeKernelPinner } from '../native/kernel-pin.js';
 import { SIM_DEFAULT_GROUP } from '../sim/index.js';
 import { hugepagePools, pciDevice, usableVfioGroup } from '../sysfs.js';
 import type { BenchArgs } from './args.js';
@@ -76,7 +77,7 @@ function budgetFor(args: BenchArgs, backend: Backend, container: DmaSpace, root:
 // loads (it needs no IOMMU group); never the sim.
 function kernelPinReport(args: BenchArgs, backend: Backend): KernelPinReport {
   const native = !backend.simulated ? backend : nativeAvailability().available ? new NativeBackend() : null;
-  return runKernelPin({ reps: args.reps, warmup: args.warmup, backend: native });
+  return runKernelPin({ reps: args.reps, warmup: args.warmup, backend: native, pinner: native ? nativeKernelPinner : null });
 }
 
 export async function runBench(args: BenchArgs, io: CliIo, deps: BenchDeps): Promise<number> {

@@ -54,3 +54,6 @@ export function kernelPinRun(buffer: DmaBuffer, pages: number, perPage: boolean,
   if (BigInt(pages) * 4096n > buffer.size) throw new RangeError('kernelPinRun: the buffer is smaller than the pages asked for');
   return addon().kernelPinRun(buffer.vaddr, pages, perPage, reps, warmup);
 }
+
+/** The two functions above, in the shape lib/bench/kernel-pin.ts takes (KernelPinner). */
+export const nativeKernelPinner = { availability: kernelPinAvailability, run: kernelPinRun };

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Backend } from '../../lib/backend.js';
 import { formatKernelPin, runKernelPin } from '../../lib/bench/kernel-pin.js';
-import { kernelPinAvailability, kernelPinRun } from '../../lib/native/kernel-pin.js';
+import { kernelPinAvailability, kernelPinRun, nativeKernelPinner } from '../../lib/native/kernel-pin.js';
 import { main } from '../../lib/cli/run.js';
 import { onVfioHost, SKIP_REASON } from './lane.js';
 import { nativeBackend } from './native-backend.js';
@@ -44,7 +44,7 @@ describe.skipIf(!onVfioHost)(`kernel pin path, IOMMUFD_TEST access (${SKIP_REASO
   it.skipIf(kernel !== 'debian')('says unavailable, and why, on the Debian kernel (no CONFIG_IOMMUFD_TEST)', async () => {
     expect(avail.available).toBe(false);
     expect(avail.reason).toMatch(/IOMMUFD_TEST|\/dev\/iommu/);
-    const r = runKernelPin({ reps: 5, warmup: 1, backend });
+    const r = runKernelPin({ reps: 5, warmup: 1, backend, pinner: nativeKernelPinner });
     expect(r.available).toBe(false);
     expect(r.cells).toEqual([]);
     const c = captureIo();

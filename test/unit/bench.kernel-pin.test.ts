@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { formatKernelPin, runKernelPin } from '../../lib/bench/kernel-pin.js';
 import { parseCli, parseSuites, wantsKernelPin } from '../../lib/cli/args.js';
 import { NativeBackend, nativeAvailability } from '../../lib/native/index.js';
+import { nativeKernelPinner } from '../../lib/native/kernel-pin.js';
 import { SimBackend } from '../../lib/sim/index.js';
 
 describe('bench --suite kernel-pin', () => {
@@ -17,7 +18,7 @@ describe('bench --suite kernel-pin', () => {
   });
 
   it('is never simulated: with the sim backend it says unavailable and why', () => {
-    const r = runKernelPin({ reps: 3, warmup: 0, backend: new SimBackend() });
+    const r = runKernelPin({ reps: 3, warmup: 0, backend: new SimBackend(), pinner: nativeKernelPinner });
     expect(r).toMatchObject({ available: false, cells: [] });
     expect(r.reason).toMatch(/never simulated/);
     expect(formatKernelPin(r)).toMatch(/\n {2}unavailable: needs the native backend/);
@@ -26,7 +27,7 @@ describe('bench --suite kernel-pin', () => {
   it.skipIf(!nativeAvailability().available || existsSync('/dev/iommu'))(
     'on a kernel without /dev/iommu it names the missing piece',
     () => {
-      const r = runKernelPin({ reps: 3, warmup: 0, backend: new NativeBackend() });
+      const r = runKernelPin({ reps: 3, warmup: 0, backend: new NativeBackend(), pinner: nativeKernelPinner });
       expect(r.available).toBe(false);
       expect(r.reason).toMatch(/no \/dev\/iommu/);
       expect(formatKernelPin(r)).not.toMatch(/\d,\d{3}/);
