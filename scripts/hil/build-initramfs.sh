@@ -70,8 +70,10 @@ for m in "${WANTED_MODULES[@]}"; do visit "$m"; done
 
 (cd "$root" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc -R 0:0 --quiet) >"$work/initramfs.cpio"
 mv "$work/initramfs.cpio" "$out"
-# Older builds are dead weight once the inputs changed.
-find "$HIL_CACHE" -maxdepth 1 -name "initramfs-$flavour-*.cpio" ! -name "${out##*/}" -delete
+# Older builds are dead weight once the inputs changed, but only once no lane
+# can still be about to boot one: another checkout on this machine (a CI clone
+# beside a working tree) prepares both kernels' images before the first boot.
+find "$HIL_CACHE" -maxdepth 1 -name "initramfs-$flavour-*.cpio" ! -name "${out##*/}" -mmin +1440 -delete
 # (Names from before the flavours existed.)
 find "$HIL_CACHE" -maxdepth 1 -name 'initramfs-????????????????.cpio' -delete
 printf '%s\n' "$out"
