@@ -1,9 +1,10 @@
 #!/bin/sh
 # /init of the HIL guest (busybox sh). Loads VFIO (unless the kernel has it
 # built in: the "built" kernel, scripts/hil/kernel-built.config), hands the
-# edu device to vfio-pci, mounts the host's / (9p, read-only) and runs the
-# project's HIL tests in it with the host's node, then reports the exit code
-# and powers off.
+# edu device to vfio-pci (not on the "built-noiommu" boot: no VT-d there, so
+# no IOMMU group; the mock-domain tests need only /dev/iommu), mounts the
+# host's / (9p, read-only) and runs the project's HIL tests in it with the
+# host's node, then reports the exit code and powers off.
 #
 # The host passes its settings in /out/env (the per-run directory, shared
 # read-write as 9p tag "out"); results go back there and to the console.
@@ -68,25 +69,34 @@ echo "${HIL_HUGEPAGES:-16}" >/proc/sys/vm/nr_hugepages
 echo madvise >/sys/kernel/mm/transparent_hugepage/enabled
 say "hugepages: $(cat /proc/sys/vm/nr_hugepages), THP: $(cat /sys/kernel/mm/transparent_hugepage/enabled)"
 
-ls /sys/class/iommu 2>/dev/null | grep -q dmar || die "intel-iommu is not active (no /sys/class/iommu/dmar*)"
-
+group=
 bdf=
-for dev in /sys/bus/pci/devices/*; do
-  if [ "$(cat "$dev/vendor")" = $EDU_VENDOR ] && [ "$(cat "$dev/device")" = $EDU_DEVICE ]; then
-    bdf=${dev##*/}
-  fi
-done
-[ -n "$bdf" ] || die "no edu device ($EDU_VENDOR:$EDU_DEVICE) on the PCI bus"
-dev=/sys/bus/pci/devices/$bdf
-echo vfio-pci >"$dev/driver_override"
-[ -e "$dev/driver" ] && echo "$bdf" >"$dev/driver/unbind"
-echo "$bdf" >/sys/bus/pci/drivers_probe
-driver=$(readlink "$dev/driver")
-[ "${driver##*/}" = vfio-pci ] || die "$bdf is bound to '${driver##*/}', not vfio-pci"
-group=$(readlink "$dev/iommu_group")
-group=${group##*/}
-[ -c "/dev/vfio/$group" ] || die "/dev/vfio/$group missing"
-say "edu $bdf -> vfio-pci, IOMMU group $group$([ -e /dev/iommu ] && echo ', /dev/iommu present')"
+if [ "$HIL_KERNEL_KIND" = built-noiommu ]; then
+  # Booted without VT-d so the IOMMUFD_TEST mock domain is the only IOMMU:
+  # edu has no IOMMU group, so nothing to bind; the tests use /dev/iommu only.
+  ls /sys/class/iommu 2>/dev/null | grep -q dmar && die "VT-d is active on the built-noiommu boot"
+  [ -c /dev/iommu ] || die "/dev/iommu missing (IOMMUFD not built in?)"
+  say "no IOMMU device: edu left unbound, /dev/iommu present (IOMMUFD_TEST mock domain only)"
+else
+  ls /sys/class/iommu 2>/dev/null | grep -q dmar || die "intel-iommu is not active (no /sys/class/iommu/dmar*)"
+
+  for dev in /sys/bus/pci/devices/*; do
+    if [ "$(cat "$dev/vendor")" = $EDU_VENDOR ] && [ "$(cat "$dev/device")" = $EDU_DEVICE ]; then
+      bdf=${dev##*/}
+    fi
+  done
+  [ -n "$bdf" ] || die "no edu device ($EDU_VENDOR:$EDU_DEVICE) on the PCI bus"
+  dev=/sys/bus/pci/devices/$bdf
+  echo vfio-pci >"$dev/driver_override"
+  [ -e "$dev/driver" ] && echo "$bdf" >"$dev/driver/unbind"
+  echo "$bdf" >/sys/bus/pci/drivers_probe
+  driver=$(readlink "$dev/driver")
+  [ "${driver##*/}" = vfio-pci ] || die "$bdf is bound to '${driver##*/}', not vfio-pci"
+  group=$(readlink "$dev/iommu_group")
+  group=${group##*/}
+  [ -c "/dev/vfio/$group" ] || die "/dev/vfio/$group missing"
+  say "edu $bdf -> vfio-pci, IOMMU group $group$([ -e /dev/iommu ] && echo ', /dev/iommu present')"
+fi
 
 # The chroot sees the guest's kernel interfaces, not the host's. /tmp needs
 # nothing: the overlay already makes it writable, and a fresh tmpfs there

@@ -4,10 +4,14 @@
 # (vitest.hil.config.ts) inside it against the real kernel VFIO. Two kernels:
 # "debian", the pinned Debian package (VFIO as modules), and "built", Debian's
 # linux-source built here with scripts/hil/kernel-built.config (VFIO, iommufd,
-# IOMMUFD_TEST and fault injection built in; build-kernel.sh, cached).
+# IOMMUFD_TEST and fault injection built in; build-kernel.sh, cached). A third,
+# short boot, "built-noiommu", starts the built kernel without the VT-d device:
+# there the IOMMUFD_TEST mock domain is the only IOMMU (6.12 probes the mock
+# device with VT-d's ops when VT-d is present), and only the mock-domain test
+# file runs (test/hil/iommufd-dirty-mock; no edu binding, no vfio-pci).
 #
-#   npm run test:hil [-- <vitest args>]                 both kernels, one after the other
-#   npm run test:hil -- --kernel debian|built|both [<vitest args>]
+#   npm run test:hil [-- <vitest args>]                 debian, built, built-noiommu, one after the other
+#   npm run test:hil -- --kernel debian|built|built-noiommu|both [<vitest args>]
 #   npm run test:hil -- --host [<args>]                 on this machine, a real VFIO host
 #
 # Exit code: the first failing kernel's: the tests' exit code; 124 the guest timed out; 130 interrupted;
@@ -27,16 +31,19 @@ if [[ ${1:-} == --host ]]; then
   exec bash "$HIL_DIR/host-run.sh" "$@"
 fi
 
-kernels=(debian built)
+kernels=(debian built built-noiommu)
+# The one file the IOMMU-less boot runs; the user's vitest arguments (file
+# filters meant for the VFIO tests) do not apply to it.
+noiommu_tests=(test/hil/iommufd-dirty-mock)
 case ${1:-} in
   --kernel=*) choice=${1#--kernel=}; shift ;;
   --kernel) choice=${2:-}; shift $(($# >= 2 ? 2 : 1)) ;;
   *) choice=both ;;
 esac
 case $choice in
-  debian | built) kernels=("$choice") ;;
+  debian | built | built-noiommu) kernels=("$choice") ;;
   both) ;;
-  *) hil_die "--kernel must be debian, built or both, got '$choice'" ;;
+  *) hil_die "--kernel must be debian, built, built-noiommu or both, got '$choice'" ;;
 esac
 
 timeout_s=${VFIO_HIL_TIMEOUT:-900}
@@ -69,6 +76,7 @@ for kind in "${kernels[@]}"; do
     image[$kind]=$(bash "$HIL_DIR/build-kernel.sh")
     initrd[$kind]=$(bash "$HIL_DIR/build-initramfs.sh" --no-modules)
     label[$kind]="built from $HIL_SRC_PKG $HIL_SRC_VERSION + kernel-built.config ($(<"$(dirname "${image[$kind]}")/release"))"
+    [[ $kind == built-noiommu ]] && label[$kind]+=", no VT-d: IOMMUFD_TEST mock domain only"
   fi
   prep_s[$kind]=$(hil_elapsed "$t0" "$(hil_now)")
 done
@@ -99,7 +107,8 @@ boot_kernel() {
     # The host's HOME, so tools find their caches there (node-gyp's headers).
     printf 'HIL_HOME=%s\n' "$(shq "${HOME:-/root}")"
     printf 'HIL_HUGEPAGES=%s\n' "$(shq "${VFIO_HIL_HUGEPAGES:-16}")"
-    # Which kernel this is, for the tests (VFIO_HIL_KERNEL): debian or built.
+    # Which kernel this is, for the tests (VFIO_HIL_KERNEL): debian, built or
+    # built-noiommu (guest-init.sh then binds no device).
     printf 'HIL_KERNEL_KIND=%s\n' "$kind"
     # Colours for a terminal; plain text for CI logs (and the saved console log).
     if [[ -n ${FORCE_COLOR:-} || ( -t 1 && -z ${NO_COLOR:-} ) ]]; then
@@ -135,10 +144,14 @@ boot_kernel() {
   hil_log "kernel: ${label[$kind]}"
   hil_log "console log: $log (timeout ${timeout_s}s)"
 
+  # built-noiommu: no VT-d device and no intel_iommu=on, so the mock domain
+  # is the only IOMMU driver. edu stays on the bus; the guest leaves it alone.
+  local iommu=(-device intel-iommu,intremap=on) cmdline_iommu=intel_iommu=on
+  [[ $kind == built-noiommu ]] && iommu=() cmdline_iommu=
   local qemu=(
     qemu-system-x86_64
     -machine q35,kernel-irqchip=split -accel tcg -cpu max -m 2G -smp 2
-    -device intel-iommu,intremap=on
+    "${iommu[@]}"
     -device edu
     -virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap
     -virtfs "local,path=$run,mount_tag=out,security_model=none"
@@ -147,7 +160,7 @@ boot_kernel() {
     # no_timer_check: under TCG on a busy host the boot-time check that the
     # timer interrupt arrives through the remapped IO-APIC can time out and
     # panic ("timer doesn't work through Interrupt-remapped IO-APIC").
-    -append "console=ttyS0 intel_iommu=on panic=-1 quiet no_timer_check"
+    -append "console=ttyS0${cmdline_iommu:+ $cmdline_iommu} panic=-1 quiet no_timer_check"
     -nic none
     -nographic -no-reboot
   )
@@ -228,13 +241,15 @@ boot_kernel() {
 
 final=0
 for kind in "${kernels[@]}"; do
-  boot_kernel "$kind" "$@"
+  args=("$@")
+  [[ $kind == built-noiommu ]] && args=("${noiommu_tests[@]}")
+  boot_kernel "$kind" "${args[@]}"
   # A guest that dies before it is ready ran none of our code: TCG on a busy
   # host now and then trips the kernel's early boot (an int3 left behind by
   # text patching, a timer check). One more boot tells that from a real fault.
   if [[ ${result[$kind]} -eq 3 && ${boot_s[$kind]} == never* ]]; then
     hil_log "[$kind] the guest died before it was ready; booting it once more"
-    boot_kernel "$kind" "$@"
+    boot_kernel "$kind" "${args[@]}"
   fi
   ((final != 0)) || final=${result[$kind]}
   # Ctrl-C stops the lane, not just the kernel that was running.
@@ -244,6 +259,6 @@ done
 echo
 hil_log "summary (prepare = download/unpack/build, 0 s when cached):"
 for kind in "${kernels[@]}"; do
-  hil_log "  $(printf '%-6s' "$kind") prepare ${prep_s[$kind]}s, boot ${boot_s[$kind]:--}s, tests ${tests_s[$kind]:--}s, exit ${result[$kind]:-not run}  (${label[$kind]})"
+  hil_log "  $(printf '%-13s' "$kind") prepare ${prep_s[$kind]}s, boot ${boot_s[$kind]:--}s, tests ${tests_s[$kind]:--}s, exit ${result[$kind]:-not run}  (${label[$kind]})"
 done
 exit "$final"
