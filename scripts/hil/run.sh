@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The HIL lane: boots a real kernel under QEMU (TCG, no KVM needed) with an
 # emulated intel-iommu and the edu DMA device, and runs the project's HIL tests
-# (vitest.hil.config.ts) inside it against the real kernel VFIO. Two kernels:
+# (vitest.hil.config.ts) inside it against the real kernel VFIO. Two kernels, three boots:
 # "debian", the pinned Debian package (VFIO as modules), and "built", Debian's
 # linux-source built here with scripts/hil/kernel-built.config (VFIO, iommufd,
 # IOMMUFD_TEST and fault injection built in; build-kernel.sh, cached). A third,
