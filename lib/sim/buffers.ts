@@ -4,6 +4,7 @@
 // the backing like the kernel's pinning does.
 import { SZ_4K, type Backing, type DmaBuffer, type DmaBufferOptions } from '../backend.js';
 import { checkBufferOptions } from '../buffer-options.js';
+import type { DmaPort } from './edu.js';
 import { Errno, VfioError } from '../errors.js';
 
 // Where sim buffers live: a user-space-looking range, far from IOVAs tests use.
@@ -162,6 +163,35 @@ export class BufferRegistry {
       else lo = mid + 1;
     }
     return this.#closed[lo];
+  }
+
+  /**
+   * A device's view of memory: `toVaddr` is the IOMMU (IOVA -> vaddr, null
+   * where the access faults); the bytes are those of a live sim buffer, and an
+   * access that leaves it, or reaches a closed one, faults too.
+   */
+  dmaPort(toVaddr: (iova: bigint, length: bigint, write: boolean) => bigint | null): DmaPort {
+    const reach = (iova: bigint, length: number, write: boolean): { bytes: Uint8Array; at: number } | null => {
+      if (length === 0) return null;
+      const vaddr = toVaddr(iova, BigInt(length), write);
+      if (vaddr === null) return null;
+      const spans = this.spans(vaddr, BigInt(length));
+      const span = spans[0];
+      if (spans.length !== 1 || !span?.buffer || span.buffer.closed) return null;
+      return { bytes: span.buffer.bytes, at: Number(vaddr - span.buffer.vaddr) };
+    };
+    return {
+      read: (iova, length) => {
+        const t = reach(iova, length, false);
+        return t ? t.bytes.slice(t.at, t.at + length) : null;
+      },
+      write: (iova, data) => {
+        const t = reach(iova, data.length, true);
+        if (!t) return false;
+        t.bytes.set(data, t.at);
+        return true;
+      },
+    };
   }
 
   /**

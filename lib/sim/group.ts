@@ -119,28 +119,9 @@ export class SimGroup implements Group {
 
   /** The device's view of memory: IOVA -> mapping -> sim buffer. */
   #dmaPort(): DmaPort {
-    const translate = (iova: bigint, length: number, write: boolean): { bytes: Uint8Array; at: number } | null => {
-      const iommu = this.#container?.iommu();
-      if (!iommu || length === 0) return null;
-      const dma = iommu.lookup(iova, BigInt(length));
-      if (!dma || (dma.prot & (write ? 2 : 1)) === 0) return null;
-      const vaddr = dma.vaddr + (iova - dma.iova);
-      const spans = this.#host.buffers.spans(vaddr, BigInt(length));
-      const span = spans[0];
-      if (spans.length !== 1 || !span?.buffer || span.buffer.closed) return null;
-      return { bytes: span.buffer.bytes, at: Number(vaddr - span.buffer.vaddr) };
-    };
-    return {
-      read: (iova, length) => {
-        const t = translate(iova, length, false);
-        return t ? t.bytes.slice(t.at, t.at + length) : null;
-      },
-      write: (iova, data) => {
-        const t = translate(iova, data.length, true);
-        if (!t) return false;
-        t.bytes.set(data, t.at);
-        return true;
-      },
-    };
+    return this.#host.buffers.dmaPort((iova, length, write) => {
+      const dma = this.#container?.iommu()?.lookup(iova, length);
+      return dma && (dma.prot & (write ? 2 : 1)) !== 0 ? dma.vaddr + (iova - dma.iova) : null;
+    });
   }
 }

@@ -501,28 +501,11 @@ export class SimCdevDevice implements CdevDevice {
   }
 
   #dmaPort(): DmaPort {
-    const translate = (iova: bigint, length: number, write: boolean): { bytes: Uint8Array; at: number } | null => {
-      const ioas = this.#ioas;
-      if (!ioas || length === 0) return null; // detached: the blocked domain
-      const area = ioas.iopt.lookup(iova, BigInt(length));
-      if (!area || (area.prot & (write ? IOMMU_IOAS_MAP_WRITEABLE : IOMMU_IOAS_MAP_READABLE)) === 0) return null;
-      const vaddr = area.vaddr + (iova - area.iova);
-      const spans = this.#ctx.host.buffers.spans(vaddr, BigInt(length));
-      const span = spans[0];
-      if (spans.length !== 1 || !span?.buffer || span.buffer.closed) return null;
-      return { bytes: span.buffer.bytes, at: Number(vaddr - span.buffer.vaddr) };
-    };
-    return {
-      read: (iova, length) => {
-        const t = translate(iova, length, false);
-        return t ? t.bytes.slice(t.at, t.at + length) : null;
-      },
-      write: (iova, data) => {
-        const t = translate(iova, data.length, true);
-        if (!t) return false;
-        t.bytes.set(data, t.at);
-        return true;
-      },
-    };
+    return this.#ctx.host.buffers.dmaPort((iova, length, write) => {
+      // Detached: the blocked domain, nothing is reachable.
+      const area = this.#ioas?.iopt.lookup(iova, length);
+      const allowed = write ? IOMMU_IOAS_MAP_WRITEABLE : IOMMU_IOAS_MAP_READABLE;
+      return area && (area.prot & allowed) !== 0 ? area.vaddr + (iova - area.iova) : null;
+    });
   }
 }
