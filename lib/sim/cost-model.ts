@@ -6,7 +6,7 @@
 //
 // Source: the review thread on "vfio iommu type1: Improve
 // vfio_iommu_type1_pin_pages performance" (Xu, Nov 2020; Alex Williamson's
-// review), /work/shared/seeds/000_64a6a2ddfa7df6b8.txt. Kernel 4.19.36, the
+// review on LKML). Kernel 4.19.36, the
 // external pin path (vfio_iommu_type1_pin_pages), average of several runs:
 //
 //                      1 page    512 pages, per-page loop   512 pages, contiguous runs batched
