@@ -2,13 +2,14 @@
 // in, the raw GET_INFO bytes parsed on the way out. Everything the kernel
 // refuses arrives as a VfioError built by the addon.
 import {
-  Extension, PROT_RW,
+  Extension,
   type Container, type DirtyBitmap, type DmaMapping, type ExtensionName, type IommuInfo, type IommuType,
   type MemlockStatus, type PlanOp, type PlanResult,
 } from '../backend.js';
 import type { NativeAddon, NativeContainer } from './addon.js';
 import { parseIommuInfo } from './iommu-info.js';
 import { readMemlock } from './memlock.js';
+import { checkProt } from './prot.js';
 
 const VFIO_TYPE1_IOMMU = 1;
 const VFIO_TYPE1v2_IOMMU = 3;
@@ -60,10 +61,7 @@ export class NativeBackendContainer implements Container {
 
   map(m: DmaMapping): void {
     if (m === null || typeof m !== 'object') throw new TypeError('map: mapping object required');
-    const prot = m.prot ?? PROT_RW;
-    if (typeof prot !== 'number' || !Number.isInteger(prot)) throw new TypeError('map: prot must be an integer');
-    if (prot < 0 || (prot & ~PROT_RW) !== 0) throw new RangeError('map: prot may only hold PROT_READ | PROT_WRITE');
-    this.#n.map(m.vaddr, m.iova, m.size, prot);
+    this.#n.map(m.vaddr, m.iova, m.size, checkProt(m.prot, 'map'));
   }
 
   unmap(iova: bigint, size: bigint): bigint {

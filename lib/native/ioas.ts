@@ -1,25 +1,18 @@
 // Backend Ioas over the addon's IOAS. info() is built from IOMMU_IOAS_IOVA_RANGES
 // (iommufd reports no page-size bitmap; see IoasRanges in backend.ts).
 import {
-  PROT_RW,
   type DmaMapping, type Ioas, type IoasRanges, type IommuInfo, type IovaRange, type MemlockStatus, type PlanOp,
   type PlanResult,
 } from '../backend.js';
 import type { NativeAddon, NativeIoas } from './addon.js';
 import { readMemlock } from './memlock.js';
+import { checkProt } from './prot.js';
 
 const handles = new WeakMap<object, NativeIoas>();
 
 /** The addon object behind an Ioas this backend made, or undefined. */
 export function nativeIoasOf(i: unknown): NativeIoas | undefined {
   return typeof i === 'object' && i !== null ? handles.get(i) : undefined;
-}
-
-export function checkProt(prot: unknown, op: string): number {
-  const p = prot ?? PROT_RW;
-  if (typeof p !== 'number' || !Number.isInteger(p)) throw new TypeError(`${op}: prot must be an integer`);
-  if (p < 0 || (p & ~PROT_RW) !== 0) throw new RangeError(`${op}: prot may only hold PROT_READ | PROT_WRITE`);
-  return p;
 }
 
 /** The DmaSpace view of IOVA_RANGES: one page size, max(alignment, 4 KiB). */
