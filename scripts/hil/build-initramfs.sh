@@ -7,6 +7,7 @@
 #        build-initramfs.sh --no-modules  for the built kernel: everything is built in
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
+hil_stdout_is_result
 
 kernel_dir=$1
 moddir="$kernel_dir/lib/modules/$HIL_KERNEL_RELEASE"
@@ -18,11 +19,13 @@ if [[ $kernel_dir == --no-modules ]]; then
   WANTED_MODULES=()
 fi
 
-key=$(cat "$HIL_DIR/kernel.env" "$HIL_DIR/guest-init.sh" "$HIL_DIR/build-initramfs.sh" /bin/busybox \
+# Environment: HIL_BUSYBOX, the static busybox to copy in (a test stubs it).
+busybox=${HIL_BUSYBOX:-/bin/busybox}
+key=$(cat "$HIL_DIR/kernel.env" "$HIL_DIR/guest-init.sh" "$HIL_DIR/build-initramfs.sh" "$busybox" \
   | sha256sum | cut -c1-16)
 out="$HIL_CACHE/initramfs-$flavour-$key.cpio"
 if [[ -f $out ]]; then
-  printf '%s\n' "$out"
+  hil_result "$out"
   exit 0
 fi
 
@@ -32,8 +35,8 @@ trap 'rm -rf "$work"' EXIT
 root="$work/root"
 mkdir -p "$root"/{bin,dev,proc,sys,tmp,lower,rw,host,out,lib/modules}
 
-cp /bin/busybox "$root/bin/busybox"
-for applet in $(/bin/busybox --list); do
+cp "$busybox" "$root/bin/busybox"
+for applet in $("$busybox" --list); do
   [[ $applet == busybox ]] || ln -s busybox "$root/bin/$applet"
 done
 install -m 0755 "$HIL_DIR/guest-init.sh" "$root/init"
@@ -76,4 +79,4 @@ mv "$work/initramfs.cpio" "$out"
 find "$HIL_CACHE" -maxdepth 1 -name "initramfs-$flavour-*.cpio" ! -name "${out##*/}" -mmin +1440 -delete
 # (Names from before the flavours existed.)
 find "$HIL_CACHE" -maxdepth 1 -name 'initramfs-????????????????.cpio' -delete
-printf '%s\n' "$out"
+hil_result "$out"

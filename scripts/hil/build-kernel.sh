@@ -10,6 +10,7 @@
 # Environment: VFIO_HIL_JOBS (make -j, default nproc).
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
+hil_stdout_is_result
 
 config_only=
 [[ ${1:-} == --config ]] && config_only=1
@@ -24,7 +25,7 @@ obj="$HIL_CACHE/obj-$HIL_SRC_VERSION"
 out="$HIL_CACHE/built-$HIL_SRC_VERSION-$frag_hash"
 
 if [[ -f $out/bzImage && -z $config_only ]]; then
-  printf '%s\n' "$out/bzImage"
+  hil_result "$out/bzImage"
   exit 0
 fi
 
@@ -36,10 +37,7 @@ ensure_build_deps() {
     [[ $(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null) == 'install ok installed' ]] || missing+=("$pkg")
   done
   ((${#missing[@]})) || return 0
-  [[ $(id -u) -eq 0 ]] || hil_die "missing ${missing[*]}; as root: apt-get install -y --no-install-recommends ${missing[*]}"
-  hil_log "installing ${missing[*]}"
-  compgen -G '/var/lib/apt/lists/*_Packages' >/dev/null || apt-get update -q
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+  hil_apt_install "${missing[@]}"
 }
 
 # apt-get download + dpkg-deb -x: nothing is installed on the host; the package
@@ -114,7 +112,7 @@ mkdir -p "$HIL_CACHE"
 exec {build_lock}>"$HIL_CACHE/.build-kernel.lock"
 flock "$build_lock"
 if [[ -f $out/bzImage && -z $config_only ]]; then
-  printf '%s\n' "$out/bzImage"
+  hil_result "$out/bzImage"
   exit 0
 fi
 
@@ -122,7 +120,7 @@ ensure_build_deps
 fetch_source
 configure
 if [[ -n $config_only ]]; then
-  printf '%s\n' "$obj/.config"
+  hil_result "$obj/.config"
   exit 0
 fi
 
@@ -143,4 +141,4 @@ rm -rf "$out"
 mv "$out.tmp" "$out"
 # Kernels of earlier fragments stay (13 MB each): a lane started before this
 # build may be about to boot one.
-printf '%s\n' "$out/bzImage"
+hil_result "$out/bzImage"

@@ -12,10 +12,4 @@ for pkg in qemu-system-x86 busybox-static cpio xz-utils; do
   installed "$pkg" || missing+=("$pkg")
 done
 
-if ((${#missing[@]})); then
-  [[ $(id -u) -eq 0 ]] || hil_die "missing ${missing[*]}; as root: apt-get install -y --no-install-recommends ${missing[*]}"
-  hil_log "installing ${missing[*]}"
-  # A fresh container may never have fetched the package lists.
-  compgen -G '/var/lib/apt/lists/*_Packages' >/dev/null || apt-get update -q
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
-fi
+((${#missing[@]} == 0)) || hil_apt_install "${missing[@]}"

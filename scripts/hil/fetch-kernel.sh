@@ -4,6 +4,7 @@
 # Prints the directory that holds boot/ and lib/modules/.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
+hil_stdout_is_result
 
 download() {
   (cd "$1" && apt-get download -q "$HIL_KERNEL_PKG=$HIL_KERNEL_VERSION") >"$1/apt.log" 2>&1
@@ -33,4 +34,4 @@ if [[ ! -f $HIL_KERNEL_DIR/.unpacked ]]; then
   mv "$work/root/boot" "$work/root/lib" "$HIL_KERNEL_DIR/"
   touch "$HIL_KERNEL_DIR/.unpacked"
 fi
-printf '%s\n' "$HIL_KERNEL_DIR"
+hil_result "$HIL_KERNEL_DIR"
