@@ -16,7 +16,6 @@ export interface ProbeArgs {
   debug: boolean;
   json: boolean;
   group: number | null;
-  bind: string | null;
 }
 
 export interface BenchArgs {
@@ -58,7 +57,8 @@ const GLOBAL = {
   version: { type: 'boolean', short: 'V' },
 } as const satisfies ParseArgsConfig['options'];
 
-const PROBE = { ...GLOBAL, json: { type: 'boolean' }, group: { type: 'string' }, bind: { type: 'string' } } as const;
+// No --bind: probe only reads the host. `vfio bind BDF --yes` is the one command that writes to it.
+const PROBE = { ...GLOBAL, json: { type: 'boolean' }, group: { type: 'string' } } as const;
 
 const BENCH = {
   ...GLOBAL,
@@ -192,11 +192,11 @@ export function parseCli(argv: string[]): CliArgs {
   if (rest.includes('--help') || rest.includes('-h')) return { cmd: 'help', debug };
   switch (command) {
     case 'probe': {
+      if (rest.some((a) => a === '--bind' || a.startsWith('--bind='))) {
+        throw new UsageError('probe only reads the host; to bind a device to vfio-pci: vfio bind BDF --yes');
+      }
       const { values: v } = parse(rest, PROBE, false);
-      return {
-        cmd: 'probe', debug, json: Boolean(v.json), group: integer(v.group, '--group', 0, 0xffff_ffff),
-        bind: pciAddress(v.bind, '--bind'),
-      };
+      return { cmd: 'probe', debug, json: Boolean(v.json), group: integer(v.group, '--group', 0, 0xffff_ffff) };
     }
     case 'bench':
       return benchArgs(rest);

@@ -1,15 +1,15 @@
 // `vfio probe`: everything a user needs to know before mapping anything, from
 // sysfs (always) and from a real container (when the native backend works).
+// It only reads: binding a device is `vfio bind BDF --yes`.
 import type { Backend, IommuInfo, MemlockStatus } from '../backend.js';
 import { renderTable } from '../bench/text-table.js';
 import { formatSize } from '../bench/suites.js';
 import {
-  bindToVfioPci, dmaEntryLimit, hugepagePools, listIommuGroups, memlockLimit, thpMode, usableVfioGroup, vfioPresence,
-  type BindResult, type IommuGroupInfo, type VfioPresence,
+  dmaEntryLimit, hugepagePools, listIommuGroups, memlockLimit, thpMode, usableVfioGroup, vfioPresence,
+  type IommuGroupInfo, type VfioPresence,
 } from '../sysfs.js';
 import type { ProbeArgs } from './args.js';
 import { attachGroup, EXTENSION_NAMES, type BackendOpener } from './backends.js';
-import { describeBind } from './bind.js';
 import type { CliIo } from './io.js';
 
 export const PROBE_SCHEMA = 'node-vfio/probe@1';
@@ -39,7 +39,6 @@ export interface ProbeReport {
   dmaEntryLimit: number | null;
   hugepages: Array<{ pageSize: number; total: number; free: number }>;
   thp: string | null;
-  bound?: BindResult;
 }
 
 function bitmapSizes(bitmap: bigint): number[] {
@@ -67,7 +66,6 @@ function containerReport(group: number, iommuType: string, info: IommuInfo, meml
 }
 
 export function collectProbe(args: ProbeArgs, root: string, open: BackendOpener | null): ProbeReport {
-  const bound = args.bind !== null ? bindToVfioPci(args.bind, root) : undefined;
   const groups = listIommuGroups(root);
   const ml = memlockLimit(root);
   const report: ProbeReport = {
@@ -82,7 +80,6 @@ export function collectProbe(args: ProbeArgs, root: string, open: BackendOpener 
     dmaEntryLimit: dmaEntryLimit(root),
     hugepages: hugepagePools(root).map((p) => ({ pageSize: Number(p.pageSize), total: p.total, free: p.free })),
     thp: thpMode(root),
-    ...(bound ? { bound } : {}),
   };
   let backend: Backend;
   try {
@@ -131,7 +128,6 @@ const bytes = (v: number | null | undefined) => (v === null || v === undefined ?
 
 export function formatProbe(r: ProbeReport): string {
   const out: string[] = [];
-  if (r.bound) out.push(describeBind(r.bound), '');
   out.push(`VFIO: ${r.vfio.present ? 'present' : 'absent'} (${r.vfio.reason})`);
   out.push(`  modules: vfio ${r.vfio.modules.vfio ? 'yes' : 'no'}, vfio_pci ${r.vfio.modules.vfioPci ? 'yes' : 'no'}, `
     + `vfio_iommu_type1 ${r.vfio.modules.type1 ? 'yes' : 'no'}; dma_entry_limit ${r.dmaEntryLimit ?? '-'}`);

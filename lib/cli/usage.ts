@@ -4,17 +4,17 @@ export const USAGE = `Usage: vfio <command> [options]
 Commands:
   probe               What this host offers for VFIO: modules, API version, extensions,
                       IOMMU groups and their devices, container GET_INFO, memlock,
-                      huge pages, THP. Read-only unless --bind is given.
+                      huge pages, THP. Read-only.
   bench               Measure what DMA mapping costs, per strategy, backing and size.
                       Uses the simulated backend unless --group or --device is given.
   bind BDF --yes      Bind a PCI device to vfio-pci (driver_override, unbind from its
-                      driver, drivers_probe) and print what was written.
+                      driver, drivers_probe) and print what was written. The only
+                      command that changes the host; without --yes it changes nothing.
   help [command]      This text.
 
 probe options:
   --json              Machine-readable output (schema node-vfio/probe@1).
   --group N           Open IOMMU group N and report its container's GET_INFO.
-  --bind BDF          Bind BDF to vfio-pci first (changes the host; says what changed).
 
 bench options:
   --group N           Native backend on IOMMU group N.

@@ -59,13 +59,14 @@ describe('vfio probe', () => {
     expect(r.stdout).toMatch(/IOMMU groups: none/);
   });
 
-  it('--bind changes the binding and says what it wrote', async () => {
+  it('has no --bind: binding is `vfio bind BDF --yes` alone, and nothing is written', async () => {
     host = richHost();
-    const r = await runCli(['probe', '--bind', NIC.address], { sysfsRoot: host.root, open: noNative });
-    expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/0000:00:02\.0: e1000e ->/);
-    expect(r.stdout).toMatch(/driver_override <- vfio-pci/);
-    expect(readFileSync(join(host.root, 'sys/bus/pci/devices', NIC.address, 'driver_override'), 'utf8')).toBe('vfio-pci');
+    for (const argv of [['probe', '--bind', NIC.address], [`probe`, `--bind=${NIC.address}`], ['probe', '--json', '--bind', NIC.address]]) {
+      const r = await runCli(argv, { sysfsRoot: host.root, open: noNative });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/probe only reads the host; to bind a device to vfio-pci: vfio bind BDF --yes/);
+    }
+    expect(readFileSync(join(host.root, 'sys/bus/pci/devices', NIC.address, 'driver_override'), 'utf8')).toBe('(null)\n');
   });
 });
 

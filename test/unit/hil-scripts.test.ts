@@ -68,9 +68,10 @@ function run(script: string, ...args: string[]) {
 function expectOnlyAPath(r: { stdout: string; stderr: string }, chatterOnStderr = true): string {
   const lines = r.stdout.split('\n').filter((l) => l !== '');
   expect(lines, `stdout: ${r.stdout}`).toHaveLength(1);
-  expect(existsSync(lines[0])).toBe(true);
+  const path = lines[0]!;
+  expect(existsSync(path)).toBe(true);
   if (chatterOnStderr) expect(r.stderr).toContain('chatter on stdout');
-  return lines[0];
+  return path;
 }
 
 describe('HIL scripts whose stdout is a path print only that path', () => {

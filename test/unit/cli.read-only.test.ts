@@ -1,0 +1,72 @@
+// The README's promise: `vfio bind BDF --yes` is the only command that changes
+// the host. Every command and flag combination runs here against a fake sysfs
+// root, and afterwards every file under it is byte for byte what it was
+// (paths, contents, links). The one writer is checked to really write, so the
+// snapshot is known to see a change.
+import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { BackendOpener } from '../../lib/cli/backends.js';
+import { VfioError } from '../../lib/errors.js';
+import { runCli } from './cli.helpers.js';
+import { EDU, NIC, fakeHost, type FakeHost } from './sysfs.fixture.js';
+
+let host: FakeHost | undefined;
+afterEach(() => host?.cleanup());
+
+const noNative: BackendOpener = () => {
+  throw new VfioError(2, 'open /dev/vfio/vfio', {}, 'native addon not built here');
+};
+
+/** Every path under root with its content (files) or target (links). */
+function snapshot(root: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir)) {
+      const path = join(dir, name);
+      const st = lstatSync(path);
+      if (st.isSymbolicLink()) out.set(path, `-> ${readlinkSync(path)}`);
+      else if (st.isDirectory()) { out.set(path, 'dir'); walk(path); }
+      else out.set(path, readFileSync(path, 'latin1'));
+    }
+  };
+  walk(root);
+  return out;
+}
+
+/** All subsets of `flags`, each a flat argv fragment. */
+function subsets(flags: string[][]): string[][] {
+  return flags.reduce<string[][]>((acc, f) => acc.concat(acc.map((a) => [...a, ...f])), [[]]);
+}
+
+const quickBench = ['--reps', '1', '--warmup', '0', '--no-progress', '--suite', 'matrix'];
+const invocations: string[][] = [
+  [], ['help'], ['--help'], ['--version'], ['nonsense'],
+  ...subsets([['--json'], ['--group', '3'], ['--debug']]).map((f) => ['probe', ...f]),
+  ['probe', '--group', '2'], ['probe', '--bind', NIC.address], ['probe', '--bind', EDU.address, '--json'],
+  ['probe', '--help'],
+  ...subsets([['--json'], ['--device', NIC.address]]).map((f) => ['bench', ...quickBench, ...f]),
+  ['bench', ...quickBench, '--group', '2'], ['bench', ...quickBench, '--backend', 'native'], ['bench', '--reps', '-5'],
+  ...subsets([['--json'], ['--debug']]).flatMap((f) => [['bind', NIC.address, ...f], ['bind', EDU.address, ...f]]),
+  ['bind'], ['bind', 'not-an-address', '--yes'], ['bind', NIC.address, EDU.address, '--yes'],
+];
+
+describe('no command but `bind BDF --yes` writes to the host', () => {
+  it.each(invocations.map((argv) => [argv.join(' ') || '(no arguments)', argv]))('vfio %s leaves sysfs as it was', async (_, argv) => {
+    host = fakeHost({ devices: [EDU, NIC], vfio: true, hugepages: { '2048kB': { nr: 16, free: 12 } }, thp: '[always] madvise never' });
+    const before = snapshot(host.root);
+    await runCli(argv as string[], { sysfsRoot: host.root, open: noNative });
+    expect(snapshot(host.root)).toEqual(before);
+  }, 60_000);
+
+  it('bind BDF --yes does write, so the snapshot sees a change', async () => {
+    host = fakeHost({ devices: [EDU, NIC], vfio: true });
+    const before = snapshot(host.root);
+    const r = await runCli(['bind', NIC.address, '--yes'], { sysfsRoot: host.root, open: noNative });
+    expect(r.code).toBe(0);
+    const after = snapshot(host.root);
+    const changed = [...after].filter(([k, v]) => before.get(k) !== v).map(([k]) => k.slice(host!.root.length));
+    expect(changed).toContain(`/sys/devices/pci0000:00/${NIC.address}/driver_override`);
+    expect(changed).toContain('/sys/bus/pci/drivers_probe');
+  });
+});
