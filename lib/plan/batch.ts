@@ -9,7 +9,7 @@
 import { PLAN_FLAGS, PLAN_IOVA, PLAN_SIZE, PLAN_STRIDE, PLAN_VADDR, type DmaSpace, type PlanOp, type PlanResult } from '../backend.js';
 import { Errno, VfioError, errnoCode } from '../errors.js';
 import type { Plan, Strategy } from './build.js';
-import { checkLimits, limitCheckWorthwhile, type Headroom } from './limits.js';
+import { checkLimits, forgetLimits, limitCheckWorthwhile, noteMapped, noteUnmapped, type Headroom } from './limits.js';
 import type { MappedSet } from './mapped-set.js';
 
 export interface BatchResult {
@@ -106,6 +106,7 @@ export function mapBatch(space: DmaSpace, plan: Plan, opts: BatchOptions = {}): 
   const r = space.runPlan('map', plan.entries);
   if (r.failedIndex < 0) {
     opts.tracker?.addPlan(plan.entries, plan.count);
+    noteMapped(space, plan.bytes, plan.count);
     return result('map', plan, r.ns, r.simulated, 0n, room);
   }
 
@@ -122,6 +123,7 @@ export function mapBatch(space: DmaSpace, plan: Plan, opts: BatchOptions = {}): 
   }
   const leaked = pickEntries(plan.entries, undo.failures.map((f) => f.index));
   opts.tracker?.addPlan(leaked);
+  forgetLimits(space);
   const err = new BatchError(r.errno, 'MAP_DMA plan', plan, r.failedIndex, mapped, leaked, undo.failures,
     `${at} (${why ?? errnoCode(r.errno)}), and undoing it FAILED: ${describeLeak(leaked, undo.failures)} `
     + 'are STILL MAPPED and pinned. Unmap them (BatchError.leaked) or close the container');
@@ -134,8 +136,10 @@ export function unmapBatch(space: DmaSpace, plan: Plan, opts: BatchOptions = {})
   const undo = unmapEach(space, plan.entries);
   if (undo.failures.length === 0) {
     opts.tracker?.deletePlan(plan.entries, plan.count);
+    noteUnmapped(space, undo.unmapped, plan.count);
     return result('unmap', plan, undo.ns, undo.simulated, undo.unmapped, null);
   }
+  forgetLimits(space);
   // An unmap cannot be rolled back (mapping again could pin other pages); the
   // rest of the batch was still attempted, and the error says what is left.
   const failed = new Set(undo.failures.map((f) => f.index));

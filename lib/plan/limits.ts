@@ -41,8 +41,79 @@ export function headroom(memlock: MemlockStatus, info: IommuInfo): Headroom {
 }
 
 /**
+ * What the kernel's limits looked like at the last read, carried forward by
+ * the batches this space ran since. Reading them costs a /proc parse and a
+ * GET_INFO ioctl (~0.6 ms under emulation, more than ten 2 MiB maps), so a
+ * batch far from every limit is judged from the ledger alone; the kernel is
+ * read again only when a plan would come close, where the answer matters.
+ */
+interface Ledger {
+  limit: bigint | null;
+  exempt: boolean;
+  /** Locked bytes: the last reading plus what batches on this space mapped since, less what they unmapped. */
+  locked: bigint;
+  /** DMA entries available, carried forward the same way; null when the kernel does not report it. */
+  dmaEntries: number | null;
+  /** DMA entries available at the last reading. */
+  dmaEntriesRead: number | null;
+}
+
+const ledgers = new WeakMap<DmaSpace, Ledger>();
+
+function read(space: DmaSpace): Ledger {
+  const m = space.memlock();
+  const dma = space.info().dmaAvail;
+  const l: Ledger = { limit: m.limit, exempt: m.exempt, locked: m.locked, dmaEntries: dma, dmaEntriesRead: dma };
+  ledgers.set(space, l);
+  return l;
+}
+
+/**
+ * Whether the plan stays clear of every limit by the ledger's margin: below
+ * three quarters of RLIMIT_MEMLOCK, and leaving a quarter of the DMA entries
+ * the last reading found. Memory locked by other means since that reading (a
+ * direct map(), another container, mlock) is what the margin absorbs; past it,
+ * the kernel is read again. Either way the kernel stays the authority: a batch
+ * it refuses after all is unwound by mapBatch.
+ */
+function clearOfLimits(l: Ledger, plan: Plan): boolean {
+  if (!l.exempt && l.limit !== null && (l.locked + plan.bytes) * 4n > l.limit * 3n) return false;
+  if (l.dmaEntries !== null && l.dmaEntriesRead !== null && (l.dmaEntries - plan.count) * 4 < l.dmaEntriesRead) return false;
+  return true;
+}
+
+function headroomOf(l: Ledger): Headroom {
+  const memlockBytes = l.exempt || l.limit === null ? null : l.limit > l.locked ? l.limit - l.locked : 0n;
+  return { memlockBytes, dmaEntries: l.dmaEntries };
+}
+
+/** A batch on this space mapped this much: carried into the ledger, if there is one. */
+export function noteMapped(space: DmaSpace, bytes: bigint, entries: number): void {
+  const l = ledgers.get(space);
+  if (l === undefined) return;
+  l.locked += bytes;
+  if (l.dmaEntries !== null) l.dmaEntries -= entries;
+}
+
+/** A batch on this space unmapped this much. */
+export function noteUnmapped(space: DmaSpace, bytes: bigint, entries: number): void {
+  const l = ledgers.get(space);
+  if (l === undefined) return;
+  l.locked = l.locked > bytes ? l.locked - bytes : 0n;
+  if (l.dmaEntries !== null) l.dmaEntries += entries;
+}
+
+/** Forget the ledger (a batch ended in a state it cannot account for): the next check reads the kernel. */
+export function forgetLimits(space: DmaSpace): void {
+  ledgers.delete(space);
+}
+
+/**
  * Throws VfioError ENOMEM (locked memory) or ENOSPC (DMA entries) when the plan
- * cannot fit, saying by how much; returns the headroom it checked otherwise.
+ * cannot fit, saying by how much; returns the headroom it judged by otherwise.
+ * The first check on a space reads the kernel; later ones use the ledger (see
+ * Ledger) unless the plan comes close to a limit, and then read it again, so
+ * a refusal is always decided on a fresh reading.
  *
  * The memlock estimate counts every byte the plan maps. The kernel charges
  * each pinned page once per mapping and not at all for reserved pages, so this
@@ -50,15 +121,18 @@ export function headroom(memlock: MemlockStatus, info: IommuInfo): Headroom {
  * (non-RAM) memory; it never lets through one the kernel would refuse.
  */
 export function checkLimits(space: DmaSpace, plan: Plan): Headroom {
-  const m = space.memlock();
-  const room = headroom(m, space.info());
+  if (space === null || typeof space !== 'object') throw new TypeError('checkLimits: space must be a DmaSpace');
+  const known = ledgers.get(space);
+  if (known !== undefined && clearOfLimits(known, plan)) return headroomOf(known);
+  const l = read(space);
+  const room = headroomOf(l);
   const pageKiB = plan.pageSize / 1024n;
   if (room.memlockBytes !== null && plan.bytes > room.memlockBytes) {
     const over = plan.bytes - room.memlockBytes;
     throw new VfioError(Errno.ENOMEM, 'MAP_DMA plan', {
-      entries: plan.count, bytes: plan.bytes, limit: m.limit, locked: m.locked, over,
+      entries: plan.count, bytes: plan.bytes, limit: l.limit, locked: l.locked, over,
     }, `refused before pinning anything: the batch needs ${plan.bytes} bytes of locked memory but RLIMIT_MEMLOCK `
-      + `(${m.limit} bytes, ${m.locked} already locked) leaves ${room.memlockBytes}; ${over} bytes `
+      + `(${l.limit} bytes, ${l.locked} already locked) leaves ${room.memlockBytes}; ${over} bytes `
       + `(${over / plan.pageSize} pages of ${pageKiB} KiB) over. Raise it (ulimit -l) or run with CAP_IPC_LOCK`);
   }
   if (room.dmaEntries !== null && plan.count > room.dmaEntries) {
