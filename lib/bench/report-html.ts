@@ -41,7 +41,7 @@ function section(v: SuiteView, sim: string): string {
   for (const c of v.charts) {
     const skipped = c.series.reduce((n, s) => n + s.points.length, 0) - pointCount(c);
     parts.push(`<figure>${dotChart(c)}<figcaption>${escapeXml(`${c.title}${sim}: ${pointCount(c)} measurements in `
-      + `${c.series.length} series (${c.encoding}); `
+      + `${c.series.length} series${c.encoding ? ` (${c.encoding})` : ''}; `
       + `${c.link ? 'lines join only neighbouring sizes that were both measured' : 'no line joins two categories: each was measured on its own'}`
       + `${skipped ? `; ${skipped} without a value, not plotted` : ''}. Exact figures in the table.`)}</figcaption></figure>`);
   }

@@ -118,7 +118,7 @@ function cellCharts(suite: string, cells: CellResult[], plan: SuitePlan): ChartS
   const link = Boolean(plan.link) && isDoublingSweep(cells, catDims);
   const xLabel = catDims.map((d) => d.head).join(' · ') || suite;
   const [d1, d2] = seriesDims;
-  const encoding = !d1 ? 'one series'
+  const encoding = !d1 ? ''
     : d2 ? `colour and order within each slot: ${d1.head}; marker shape${plan.link ? ' and line dash' : ''}: ${d2.head}`
     : `colour, marker shape${plan.link ? ', line dash' : ''} and order within each slot: ${d1.head}`;
   return plan.charts.map((cp, k) => {
@@ -181,7 +181,9 @@ function kernelPinView(r: BenchReport): SuiteView | null {
   const title = `Kernel pin path: iommufd_access_pin_pages through an IOMMUFD_TEST access, kernel ${k.kernel}`;
   if (!k.available) return { key: 'kernel-pin', title, tables: [], charts: [], unavailable: k.reason ?? 'unavailable' };
   const pagesList = [...new Set(k.cells.map((c) => c.pages))].sort((a, b) => a - b);
-  const modeKeys = [...new Set(k.cells.map((c) => `${c.backing} ${c.mode}`))];
+  // Backing by backing, one call per page before one call for the run, as the table reads.
+  const modeKeys = [...new Set(k.cells.map((c) => `${c.backing} ${c.mode}`))]
+    .sort((a, b) => rank(a) - rank(b));
   const styles = styleSeries(modeKeys.map((m) => m.split(' ')));
   const label = (p: number) => (p === 1 ? '1 page' : `${p} pages`);
   let last = '';
@@ -212,6 +214,11 @@ function kernelPinView(r: BenchReport): SuiteView | null {
     })),
   };
   return { key: 'kernel-pin', title, tables: [table], charts: [chart] };
+}
+
+function rank(key: string): number {
+  const [backing, mode] = key.split(' ');
+  return ['4k', 'thp', 'hugetlb'].indexOf(backing!) * 2 + (mode === 'per-page' ? 0 : 1);
 }
 
 /** kernelPin cells have no id in the JSON; the page names them this way. */

@@ -39,7 +39,7 @@ export interface ChartSpec {
   series: DotSeries[];
   /** Join neighbouring categories measured in the same series (a sweep of every size); never across a gap. */
   link: boolean;
-  /** How the series are told apart, in words, e.g. "colour and order in each slot: backing; shape: strategy". */
+  /** How the series are told apart, in words, e.g. "colour and order in each slot: backing; shape: strategy"; '' for one series. */
   encoding: string;
 }
 
@@ -157,7 +157,7 @@ export function dotChart(spec: ChartSpec): string {
   const titleId = `${spec.id}-title`;
   const descId = `${spec.id}-desc`;
   const desc = `${values.length} measurements in ${series.length} series over ${spec.categories.length} categories `
-    + `(${spec.xLabel}); y: ${spec.yLabel}, logarithmic. ${spec.encoding}. `
+    + `(${spec.xLabel}); y: ${spec.yLabel}, logarithmic. ${spec.encoding ? `${spec.encoding}. ` : ''}`
     + (spec.link ? 'Lines join neighbouring sizes that were both measured.' : 'No lines: each category is measured on its own.');
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" class="chart" data-metric="${escapeXml(spec.metric)}" width="${W}" height="${H}" `
@@ -197,7 +197,7 @@ export function dotChart(spec: ChartSpec): string {
       ? `<text x="${x}" y="${y}" text-anchor="end" transform="rotate(-40 ${x} ${y})">${escapeXml(c)}</text>`
       : `<text x="${x}" y="${y}" text-anchor="middle">${escapeXml(c)}</text>`);
   });
-  out.push(`<rect x="${M.left}" y="${M.top}" width="${pw}" height="${ph}" fill="none" stroke="#888"/>`,
+  out.push(`<rect class="frame" x="${M.left}" y="${M.top}" width="${pw}" height="${ph}" fill="none" stroke="#888"/>`,
     `<text x="${M.left + pw / 2}" y="${H - 6}" text-anchor="middle">${escapeXml(spec.xLabel)}</text>`,
     `<text transform="translate(14 ${M.top + ph / 2}) rotate(-90)" text-anchor="middle">${escapeXml(spec.yLabel)}</text>`);
 
