@@ -124,8 +124,9 @@ function cellCharts(suite: string, cells: CellResult[], plan: SuitePlan): ChartS
   return plan.charts.map((cp, k) => {
     const series: DotSeries[] = names.map((name, i) => ({
       name: name || suite, ...styles[i]!,
-      points: cells.filter((c) => !c.skipped && seriesKey(c).join(' ') === name)
-        .map((c) => ({ id: c.id, category: cats.of(c), value: METRIC[cp.metric](c) ?? NaN })),
+      // Skipped cells stay in as points without a value: not drawn, but counted in the caption.
+      points: cells.filter((c) => seriesKey(c).join(' ') === name)
+        .map((c) => ({ id: c.id, category: cats.of(c), value: (c.skipped ? null : METRIC[cp.metric](c)) ?? NaN })),
     }));
     return { id: `chart-${suite}-${k}`, title: cp.title, yLabel: cp.yLabel, xLabel, metric: cp.metric, categories: cats.labels, series, link, encoding };
   });
@@ -209,8 +210,8 @@ function kernelPinView(r: BenchReport): SuiteView | null {
     encoding: 'colour and order within each slot: backing; marker shape: one call per page or one for the run',
     series: modeKeys.map((m, i) => ({
       name: m, ...styles[i]!,
-      points: k.cells.filter((c) => !c.skipped && `${c.backing} ${c.mode}` === m)
-        .map((c) => ({ id: kernelPinId(c), category: pagesList.indexOf(c.pages), value: c.median })),
+      points: k.cells.filter((c) => `${c.backing} ${c.mode}` === m)
+        .map((c) => ({ id: kernelPinId(c), category: pagesList.indexOf(c.pages), value: (c.skipped ? null : c.median) ?? NaN })),
     })),
   };
   return { key: 'kernel-pin', title, tables: [table], charts: [chart] };

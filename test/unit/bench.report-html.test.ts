@@ -126,6 +126,7 @@ describe('HTML report, strict parse', () => {
     expect(skipped).toHaveLength(3);
     expect(visibleText(skipped[0]!)).toMatch(/skipped: cannot allocate a hugetlb buffer/);
     expect(all(scaling, (e) => hasClass(e, 'mark') && /\/131072\/hugetlb\//.test(e.attrs['data-id']!))).toHaveLength(0);
+    for (const f of all(scaling, (e) => e.tag === 'figcaption')) expect(visibleText(f)).toMatch(/69 measurements .*; 3 without a value \(skipped\), not plotted/);
   });
 
   it('a suite with every cell skipped keeps its table and says there is nothing to plot', () => {
