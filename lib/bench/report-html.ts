@@ -43,7 +43,7 @@ function section(v: SuiteView, sim: string): string {
     parts.push(`<figure>${dotChart(c)}<figcaption>${escapeXml(`${c.title}${sim}: ${pointCount(c)} measurements in `
       + `${c.series.length} series${c.encoding ? ` (${c.encoding})` : ''}; `
       + `${c.link ? 'lines join only neighbouring sizes that were both measured' : 'no line joins two categories: each was measured on its own'}`
-      + `${skipped ? `; ${skipped} without a value (skipped), not plotted` : ''}. Exact figures in the table.`)}</figcaption></figure>`);
+      + `${skipped ? `; ${skipped} without a measured value, not plotted` : ''}. Exact figures in the table.`)}</figcaption></figure>`);
   }
   for (const t of v.tables) parts.push(`<div class="wide">${htmlTable(t)}</div>`);
   parts.push('</section>');

@@ -157,7 +157,7 @@ export function dotChart(spec: ChartSpec): string {
   const titleId = `${spec.id}-title`;
   const descId = `${spec.id}-desc`;
   const desc = `${values.length} measurements in ${series.length} series over ${spec.categories.length} categories `
-    + `(${spec.xLabel}); y: ${spec.yLabel}, logarithmic. ${spec.encoding ? `${spec.encoding}. ` : ''}`
+    + `(${spec.xLabel}); y: ${spec.yLabel}, logarithmic. ${spec.encoding ? `${spec.encoding[0]!.toUpperCase()}${spec.encoding.slice(1)}. ` : ''}`
     + (spec.link ? 'Lines join neighbouring sizes that were both measured.' : 'No lines: each category is measured on its own.');
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" class="chart" data-metric="${escapeXml(spec.metric)}" width="${W}" height="${H}" `

@@ -40,6 +40,16 @@ describe('HTML report, strict parse', () => {
     }
   });
 
+  it('`--suite kernel-pin` alone: a page with the kernel pin path only', () => {
+    const r = fullReport();
+    r.cells = [];
+    r.plannerOverhead = [];
+    r.options.suites = [];
+    const page = observeParsed(renderHtml(r));
+    checkPage(page, r);
+    expect(page.sections.map((s) => s.suite)).toEqual(['kernel-pin']);
+  });
+
   it('a suite the report has no code for (irq) still gets a table and a chart of its cells', () => {
     const irq = section(parseStrict(renderHtml(fullReport())), 'irq');
     const rows = all(irq, (e) => e.tag === 'tr' && !all(e, (x) => x.tag === 'th').length);
@@ -126,7 +136,7 @@ describe('HTML report, strict parse', () => {
     expect(skipped).toHaveLength(3);
     expect(visibleText(skipped[0]!)).toMatch(/skipped: cannot allocate a hugetlb buffer/);
     expect(all(scaling, (e) => hasClass(e, 'mark') && /\/131072\/hugetlb\//.test(e.attrs['data-id']!))).toHaveLength(0);
-    for (const f of all(scaling, (e) => e.tag === 'figcaption')) expect(visibleText(f)).toMatch(/69 measurements .*; 3 without a value \(skipped\), not plotted/);
+    for (const f of all(scaling, (e) => e.tag === 'figcaption')) expect(visibleText(f)).toMatch(/69 measurements .*; 3 without a measured value, not plotted/);
   });
 
   it('a suite with every cell skipped keeps its table and says there is nothing to plot', () => {
