@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CSV_COLUMNS, formatCsv, formatJson } from '../../lib/bench/format-csv.js';
 import { formatTable } from '../../lib/bench/format-table.js';
-import { renderHtml } from '../../lib/bench/report-html.js';
 import { BENCH_SCHEMA } from '../../lib/bench/schema.js';
 import { syntheticReport } from './bench.fixture.js';
 
@@ -48,17 +47,5 @@ describe('bench output formats', () => {
     expect(first[CSV_COLUMNS.indexOf('median_ns')]).toBe('1100');
     expect(first[CSV_COLUMNS.indexOf('simulated')]).toBe('true');
     expect(lines[2]).toMatch(/"has, a comma"$/);
-  });
-
-  it('html: self-contained, two inline SVG charts with one line per backing and strategy', () => {
-    const html = renderHtml(syntheticReport());
-    expect(html.startsWith('<!doctype html>')).toBe(true);
-    expect(html.match(/<svg /g)).toHaveLength(2);
-    expect(html.match(/<path /g)).toHaveLength(18); // 9 series x 2 charts
-    expect(html).not.toMatch(/(src|href)="https?:/);
-    expect(html).not.toMatch(/<script(?! type="application\/json")/);
-    expect(html).toMatch(/Simulated\./);
-    const data = /<script type="application\/json" id="bench-data">(.*)<\/script>/s.exec(html)![1]!;
-    expect(JSON.parse(data).schema).toBe(BENCH_SCHEMA);
   });
 });

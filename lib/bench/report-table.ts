@@ -1,0 +1,33 @@
+// One HTML <table> from headers and rows of text: numbers right-aligned, a
+// skipped row's reason spanning the figures, every cell escaped.
+import { escapeXml } from './svg-chart.js';
+
+export interface TableRow {
+  cells: string[];
+  /** A skipped measurement: shown after the leading cells, across the remaining columns. */
+  skipped?: string;
+}
+
+export interface TableSpec {
+  /** Class of the <table>: "cells" marks the one table per suite with one row per measurement. */
+  className: string;
+  caption: string;
+  headers: string[];
+  /** Right-aligned (numeric) columns, by index. */
+  numeric: boolean[];
+  rows: TableRow[];
+}
+
+export function htmlTable(t: TableSpec): string {
+  const th = t.headers.map((h, i) => `<th scope="col"${t.numeric[i] ? ' class="num"' : ''}>${escapeXml(h)}</th>`).join('');
+  const body = t.rows.map((r) => {
+    const tds = r.cells.map((c, i) => `<td${t.numeric[i] ? ' class="num"' : ''}>${escapeXml(c)}</td>`);
+    if (r.skipped !== undefined) {
+      const span = t.headers.length - r.cells.length;
+      tds.push(`<td class="skipped" colspan="${span}">skipped: ${escapeXml(r.skipped)}</td>`);
+    }
+    return `<tr${r.skipped !== undefined ? ' class="skipped"' : ''}>${tds.join('')}</tr>`;
+  });
+  return `<table class="${escapeXml(t.className)}"><caption>${escapeXml(t.caption)}</caption>\n`
+    + `<thead><tr>${th}</tr></thead>\n<tbody>\n${body.join('\n')}\n</tbody></table>`;
+}
