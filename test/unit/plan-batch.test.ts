@@ -2,6 +2,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { PROT_RW, SZ_2M, SZ_4K } from '../../lib/backend.js';
 import { Errno, VfioError } from '../../lib/errors.js';
 import { BatchError, MappedSet, buildPlan, buildUnmapPlan, mapBatch, unmapBatch, type MapRequest, type Plan } from '../../lib/plan/index.js';
+import { caught } from './caught.js';
 import { FakeDmaSpace, TEST_INFO } from './plan-fake-space.js';
 import { FaultyDmaSpace } from './plan-fault-space.js';
 import { plannedPages, randomRequests } from './plan-gen.js';
@@ -11,15 +12,6 @@ const pages = (iova: bigint, n: number, vaddr = V): MapRequest[] =>
   Array.from({ length: n }, (_, k) => ({ vaddr: vaddr + BigInt(k) * SZ_4K, iova: iova + BigInt(k) * SZ_4K, size: SZ_4K }));
 // Six scattered pages: six entries whatever the strategy.
 const scattered = (): MapRequest[] => Array.from({ length: 6 }, (_, k) => ({ vaddr: V + BigInt(k) * SZ_4K, iova: 0x100_0000n + BigInt(k) * 0x10_0000n, size: SZ_4K }));
-
-function caught(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a throw');
-}
 
 describe('mapBatch / unmapBatch: the plain path', () => {
   it('maps a plan, records it, and unmaps it batched the same way', () => {

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { SZ_4K } from '../../lib/backend.js';
 import { VfioError } from '../../lib/errors.js';
 import { buildPlan, checkLimits, mapBatch, unmapBatch, type MapRequest } from '../../lib/plan/index.js';
+import { caught } from './caught.js';
 import { FakeDmaSpace } from './plan-fake-space.js';
 
 const V = 0x7f00_0000_0000n;
@@ -21,15 +22,6 @@ function counted(space: FakeDmaSpace) {
   space.memlock = () => (reads.memlock++, memlock());
   space.info = () => (reads.info++, info());
   return reads;
-}
-
-function caught(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a throw');
 }
 
 describe('the limits ledger', () => {
