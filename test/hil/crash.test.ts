@@ -1,0 +1,160 @@
+// A process killed in the middle of a batch leaves nothing pinned. A child
+// maps a large per-page batch (one plan execution: the kernel pins page after
+// page) and the parent SIGKILLs it once the kernel has charged a third of it.
+// Then, from outside the dead process: HugePages_Free is back to its baseline,
+// MemAvailable is back within 8 MiB, the group (or the cdev) opens again at
+// once, and edu's DMA to the dead process's IOVA faults in a new container.
+// What cleans up is the kernel's release of the container / iommufd file on
+// exit (vfio_iommu_type1_release, iommufd_fops_release): this proves it does
+// for every backing and both interfaces.
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import type { Backing } from '../../lib/backend.js';
+import { eduCdev } from '../conformance/iommufd-cdev.js';
+import { Edu } from './edu.js';
+import { KernelLog } from './kmsg.js';
+import { inLaneVm, isEdu, onVfioHost, SKIP_REASON, testDevice } from './lane.js';
+import { nativeBackend } from './native-backend.js';
+
+const childrenDir = fileURLToPath(new URL('./children/', import.meta.url));
+const eduHere = onVfioHost && isEdu(testDevice());
+const cdev = eduHere ? eduCdev() : { none: SKIP_REASON };
+const IOVA = 0x100_0000n; // inside edu's 28-bit DMA mask for every size below
+const MARGIN_KIB = 8 * 1024;
+
+function meminfoKiB(field: string): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(readFileSync('/proc/meminfo', 'utf8'));
+  if (!m) throw new Error(`no ${field} in /proc/meminfo`);
+  return Number(m[1]);
+}
+
+/** VmLck + VmPin of a live process, in KiB; null once it is gone. */
+function chargedKiB(pid: number): number | null {
+  let status: string;
+  try {
+    status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return null;
+  }
+  const kib = (f: string) => Number(new RegExp(`^${f}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0);
+  return kib('VmLck') + kib('VmPin');
+}
+
+interface Killed {
+  /** KiB the kernel had charged to the child when it was killed. */
+  chargedAtKill: number;
+  entries: number;
+}
+
+/** Runs the child and kills it once a third of its batch is charged. */
+function killMidBatch(env: Record<string, string>, size: bigint): Promise<Killed> {
+  const child = spawn(process.execPath, ['--import', `${childrenDir}register-ts.mjs`, `${childrenDir}crash-map-child.ts`], {
+    env: { ...process.env, ...env, SIZE: String(size), IOVA: String(IOVA) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const threshold = Number(size / 1024n) / 3;
+  let out = '';
+  let err = '';
+  let entries = 0;
+  let chargedAtKill = -1;
+  return new Promise<Killed>((resolve, reject) => {
+    let poll: NodeJS.Timeout | undefined;
+    child.stderr.on('data', (d: Buffer) => (err += d));
+    child.stdout.on('data', (d: Buffer) => {
+      out += d;
+      const ready = /\{"ready":true,"entries":(\d+)\}/.exec(out);
+      if (ready && poll === undefined) {
+        entries = Number(ready[1]);
+        // The batch runs inside one native call: watch the kernel's charge from outside.
+        poll = setInterval(() => {
+          const kib = chargedKiB(child.pid!);
+          if (kib !== null && kib >= threshold && chargedAtKill < 0) {
+            chargedAtKill = kib;
+            child.kill('SIGKILL');
+          }
+        }, 1);
+      }
+    });
+    child.on('exit', (code, signal) => {
+      clearInterval(poll);
+      if (signal === 'SIGKILL' && chargedAtKill > 0) resolve({ chargedAtKill, entries });
+      else reject(new Error(`child was not killed mid-batch (exit ${code ?? signal}, charged ${chargedAtKill})\n${out}\n${err}`));
+    });
+  });
+}
+
+async function settled(check: () => boolean, ms = 5000): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return true;
+}
+
+/** edu writes to `iova` in a container of our own where nothing is mapped: the IOMMU must refuse it. */
+async function expectDeadIovaFaults(iova: bigint): Promise<void> {
+  const backend = await nativeBackend();
+  const dev = testDevice();
+  const container = backend.openContainer();
+  const group = backend.openGroup(dev.group); // opens at once: the dead child's hold is gone
+  try {
+    group.setContainer(container);
+    container.setIommu('type1v2');
+    const device = group.openDevice(dev.address);
+    try {
+      const log = inLaneVm ? new KernelLog() : null;
+      try {
+        await new Edu(device).toRam(0, iova, 64);
+        if (log) {
+          const { match, seen } = await log.waitFor(new RegExp(`DMAR: \\[DMA Write.*fault addr 0x${iova.toString(16)}\\b`));
+          expect(match, `kernel log after edu wrote to the dead IOVA:\n${seen.join('\n')}`).not.toBeNull();
+        }
+      } finally {
+        log?.close();
+      }
+    } finally {
+      device.close();
+    }
+  } finally {
+    group.close();
+    container.close();
+  }
+}
+
+const CASES: Array<{ iface: 'type1' | 'iommufd'; backing: Backing; size: bigint }> = [
+  { iface: 'type1', backing: '4k', size: 96n << 20n },
+  { iface: 'type1', backing: 'thp', size: 96n << 20n },
+  { iface: 'type1', backing: 'hugetlb', size: 24n << 20n },
+  { iface: 'iommufd', backing: '4k', size: 96n << 20n },
+  { iface: 'iommufd', backing: 'hugetlb', size: 24n << 20n },
+];
+
+describe.skipIf(!eduHere)(`SIGKILL in the middle of a map batch (${SKIP_REASON}; edu device only)`, () => {
+  it.each(CASES)('$iface, $backing: nothing stays pinned, the device is free again, its old IOVA faults', async ({ iface, backing, size }) => {
+    if (iface === 'iommufd' && typeof cdev !== 'string') {
+      console.log(`skipped iommufd: ${cdev.none}`);
+      return;
+    }
+    const hugeFree = meminfoKiB('HugePages_Free');
+    const available = meminfoKiB('MemAvailable');
+    const env: Record<string, string> = { INTERFACE: iface, BACKING: backing, VFIO_TEST_GROUP: String(testDevice().group) };
+    if (iface === 'iommufd') env.CDEV = cdev as string;
+    const killed = await killMidBatch(env, size);
+    console.log(`${iface} ${backing}: killed with ${killed.chargedAtKill} KiB of ${Number(size / 1024n)} KiB charged (${killed.entries} entries)`);
+    expect(await settled(() => meminfoKiB('HugePages_Free') === hugeFree), 'HugePages_Free back to its baseline').toBe(true);
+    expect(await settled(() => meminfoKiB('MemAvailable') >= available - MARGIN_KIB),
+      `MemAvailable back within ${MARGIN_KIB} KiB of ${available} (now ${meminfoKiB('MemAvailable')})`).toBe(true);
+    if (iface === 'iommufd') {
+      const fd = (await nativeBackend()).openIommufd!();
+      try {
+        fd.bindDevice(cdev as string).close(); // the cdev binds again at once
+      } finally {
+        fd.close();
+      }
+    }
+    await expectDeadIovaFaults(IOVA + size / 2n);
+  }, 120_000);
+});
