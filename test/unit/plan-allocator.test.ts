@@ -96,6 +96,8 @@ describe('IovaAllocator', () => {
     expect(a.alloc(0x2_0000n)).toBe(U64_MAX - 0x1_ffffn);
     const b = new IovaAllocator(info([{ start: 0n, last: U64_MAX }]));
     expect(() => b.alloc(1n << 64n)).toThrow(RangeError);
+    expect(() => b.alloc(-1n)).toThrow(/^size -1 is negative$/); // not "0x-1"
+    expect(() => b.free(-0x1000n, SZ_4K)).toThrow(/iova -4096 is negative/);
     expect(b.alloc(1n << 63n, { align: 1n << 63n })).toBe(0n);
     expect(b.alloc(1n << 63n, { align: 1n << 63n })).toBe(1n << 63n);
   });
