@@ -138,7 +138,7 @@ export class BenchRunner {
     const info = this.space.info();
     try {
       specs.forEach((spec, i) => {
-        this.opts.onProgress?.(i, specs.length, `${spec.suite} ${spec.pattern} ${spec.size} ${spec.backing} ${spec.strategy ?? ''}`);
+        this.opts.onProgress?.(i, specs.length, `${spec.suite} ${spec.pattern} ${fmt(spec.size)} ${spec.backing} ${spec.strategy ?? ''}`.trimEnd());
         out.cells.push(this.tagged(this.runCell(spec, info, out)));
       });
       this.opts.onProgress?.(specs.length, specs.length, 'done');
