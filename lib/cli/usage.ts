@@ -66,7 +66,10 @@ Options:
                       (iommufd_access_pin_pages via IOMMUFD_TEST; needs no group; says
                       "unavailable" and why on kernels without CONFIG_IOMMUFD_TEST).
   --reps N            Measured repetitions per cell (default 30).
-  --warmup N          Discarded repetitions per cell first (default 3).
+  --warmup N          Discarded repetitions per cell first (default 3). The figures timed
+                      from JS (planner overhead, JS end-to-end) are also warmed until they
+                      stop falling (V8 compiles as it runs; >= 16,000 calls, at most 3 s
+                      per backing); --warmup 0 skips that too, and says they are cold.
   --json | --csv      Output format (default: a table). JSON schema: node-vfio/bench@1.
   --report DIR        Also write DIR/index.html: self-contained, inline SVG charts.
                       DIR is checked before the run: it must be (or be creatable in)

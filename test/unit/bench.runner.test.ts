@@ -6,7 +6,10 @@ import { SimBackend } from '../../lib/sim/index.js';
 
 const budget = { maxBuffer: 1n << 30n, hugetlbFree: null, lockable: null };
 
-function runOn(suites: Parameters<typeof cellsFor>[0][], opts: { reps?: number; maxBuffer?: bigint } = {}) {
+// The warm-up's own behaviour is tested in bench.warmup.test.ts; here a small budget keeps runs quick.
+const smallWarm = { minCalls: 300 };
+
+function runOn(suites: Parameters<typeof cellsFor>[0][], opts: { reps?: number; maxBuffer?: bigint; warmup?: number } = {}) {
   const backend = new SimBackend();
   const container = backend.openContainer();
   const group = backend.openGroup(7);
@@ -14,7 +17,8 @@ function runOn(suites: Parameters<typeof cellsFor>[0][], opts: { reps?: number; 
   container.setIommu('type1v2');
   try {
     const runner = new BenchRunner(backend, container, defaultPlanner, {
-      reps: opts.reps ?? 3, warmup: 1, budget: { ...budget, maxBuffer: opts.maxBuffer ?? budget.maxBuffer },
+      reps: opts.reps ?? 3, warmup: opts.warmup ?? 1, budget: { ...budget, maxBuffer: opts.maxBuffer ?? budget.maxBuffer },
+      warm: smallWarm,
     });
     const out = runner.run(suites.flatMap(cellsFor));
     return { out, container };
@@ -49,6 +53,20 @@ describe('bench runner on the sim', () => {
     for (const o of out.plannerOverhead) {
       expect(o.overheadNs).toBe(o.plannedNs - o.directNs);
       for (const part of [o.buildNs, o.batchNs, o.limitsNs]) expect(part).toBeGreaterThan(0);
+    }
+  });
+
+  it('warms the planner-overhead figures until stable, keeping the cold figure beside; --warmup 0 leaves them cold', () => {
+    const warm = runOn(['matrix']).out.plannerOverhead;
+    for (const o of warm) {
+      expect(o.warmupCalls).toBeGreaterThanOrEqual(smallWarm.minCalls);
+      expect(o.coldPlannedNs).toBeGreaterThan(0);
+      expect(typeof o.stable).toBe('boolean');
+    }
+    const cold = runOn(['matrix'], { warmup: 0 }).out.plannerOverhead;
+    for (const o of cold) {
+      expect(o.warmupCalls).toBe(0);
+      expect(o.coldPlannedNs).toBeUndefined();
     }
   });
 
