@@ -1,5 +1,7 @@
 // allocBuffer's size rounding is said out loud (a Node warning), once per
-// request shape; exact page multiples stay silent.
+// request shape; exact page multiples stay silent. The warning is remembered
+// per process and forks are shared between files (vitest.config.ts): the
+// sizes here are used by no other test.
 import { afterEach, describe, expect, it } from 'vitest';
 import { SZ_2M, SZ_4K } from '../../lib/backend.js';
 import { checkBufferOptions, SIZE_ROUNDED_WARNING } from '../../lib/buffer-options.js';
@@ -32,12 +34,12 @@ describe('allocBuffer size rounding', () => {
 
   it('says it once per size and backing, not on every call', async () => {
     cap = captureWarnings();
-    for (let i = 0; i < 5; i++) checkBufferOptions({ size: 5000n, backing: 'thp' });
-    checkBufferOptions({ size: 5000n, backing: '4k' });
+    for (let i = 0; i < 5; i++) checkBufferOptions({ size: 5003n, backing: 'thp' });
+    checkBufferOptions({ size: 5003n, backing: '4k' });
     await tick();
     const msgs = cap.list.map((e) => e.message);
-    expect(msgs.filter((m) => m.includes(`size 5000 rounded up to ${SZ_2M}`))).toHaveLength(1);
-    expect(msgs.filter((m) => m.includes('size 5000 rounded up to 8192'))).toHaveLength(1);
+    expect(msgs.filter((m) => m.includes(`size 5003 rounded up to ${SZ_2M}`))).toHaveLength(1);
+    expect(msgs.filter((m) => m.includes('size 5003 rounded up to 8192'))).toHaveLength(1);
   });
 
   it('stays silent for whole pages', async () => {
