@@ -145,11 +145,15 @@ export class BenchRunner {
     const info = this.space.info();
     try {
       // The JS end-to-end column is timed with hrtime too: warm the planner's
-      // code before the first cell, so the first cells do not read cold.
-      const first = specs.find((s) => s.op !== 'dirty');
-      if (first && this.opts.warmup > 0) this.warmSinglePage(first.backing, info);
+      // code before a backing's first cell, so those cells do not read cold
+      // (a new backing alone left them ~6x slow: V8 re-specialises for it).
+      const warmed = new Set<Backing>();
       specs.forEach((spec, i) => {
         this.opts.onProgress?.(i, specs.length, `${spec.suite} ${spec.pattern} ${fmt(spec.size)} ${spec.backing} ${spec.strategy ?? ''}`.trimEnd());
+        if (this.opts.warmup > 0 && spec.op !== 'dirty' && !warmed.has(spec.backing)) {
+          warmed.add(spec.backing);
+          this.warmSinglePage(spec.backing, info);
+        }
         out.cells.push(this.tagged(this.runCell(spec, info, out)));
       });
       this.opts.onProgress?.(specs.length, specs.length, 'done');

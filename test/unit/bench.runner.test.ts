@@ -71,6 +71,27 @@ describe('bench runner on the sim', () => {
     }
   });
 
+  it('warms each backing before its first cell, and the overhead table per backing: 6 warm-ups on the matrix', () => {
+    const count = (warmup: number) => {
+      let calls = 0;
+      const planner = { ...defaultPlanner, buildPlan: (...a: Parameters<typeof defaultPlanner.buildPlan>) => (calls++, defaultPlanner.buildPlan(...a)) };
+      const backend = new SimBackend();
+      const container = backend.openContainer();
+      const group = backend.openGroup(7);
+      group.setContainer(container);
+      container.setIommu('type1v2');
+      new BenchRunner(backend, container, planner, { reps: 2, warmup, budget, warm: { minCalls: 300 } }).run(cellsFor('matrix'));
+      group.close();
+      container.close();
+      return calls;
+    };
+    // 18 cells and 3 overhead rows of (warmup + 2) calls each; no warm-up at --warmup 0.
+    expect(count(0)).toBe(21 * 2);
+    // Each warm-up makes at least 4 rounds of 100 calls (it compares two stretches of
+    // rounds) and runs longer while timings fall: 3 backings x (before the cells + the table).
+    expect(count(1)).toBeGreaterThanOrEqual(21 * 3 + 6 * 400);
+  });
+
   it('leaves nothing mapped or pinned after a run', () => {
     const backend = new SimBackend();
     const container = backend.openContainer();
