@@ -11,6 +11,8 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     fileParallelism: false,
+    // The lane runs the long campaigns in full, as it always did (test/long.ts).
+    env: { VFIO_TEST_LONG: '1' },
     reporters: ['default'],
   },
 });

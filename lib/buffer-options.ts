@@ -48,5 +48,26 @@ export function checkBufferOptions(opts: DmaBufferOptions): CheckedBufferOptions
   const pageSize = backingPageSize(opts.backing, opts.hugePageSize);
   const size = (requested + pageSize - 1n) / pageSize * pageSize;
   if (size > U64_MAX) throw new RangeError('allocBuffer: size rounded up to whole pages does not fit in 64 bits');
+  if (size !== requested) warnRounded(requested, size, opts.backing);
   return { backing: opts.backing, size, pageSize, prefault };
+}
+
+export const SIZE_ROUNDED_WARNING = 'VFIO_SIZE_ROUNDED';
+// Once per request shape: a loop allocating the same odd size would otherwise flood stderr.
+const warned = new Set<string>();
+
+/**
+ * A buffer is whole pages: asking for 1000 bytes pins (and charges to
+ * RLIMIT_MEMLOCK) 4096, or 2 MiB on a huge-page backing. Say so, through
+ * Node's warning channel (a library must not write to stderr itself; an
+ * application can listen, or silence it with --no-warnings).
+ */
+function warnRounded(requested: bigint, size: bigint, backing: Backing): void {
+  const key = `${requested}/${backing}`;
+  if (warned.has(key)) return;
+  warned.add(key);
+  process.emitWarning(
+    `allocBuffer: size ${requested} rounded up to ${size} bytes (whole ${backing} pages); buffer.size says what was allocated`,
+    { type: 'VfioWarning', code: SIZE_ROUNDED_WARNING },
+  );
 }

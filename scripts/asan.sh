@@ -66,6 +66,8 @@ export_env=(
   "LD_PRELOAD=$libasan"
   "ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:abort_on_error=0:handle_segv=0:allow_user_segv_handler=1:detect_odr_violation=0:log_path=$reports/asan"
   "UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$reports/ubsan"
+  # The long campaigns in full (test/long.ts), as before npm test sampled them.
+  "VFIO_TEST_LONG=1"
 )
 
 tests=("$@")

@@ -65,18 +65,31 @@ function suiteTable(r: BenchReport, suite: SuiteName, cells: CellResult[]): stri
   return `${SUITE_TITLES[suite]}${sim(r)}\n${renderTable(headers, rows, align)}`;
 }
 
+/** How warm the planner-overhead figures are: JS timings fall for thousands of calls while V8 compiles. */
+function warmNote(calls: number[]): string {
+  if (calls.length && calls.every((n) => n === 0)) {
+    return 'Cold figures: --warmup 0 skipped the warm-up, so V8 had not compiled the planner yet; they read several times the warm ones.';
+  }
+  const range = Math.min(...calls) === Math.max(...calls) ? `${calls[0]}` : `${Math.min(...calls)}-${Math.max(...calls)}`;
+  return `Warm figures: measured after ${range} warm-up calls, run until the timings stopped falling `
+    + '(V8 compiles the planner as it runs); cold = the median of the first 100 calls.';
+}
+
 export function formatTable(r: BenchReport): string {
   const parts = [header(r)];
   for (const suite of r.options.suites) {
     const cells = r.cells.filter((c) => c.suite === suite);
     if (cells.length) parts.push(suiteTable(r, suite, cells));
     if (suite === 'matrix' && r.plannerOverhead.length) {
+      const cold = r.plannerOverhead.some((o) => o.coldPlannedNs !== undefined);
+      const warmed = r.plannerOverhead.map((o) => o.warmupCalls).filter((n): n is number => n !== undefined);
       parts.push(`Planner overhead on the single-page path (timed from JS)${sim(r)}\n${renderTable(
-        ['backing', 'direct map()', 'buildPlan+mapBatch', 'overhead', 'of which: buildPlan', 'mapBatch', '(limits check)'],
+        ['backing', 'direct map()', 'buildPlan+mapBatch', 'overhead', 'of which: buildPlan', 'mapBatch', '(limits check)',
+          ...(cold ? ['cold buildPlan+mapBatch'] : [])],
         r.plannerOverhead.map((o) => [o.backing, ns(o.directNs), ns(o.plannedNs), `${o.overheadNs >= 0 ? '+' : ''}${ns(o.overheadNs)}`,
-          ns(o.buildNs), ns(o.batchNs), ns(o.limitsNs)]),
-        ['l', 'r', 'r', 'r', 'r', 'r', 'r'],
-      )}`);
+          ns(o.buildNs), ns(o.batchNs), ns(o.limitsNs), ...(cold ? [ns(o.coldPlannedNs)] : [])]),
+        ['l', 'r', 'r', 'r', 'r', 'r', 'r', ...(cold ? ['r' as const] : [])],
+      )}${warmed.length ? `\n${warmNote(warmed)}` : ''}`);
     }
   }
   const withRef = r.cells.filter((c) => c.ref);

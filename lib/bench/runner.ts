@@ -11,6 +11,7 @@ import { PAGE, PATTERNS, bytesCovered, seededRandom } from './patterns.js';
 import { cellId, type CellResult, type PlannerOverhead, type Strategy } from './schema.js';
 import { summarize, sum } from './stats.js';
 import type { CellSpec } from './suites.js';
+import { warmUntilStable, type WarmOptions, type WarmResult } from './warmup.js';
 
 /** What the runner needs of lib/plan (its Plan and BatchResult fit); injected so tests can wrap it. */
 export interface BenchPlan {
@@ -56,6 +57,12 @@ export interface RunOptions {
   /** The interface `space` goes through, recorded in every cell (default type1). */
   iface?: DmaInterface;
   now?: () => bigint;
+  /**
+   * How JS-timed figures are warmed until stable (lib/bench/warmup.ts).
+   * `warmup: 0` asks for no warm-up at all: then the figures are cold, and
+   * the report says so.
+   */
+  warm?: Partial<WarmOptions>;
 }
 
 export interface KeptPlan {
@@ -137,8 +144,16 @@ export class BenchRunner {
     const out: RunOutput = { cells: [], plannerOverhead: [], notes: [], plans: new Map() };
     const info = this.space.info();
     try {
+      // The JS end-to-end column is timed with hrtime too: warm the planner's
+      // code before a backing's first cell, so those cells do not read cold
+      // (a new backing alone left them ~6x slow: V8 re-specialises for it).
+      const warmed = new Set<Backing>();
       specs.forEach((spec, i) => {
-        this.opts.onProgress?.(i, specs.length, `${spec.suite} ${spec.pattern} ${spec.size} ${spec.backing} ${spec.strategy ?? ''}`);
+        this.opts.onProgress?.(i, specs.length, `${spec.suite} ${spec.pattern} ${fmt(spec.size)} ${spec.backing} ${spec.strategy ?? ''}`.trimEnd());
+        if (this.opts.warmup > 0 && spec.op !== 'dirty' && !warmed.has(spec.backing)) {
+          warmed.add(spec.backing);
+          this.warmSinglePage(spec.backing, info);
+        }
         out.cells.push(this.tagged(this.runCell(spec, info, out)));
       });
       this.opts.onProgress?.(specs.length, specs.length, 'done');
@@ -279,49 +294,86 @@ export class BenchRunner {
     return fullCell(spec, 1, samples, samples, Number(spec.size));
   }
 
-  /** One page: a direct DmaSpace.map() against buildPlan + mapBatch, both timed from JS. */
-  private plannerOverhead(backing: Backing, info: IommuInfo, out: RunOutput): PlannerOverhead | null {
-    let buf: DmaBuffer;
+  /** One page, one round of what the planner-overhead table times: a closure over its buffer and IOVA. */
+  private singlePage(backing: Backing, info: IommuInfo): { iova: bigint; once: () => SinglePageTimes } {
+    const buf = this.buffers.get(backing, PAGE);
+    const iova = placeRegion(info, buf, PAGE);
+    const req: DmaMapping = { vaddr: buf.vaddr, iova, size: PAGE };
+    const once = (): SinglePageTimes => {
+      const t0 = this.now();
+      this.space.map(req);
+      const t1 = this.now();
+      this.space.unmap(iova, PAGE);
+      const t2 = this.now();
+      const plan = this.planner.buildPlan([req], 'coalesced', info);
+      const tb = this.now();
+      this.planner.mapBatch(this.space, plan);
+      const t3 = this.now();
+      this.planner.unmapBatch(this.space, plan);
+      // The limits check again, alone: it runs inside mapBatch, and on a real
+      // host it reads /proc and issues GET_INFO, so it is worth seeing apart.
+      const t4 = this.now();
+      this.planner.checkLimits?.(this.space, plan);
+      const t5 = this.now();
+      return {
+        direct: Number(t1 - t0), planned: Number(t3 - t2), build: Number(tb - t2), batch: Number(t3 - tb),
+        limits: this.planner.checkLimits ? Number(t5 - t4) : null,
+      };
+    };
+    return { iova, once };
+  }
+
+  /** Runs the single-page path until its JS timings stop falling; null if it cannot run here. */
+  private warmSinglePage(backing: Backing, info: IommuInfo): WarmResult | null {
+    let iova: bigint | null = null;
     try {
-      buf = this.buffers.get(backing, PAGE);
+      const sp = this.singlePage(backing, info);
+      iova = sp.iova;
+      return warmUntilStable(() => sp.once().planned, this.opts.warm);
+    } catch {
+      // The cells that follow meet the same refusal and report it.
+      if (iova !== null) this.sweep(iova, PAGE);
+      return null;
+    }
+  }
+
+  /**
+   * One page: a direct DmaSpace.map() against buildPlan + mapBatch, both timed
+   * from JS, after warming until stable (--warmup alone is too few calls for
+   * V8); the first warm-up round's median is kept as the cold figure.
+   */
+  private plannerOverhead(backing: Backing, info: IommuInfo, out: RunOutput): PlannerOverhead | null {
+    let sp: ReturnType<BenchRunner['singlePage']>;
+    try {
+      sp = this.singlePage(backing, info);
     } catch {
       return null;
     }
-    const iova = placeRegion(info, buf, PAGE);
-    const req: DmaMapping = { vaddr: buf.vaddr, iova, size: PAGE };
     const direct: number[] = [];
     const planned: number[] = [];
     const build: number[] = [];
     const batch: number[] = [];
     const limits: number[] = [];
+    let warm: WarmResult | null = null;
     try {
+      if (this.opts.warmup > 0) warm = warmUntilStable(() => sp.once().planned, this.opts.warm);
       for (let i = 0; i < this.opts.warmup + this.opts.reps; i++) {
-        const t0 = this.now();
-        this.space.map(req);
-        const t1 = this.now();
-        this.space.unmap(iova, PAGE);
-        const t2 = this.now();
-        const plan = this.planner.buildPlan([req], 'coalesced', info);
-        const tb = this.now();
-        this.planner.mapBatch(this.space, plan);
-        const t3 = this.now();
-        this.planner.unmapBatch(this.space, plan);
-        // The limits check again, alone: it runs inside mapBatch, and on a real
-        // host it reads /proc and issues GET_INFO, so it is worth seeing apart.
-        const t4 = this.now();
-        this.planner.checkLimits?.(this.space, plan);
-        const t5 = this.now();
+        const t = sp.once();
         if (i < this.opts.warmup) continue;
-        direct.push(Number(t1 - t0));
-        planned.push(Number(t3 - t2));
-        build.push(Number(tb - t2));
-        batch.push(Number(t3 - tb));
-        if (this.planner.checkLimits) limits.push(Number(t5 - t4));
+        direct.push(t.direct);
+        planned.push(t.planned);
+        build.push(t.build);
+        batch.push(t.batch);
+        if (t.limits !== null) limits.push(t.limits);
       }
     } catch (err) {
-      this.sweep(iova, PAGE);
+      this.sweep(sp.iova, PAGE);
       out.notes.push(`planner overhead (${backing}) not measured: ${message(err)}`);
       return null;
+    }
+    if (warm && !warm.stable) {
+      out.notes.push(`planner overhead (${backing}): JS timings still falling after ${warm.calls} warm-up calls; `
+        + 'the figures may read high (a loaded machine, or a slow one)');
     }
     const d = summarize(direct).median;
     const p = summarize(planned).median;
@@ -329,8 +381,17 @@ export class BenchRunner {
       backing, directNs: d, plannedNs: p, overheadNs: p - d,
       buildNs: summarize(build).median, batchNs: summarize(batch).median,
       limitsNs: limits.length ? summarize(limits).median : null,
+      ...(warm ? { coldPlannedNs: warm.firstMedian, warmupCalls: warm.calls, stable: warm.stable } : { warmupCalls: 0, stable: false }),
     };
   }
+}
+
+interface SinglePageTimes {
+  direct: number;
+  planned: number;
+  build: number;
+  batch: number;
+  limits: number | null;
 }
 
 function fmt(bytes: bigint): string {

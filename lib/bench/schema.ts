@@ -66,6 +66,14 @@ export interface PlannerOverhead {
   buildNs?: number;
   batchNs?: number;
   limitsNs?: number | null;
+  /**
+   * The measured figures come after warming until stable: the median of the
+   * first warm-up round (buildPlan + mapBatch, what a cold run reads), the
+   * calls spent warming, and whether the timings settled in the budget.
+   */
+  coldPlannedNs?: number;
+  warmupCalls?: number;
+  stable?: boolean;
 }
 
 export interface BenchReport {

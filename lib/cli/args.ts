@@ -7,6 +7,7 @@ import { SUITES, type SuiteName } from '../bench/schema.js';
 import type { DmaInterface } from '../backend.js';
 import { isPciAddress } from '../sysfs.js';
 import { UsageError } from './exit-codes.js';
+import { isCommand, type CommandName } from './usage.js';
 
 export type OutputFormat = 'table' | 'json' | 'csv';
 export type BackendChoice = 'sim' | 'native' | 'auto';
@@ -49,7 +50,16 @@ export interface BindArgs {
   json: boolean;
 }
 
-export type CliArgs = ProbeArgs | BenchArgs | BindArgs | { cmd: 'help'; debug: boolean } | { cmd: 'version'; debug: boolean };
+export interface HelpArgs {
+  cmd: 'help';
+  debug: boolean;
+  /** One command's page, or null for the overview. */
+  topic: CommandName | null;
+  /** `vfio` with nothing after it: the overview, then exit 2 (nothing was asked). */
+  bare: boolean;
+}
+
+export type CliArgs = ProbeArgs | BenchArgs | BindArgs | HelpArgs | { cmd: 'version'; debug: boolean };
 
 const GLOBAL = {
   debug: { type: 'boolean' },
@@ -82,20 +92,62 @@ const BENCH = {
 
 const BIND = { ...GLOBAL, yes: { type: 'boolean', short: 'y' }, json: { type: 'boolean' } } as const;
 
-function parse<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T, positionals: boolean) {
+/**
+ * parseArgs reads the "-5" of `--reps -5` as an option of its own and refuses
+ * it as ambiguous; a value that looks like a negative number is the option's
+ * value, so join the two and let the range check say what is wrong with it.
+ */
+function joinNegativeValues(argv: string[], options: NonNullable<ParseArgsConfig['options']>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const next = argv[i + 1];
+    const name = a.startsWith('--') ? a.slice(2) : null;
+    if (name !== null && options[name]?.type === 'string' && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
+
+/** parseArgs' TypeErrors (ERR_PARSE_ARGS_*) in this tool's words, naming the command whose help lists the options. */
+function ownMessage(err: Error & { code?: string }, command: string): string {
+  const opt = /'(-{1,2}[^' ]+)/.exec(err.message)?.[1];
+  const arg = /argument '([^']*)'/i.exec(err.message)?.[1];
+  switch (err.code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return `${command} has no option ${opt ?? '(unknown)'} (see "vfio ${command} --help")`;
+    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
+      return `${command} takes no argument ${JSON.stringify(arg ?? '')}; options start with --`;
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      if (/does not take an argument/.test(err.message)) return `${opt} is a switch and takes no value`;
+      return `${opt} needs a value (see "vfio ${command} --help")`;
+    default:
+      return err.message;
+  }
+}
+
+/** Every option each command accepts (the help pages are checked against these). */
+export const OPTION_NAMES: Record<CommandName, string[]> = {
+  probe: Object.keys(PROBE),
+  bench: Object.keys(BENCH),
+  bind: Object.keys(BIND),
+};
+
+function parse<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T, positionals: boolean, command: string) {
   try {
-    return parseArgs({ args: argv, options, strict: true, allowPositionals: positionals });
+    return parseArgs({ args: joinNegativeValues(argv, options), options, strict: true, allowPositionals: positionals });
   } catch (err) {
-    // parseArgs throws TypeErrors with ERR_PARSE_ARGS_* codes for unknown or malformed options.
-    throw new UsageError((err as Error).message);
+    throw new UsageError(ownMessage(err as Error, command));
   }
 }
 
 function integer(text: string | undefined, name: string, min: number, max: number): number | null {
   if (text === undefined) return null;
-  if (!/^\d+$/.test(text)) throw new UsageError(`${name} wants a whole number, got ${JSON.stringify(text)}`);
+  if (!/^-?\d+$/.test(text.trim())) throw new UsageError(`${name} wants a whole number, got ${JSON.stringify(text)}`);
   const n = Number(text);
-  if (n < min || n > max) throw new UsageError(`${name} must be between ${min} and ${max}, got ${n}`);
+  if (n < min || n > max) throw new UsageError(`${name} must be a whole number from ${min} to ${max}, got ${n}`);
   return n;
 }
 
@@ -140,7 +192,7 @@ export function parseSuites(text: string | undefined): SuiteName[] {
 }
 
 function benchArgs(argv: string[]): BenchArgs {
-  const { values: v } = parse(argv, BENCH, false);
+  const { values: v } = parse(argv, BENCH, false, 'bench');
   if (v.json && v.csv) throw new UsageError('choose one of --json and --csv');
   const group = integer(v.group, '--group', 0, 0xffff_ffff);
   const device = pciAddress(v.device, '--device');
@@ -187,25 +239,35 @@ function parseInterfaces(v: string | undefined): DmaInterface[] {
 export function parseCli(argv: string[]): CliArgs {
   const [command, ...rest] = argv;
   const debug = argv.includes('--debug');
-  if (command === undefined || command === 'help' || command === '--help' || command === '-h') return { cmd: 'help', debug };
+  if (command === undefined) return { cmd: 'help', debug, topic: null, bare: true };
+  if (command === '--help' || command === '-h') return { cmd: 'help', debug, topic: null, bare: false };
+  if (command === 'help') {
+    const topics = rest.filter((a) => a !== '--debug');
+    const topic = topics[0];
+    if (topic === undefined) return { cmd: 'help', debug, topic: null, bare: false };
+    if (!isCommand(topic) || topics.length > 1) {
+      throw new UsageError(`no help on ${JSON.stringify(topics.join(' '))}; commands: probe, bench, bind`);
+    }
+    return { cmd: 'help', debug, topic, bare: false };
+  }
   if (command === '--version' || command === '-V') return { cmd: 'version', debug };
-  if (rest.includes('--help') || rest.includes('-h')) return { cmd: 'help', debug };
+  if (isCommand(command) && (rest.includes('--help') || rest.includes('-h'))) return { cmd: 'help', debug, topic: command, bare: false };
   switch (command) {
     case 'probe': {
       if (rest.some((a) => a === '--bind' || a.startsWith('--bind='))) {
         throw new UsageError('probe only reads the host; to bind a device to vfio-pci: vfio bind BDF --yes');
       }
-      const { values: v } = parse(rest, PROBE, false);
+      const { values: v } = parse(rest, PROBE, false, 'probe');
       return { cmd: 'probe', debug, json: Boolean(v.json), group: integer(v.group, '--group', 0, 0xffff_ffff) };
     }
     case 'bench':
       return benchArgs(rest);
     case 'bind': {
-      const { values: v, positionals } = parse(rest, BIND, true);
+      const { values: v, positionals } = parse(rest, BIND, true, 'bind');
       if (positionals.length !== 1) throw new UsageError('bind takes exactly one PCI address: vfio bind 0000:00:03.0 --yes');
       return { cmd: 'bind', debug, address: pciAddress(positionals[0], 'bind')!, yes: Boolean(v.yes), json: Boolean(v.json) };
     }
     default:
-      throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+      throw new UsageError(`unknown command ${JSON.stringify(command)}; commands: probe, bench, bind`);
   }
 }

@@ -126,6 +126,16 @@ const vendorDevice = (d: Record<string, unknown>) => {
 
 const bytes = (v: number | null | undefined) => (v === null || v === undefined ? 'unlimited' : formatSize(v));
 
+// No group at all means no IOMMU driver bound any device: almost always an
+// IOMMU turned off in the firmware or not asked for on the kernel command line.
+export const IOMMU_OFF_HINT = [
+  '  The IOMMU is off (no driver put any device in a group). To turn it on:',
+  '    1. in the firmware setup, enable VT-d (Intel) or AMD-Vi / "IOMMU" (AMD);',
+  '    2. add intel_iommu=on (Intel) or amd_iommu=on (AMD) to the kernel command line',
+  '       (e.g. GRUB_CMDLINE_LINUX in /etc/default/grub, then update-grub) and reboot;',
+  '    3. check: ls /sys/kernel/iommu_groups, and dmesg | grep -i -e DMAR -e AMD-Vi.',
+];
+
 export function formatProbe(r: ProbeReport): string {
   const out: string[] = [];
   out.push(`VFIO: ${r.vfio.present ? 'present' : 'absent'} (${r.vfio.reason})`);
@@ -138,7 +148,7 @@ export function formatProbe(r: ProbeReport): string {
     out.push(`  extensions: ${on.length ? on.join(', ') : 'none'}`);
   }
   out.push('');
-  if (r.groups.length === 0) out.push('IOMMU groups: none');
+  if (r.groups.length === 0) out.push('IOMMU groups: none', ...IOMMU_OFF_HINT);
   else {
     out.push(`IOMMU groups (${r.groups.length}):`);
     const rows = r.groups.flatMap((g) => g.devices.map((d, i) => [

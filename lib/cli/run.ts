@@ -12,7 +12,8 @@ import { runBind } from './bind.js';
 import { EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, UsageError } from './exit-codes.js';
 import { processIo, type CliIo } from './io.js';
 import { runProbe } from './probe.js';
-import { USAGE } from './usage.js';
+import { checkReportDir } from './report-path.js';
+import { isCommand, usageFor } from './usage.js';
 
 export interface MainDeps {
   open?: BackendOpener;
@@ -25,11 +26,12 @@ function version(): string {
   return pkg.version;
 }
 
-function fail(err: unknown, debug: boolean, io: CliIo): number {
+function fail(err: unknown, debug: boolean, io: CliIo, command: string | undefined): number {
   const usage = err instanceof UsageError || err instanceof BaselineError;
   const msg = err instanceof Error ? err.message : String(err);
   io.stderr.write(`vfio: ${msg}\n`);
-  if (usage) io.stderr.write('Run "vfio --help" for usage.\n');
+  // Point at the help page that lists what was mistyped.
+  if (usage) io.stderr.write(`Run "vfio ${isCommand(command) ? `${command} ` : ''}--help" for usage.\n`);
   if (err instanceof VfioError && !msg.includes(err.hint ?? '\0')) io.stderr.write(`hint: ${err.hint}\n`);
   if (debug && err instanceof Error && err.stack) io.stderr.write(`${err.stack}\n`);
   return usage ? EXIT_USAGE : EXIT_RUNTIME;
@@ -40,12 +42,17 @@ export async function main(argv: string[], io: CliIo = processIo(), deps: MainDe
   try {
     args = parseCli(argv);
   } catch (err) {
-    return fail(err, argv.includes('--debug'), io);
+    return fail(err, argv.includes('--debug'), io, argv[0]);
   }
   try {
     switch (args.cmd) {
       case 'help':
-        io.stdout.write(USAGE);
+        // Bare `vfio` asked for nothing: the overview goes to stderr and the exit says "usage".
+        if (args.bare) {
+          io.stderr.write(usageFor(null));
+          return EXIT_USAGE;
+        }
+        io.stdout.write(usageFor(args.topic));
         return EXIT_OK;
       case 'version':
         io.stdout.write(`${version()}\n`);
@@ -56,12 +63,14 @@ export async function main(argv: string[], io: CliIo = processIo(), deps: MainDe
         return runProbe(args, io, deps.open ?? defaultOpener);
       }
       case 'bench':
+        // Before the run, not after it: a report that cannot be written is a usage error now.
+        if (args.report !== null) checkReportDir(args.report);
         return await runBench(args, io, {
           open: deps.open ?? defaultOpener,
           planner: deps.planner ?? defaultPlanner,
         });
     }
   } catch (err) {
-    return fail(err, args.debug, io);
+    return fail(err, args.debug, io, argv[0]);
   }
 }

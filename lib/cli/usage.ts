@@ -1,4 +1,27 @@
-// The help text. Kept next to the parser so a new option is documented where it is added.
+// The help text: an overview (`vfio --help`) and one page per command
+// (`vfio bench --help`, `vfio help bench`). Kept next to the parser so a new
+// option is documented where it is added.
+
+export const COMMANDS = ['probe', 'bench', 'bind'] as const;
+export type CommandName = (typeof COMMANDS)[number];
+
+export function isCommand(name: string | undefined): name is CommandName {
+  return (COMMANDS as readonly string[]).includes(name ?? '');
+}
+
+const GLOBAL = `Global options:
+  --debug             Print stack traces on errors.
+  -h, --help          Help (vfio <command> --help: that command's options).
+  -V, --version       Version.
+`;
+
+const EXIT_CODES = `Exit codes:
+  0  success
+  1  runtime error (the message and a hint are printed; --debug adds the stack)
+  2  usage error (bad option or value, unusable --compare or --report path)
+  3  regression: bench --compare found cells slower than --max-regression allows
+`;
+
 export const USAGE = `Usage: vfio <command> [options]
 
 Commands:
@@ -10,13 +33,31 @@ Commands:
   bind BDF --yes      Bind a PCI device to vfio-pci (driver_override, unbind from its
                       driver, drivers_probe) and print what was written. The only
                       command that changes the host; without --yes it changes nothing.
-  help [command]      This text.
+  help [command]      This text, or one command's options.
 
-probe options:
+Run "vfio help <command>" (or "vfio <command> --help") for a command's options.
+
+${GLOBAL}
+${EXIT_CODES}`;
+
+const PROBE = `Usage: vfio probe [--json] [--group N]
+
+What this host offers for VFIO: modules, API version, extensions, IOMMU groups
+and their devices, container GET_INFO, memlock, huge pages, THP. Read-only: it
+never writes to sysfs (binding a device is "vfio bind BDF --yes").
+
+Options:
   --json              Machine-readable output (schema node-vfio/probe@1).
   --group N           Open IOMMU group N and report its container's GET_INFO.
 
-bench options:
+${GLOBAL}`;
+
+const BENCH = `Usage: vfio bench [options]
+
+Measure what DMA mapping costs, per strategy, backing and size. Uses the
+simulated backend (figures labelled SIMULATED) unless --group or --device is given.
+
+Options:
   --group N           Native backend on IOMMU group N.
   --device BDF        Native backend on the group of this PCI device (e.g. 0000:00:03.0).
   --backend NAME      sim | native | auto (default: native with --group/--device, else sim).
@@ -25,27 +66,50 @@ bench options:
                       (iommufd_access_pin_pages via IOMMUFD_TEST; needs no group; says
                       "unavailable" and why on kernels without CONFIG_IOMMUFD_TEST).
   --reps N            Measured repetitions per cell (default 30).
-  --warmup N          Discarded repetitions per cell first (default 3).
+  --warmup N          Discarded repetitions per cell first (default 3). The figures timed
+                      from JS (planner overhead, JS end-to-end) are also warmed until they
+                      stop falling (V8 compiles as it runs; >= 16,000 calls, at most 3 s
+                      per backing); --warmup 0 skips that too, and says they are cold.
   --json | --csv      Output format (default: a table). JSON schema: node-vfio/bench@1.
   --report DIR        Also write DIR/index.html: self-contained, inline SVG charts.
+                      DIR is checked before the run: it must be (or be creatable in)
+                      a writable directory.
   --ref               Also time the same ioctls from a small C program (native only).
   --compare FILE      Compare medians with a baseline written by --json.
   --max-regression P  Allowed growth of a cell's median, e.g. 10% (default 10%).
   --min-delta-ns N    Growth below N ns never counts as a regression (default 25).
   --max-memory SIZE   Largest buffer a cell may allocate, e.g. 512M, 1G
                       (default: a quarter of free memory, at most 1 GiB).
-  --no-progress       No progress bar (it is shown on stderr only when it is a terminal).
+  --no-progress       No progress line (it is shown on stderr only when it is a
+                      terminal: cell, size, and an estimate of the time left).
   --interface I       type1 (default) | iommufd | both: which kernel interface the cells go
                       through. iommufd maps into an IOAS with the group's device bound (its
                       /dev/vfio/devices cdev) and attached; both adds an interface column.
 
-Global options:
-  --debug             Print stack traces on errors.
-  -h, --help          Help.   -V, --version   Version.
+Examples:
+  vfio bench                                  the kernel thread's matrix, simulated
+  vfio bench --device 0000:00:03.0 --suite all --report out/
+  vfio bench --json > base.json; vfio bench --compare base.json --max-regression 10%
 
-Exit codes:
-  0  success
-  1  runtime error (the message and a hint are printed; --debug adds the stack)
-  2  usage error (bad option or value, unusable --compare baseline)
-  3  regression: bench --compare found cells slower than --max-regression allows
-`;
+${GLOBAL}
+${EXIT_CODES}`;
+
+const BIND = `Usage: vfio bind BDF --yes [--json]
+
+Bind the PCI device BDF (e.g. 0000:00:03.0) to vfio-pci: write driver_override,
+unbind it from its driver, and ask drivers_probe; print each write. The only
+command that changes the host. Without --yes it prints what it would do and
+changes nothing (exit 2).
+
+Options:
+  -y, --yes           Really write to sysfs.
+  --json              Machine-readable output.
+
+${GLOBAL}`;
+
+export const COMMAND_USAGE: Record<CommandName, string> = { probe: PROBE, bench: BENCH, bind: BIND };
+
+/** The overview, or one command's page. */
+export function usageFor(topic: CommandName | null): string {
+  return topic === null ? USAGE : COMMAND_USAGE[topic];
+}

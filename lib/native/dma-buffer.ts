@@ -12,6 +12,8 @@ export function allocNativeBuffer(addon: NativeAddon, opts: DmaBufferOptions): D
 export class NativeBackendDmaBuffer implements DmaBuffer {
   readonly #n: NativeDmaBuffer;
   #bytes: Uint8Array | undefined;
+  // Disposed while mapped: to be released once the last mapping goes.
+  #releasePending = false;
 
   constructor(n: NativeDmaBuffer) {
     this.#n = n;
@@ -39,6 +41,7 @@ export class NativeBackendDmaBuffer implements DmaBuffer {
   }
 
   get bytes(): Uint8Array {
+    this.#settle();
     if (this.#bytes) return this.#bytes; // once closed, the same view, detached
     if (this.#n.closed) return new Uint8Array(0);
     this.#bytes = new Uint8Array(this.#n.bytes());
@@ -46,6 +49,7 @@ export class NativeBackendDmaBuffer implements DmaBuffer {
   }
 
   get closed(): boolean {
+    this.#settle();
     return this.#n.closed;
   }
 
@@ -53,7 +57,26 @@ export class NativeBackendDmaBuffer implements DmaBuffer {
     this.#n.close();
   }
 
+  /**
+   * `using` disposes in reverse order, so a buffer declared after its
+   * container goes first, maybe still mapped: disposal must not throw there.
+   * The addon already keeps mapped memory alive (each mapping holds a
+   * reference to the buffer) and drops that hold with the last mapping, so
+   * all disposal has to do is give up our claim: the memory is released by
+   * the collector once unmapped, or at once when this wrapper is next looked
+   * at (#settle). An explicit close() stays strict (EBUSY while mapped).
+   */
   [Symbol.dispose](): void {
-    this.close();
+    if (this.#n.closed) return;
+    if (this.#n.mappings > 0) this.#releasePending = true;
+    else this.close();
+  }
+
+  /** A disposal deferred by a mapping completes once the mappings are gone. */
+  #settle(): void {
+    if (this.#releasePending && !this.#n.closed && this.#n.mappings === 0) {
+      this.#releasePending = false;
+      this.#n.close();
+    }
   }
 }

@@ -152,7 +152,9 @@ export class IovaAllocator {
 
   private checkSpan(value: bigint, what: string): void {
     if (typeof value !== 'bigint') throw new TypeError(`${what} must be a bigint`);
-    if (value < 0n || value > U64_MAX) throw new RangeError(`${what} 0x${value.toString(16)} does not fit in 64 bits`);
+    // A negative value printed in hex reads as "0x-1": name it for what it is.
+    if (value < 0n) throw new RangeError(`${what} ${value} is negative`);
+    if (value > U64_MAX) throw new RangeError(`${what} 0x${value.toString(16)} does not fit in 64 bits`);
     if (value % this.pageSize !== 0n) throw new RangeError(`${what} 0x${value.toString(16)} is not a multiple of the IOMMU page size 0x${this.pageSize.toString(16)}`);
   }
 

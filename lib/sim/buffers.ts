@@ -26,6 +26,8 @@ export class SimDmaBuffer implements DmaBuffer {
   #bytes: Uint8Array;
   #closed = false;
   #pins = 0;
+  // Disposed while mapped: released by unpin() when the last mapping goes.
+  #releasePending = false;
   readonly #registry: BufferRegistry;
 
   /** @internal Only BufferRegistry.alloc constructs these. */
@@ -59,6 +61,7 @@ export class SimDmaBuffer implements DmaBuffer {
   /** @internal */
   unpin(): void {
     if (this.#pins > 0) this.#pins--;
+    if (this.#pins === 0 && this.#releasePending) this.close();
   }
 
   close(): void {
@@ -75,8 +78,16 @@ export class SimDmaBuffer implements DmaBuffer {
     this.#bytes = new Uint8Array(0);
   }
 
+  /**
+   * `using` disposes in reverse order, so a buffer declared after its
+   * container goes first, maybe still mapped. Disposal must not throw there:
+   * the buffer stays alive (the mapping keeps it, as on the kernel) and is
+   * released when its last mapping goes. An explicit close() stays strict.
+   */
   [Symbol.dispose](): void {
-    this.close();
+    if (this.#closed) return;
+    if (this.#pins > 0) this.#releasePending = true;
+    else this.close();
   }
 }
 

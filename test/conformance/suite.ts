@@ -343,6 +343,42 @@ export function defineConformance(fx: ConformanceFixture): void {
         expect(buf.closed).toBe(true);
       });
 
+      it('disposes in the natural `using` order: a still-mapped buffer goes when its container does', () => {
+        const { backend } = session();
+        let kept!: DmaBuffer;
+        let iova = 0n;
+        {
+          using container = backend.openContainer();
+          using group = backend.openGroup(fx.group);
+          group.setContainer(container);
+          container.setIommu('type1v2');
+          using buffer = backend.allocBuffer({ size: 2n * SZ_4K, backing: '4k' });
+          kept = buffer;
+          iova = container.info().ranges[0]!.start + SZ_2M;
+          container.map({ vaddr: buffer.vaddr, iova, size: buffer.size });
+          // Leaving the block disposes buffer (mapped), then group, then container: none may throw.
+        }
+        expect(kept.closed).toBe(true);
+        // Really released: a new container cannot pin that memory any more.
+        const e = env();
+        expectErrno(() => e.container.map({ vaddr: kept.vaddr, iova: e.iova(SZ_4K), size: SZ_4K }), Errno.EFAULT);
+      });
+
+      it('disposing a mapped buffer defers its release to the unmap; close() stays strict', () => {
+        const e = env();
+        const buf = e.backend.allocBuffer({ size: SZ_4K, backing: '4k' });
+        cleanups.push(() => buf.close());
+        const iova = e.iova(SZ_4K);
+        e.container.map({ vaddr: buf.vaddr, iova, size: SZ_4K });
+        buf[Symbol.dispose]();
+        expect(buf.closed).toBe(false);
+        expect(buf.bytes.byteLength).toBe(4096); // still the device's memory
+        expectErrno(() => buf.close(), Errno.EBUSY);
+        expect(e.container.unmap(iova, SZ_4K)).toBe(SZ_4K);
+        expect(buf.closed).toBe(true);
+        expect(buf.bytes.byteLength).toBe(0);
+      });
+
       it('maps read-only memory for the device', () => {
         const e = env();
         const buf = e.buffer(1);

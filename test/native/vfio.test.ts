@@ -12,7 +12,7 @@ import { Errno, VfioError } from '../../lib/errors.js';
 import { nativeContainerOf } from '../../lib/native/container.js';
 import { NativeBackend } from '../../lib/native/index.js';
 import type { NativeBackendDmaBuffer } from '../../lib/native/dma-buffer.js';
-import { expectVfioError } from './helpers.js';
+import { expectVfioError, smapsAt } from './helpers.js';
 
 const groupId = Number(process.env.VFIO_TEST_GROUP);
 const deviceName = process.env.VFIO_TEST_DEVICE ?? '';
@@ -220,6 +220,35 @@ describe.skipIf(!process.env.VFIO_TEST_GROUP)('native addon on a real VFIO kerne
     expect(b.mappings).toBe(0);
     expectVfioError(() => container.info(), 'EINVAL', 'VFIO_IOMMU_GET_INFO');
     b.close();
+  });
+
+  it('`using` in the natural order: container, group, then a buffer left mapped, all disposed without a throw', () => {
+    let kept!: DmaBuffer;
+    {
+      using container = backend.openContainer();
+      using group = backend.openGroup(groupId);
+      group.setContainer(container);
+      container.setIommu('type1v2');
+      using b = backend.allocBuffer({ size: 2 * 4096, backing: '4k', prefault: true });
+      kept = b;
+      container.map({ vaddr: b.vaddr, iova: IOVA, size: b.size });
+    }
+    // The container's close dropped the mapping; the deferred disposal then released the memory.
+    expect(kept.closed).toBe(true);
+    expect(smapsAt(kept.vaddr)?.start).not.toBe(kept.vaddr);
+  });
+
+  it('disposing a mapped buffer waits for the unmap; an explicit close() still refuses (EBUSY)', () => {
+    const { container } = attach();
+    const b = backend.allocBuffer({ size: 4096, backing: '4k', prefault: true }) as NativeBackendDmaBuffer;
+    container.map({ vaddr: b.vaddr, iova: IOVA, size: SZ_4K });
+    b[Symbol.dispose]();
+    expect(b.closed).toBe(false);
+    expect(smapsAt(b.vaddr)?.start).toBe(b.vaddr);
+    expectVfioError(() => b.close(), 'EBUSY', 'munmap');
+    container.unmap(IOVA, SZ_4K);
+    expect(b.closed).toBe(true);
+    expect(smapsAt(b.vaddr)?.start).not.toBe(b.vaddr);
   });
 
   it('a mapped buffer survives GC without its wrapper, and is freed once unmapped', () => {

@@ -10,6 +10,7 @@ import { generateSequences } from './fuzz/ops.js';
 import { shrink } from './fuzz/shrink.js';
 import { Rng } from './fuzz/rng.js';
 import { simTarget } from './fuzz/targets.js';
+import { scaled } from '../long.js';
 
 const SEED = 20261125;
 
@@ -34,7 +35,9 @@ function mutant(label: string, patch: (c: Container) => Partial<Container>): Fuz
   };
 }
 
-const sequences = generateSequences(new Rng(SEED), 300);
+// 300 sequences under test:long; the first 80 of the same seeded run in npm
+// test (fixed seed: every mutant below is found within them, every run).
+const sequences = generateSequences(new Rng(SEED), scaled(300, 80));
 
 describe('the differential fuzzer finds a backend that differs, and shrinks the case', () => {
   it('an unmap that reports a page less than it removed', () => {

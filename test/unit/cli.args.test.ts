@@ -52,7 +52,8 @@ describe('CLI argument parsing', () => {
   it('help and version', () => {
     expect(parseCli([]).cmd).toBe('help');
     expect(parseCli(['--help']).cmd).toBe('help');
-    expect(parseCli(['bench', '-h']).cmd).toBe('help');
+    expect(parseCli(['bench', '-h'])).toMatchObject({ cmd: 'help', topic: 'bench', bare: false });
+    expect(parseCli([])).toMatchObject({ cmd: 'help', topic: null, bare: true });
     expect(parseCli(['-V']).cmd).toBe('version');
   });
 

@@ -7,6 +7,7 @@ import { radixOrder } from '../../lib/plan/radix.js';
 import { SIM_DEFAULT_GROUP, SimBackend } from '../../lib/sim/index.js';
 import { TEST_INFO } from './plan-fake-space.js';
 import { entriesOf, int, plannedPages, randomRequests, requestedPages, rng, toWords } from './plan-gen.js';
+import { IN_FULL, LONG, sampled, scaled } from '../long.js';
 
 const V = 0x7f00_0000_0000n;
 const pagesAt = (iova: bigint, n: number, vaddr = V, prot = PROT_RW): MapRequest[] =>
@@ -192,8 +193,10 @@ describe('buildPlan: what it keeps between calls', () => {
   });
 });
 
-describe('buildPlan: properties over random mixes (seeded)', () => {
-  const SEEDS = Array.from({ length: 300 }, (_, k) => 1000 + k);
+describe(`buildPlan: properties over random mixes (seeded)${IN_FULL}`, () => {
+  const ALL_SEEDS = Array.from({ length: 300 }, (_, k) => 1000 + k);
+  const SEEDS = sampled(ALL_SEEDS, 60);
+  const FEW = sampled(ALL_SEEDS.slice(0, 100), 25);
 
   it('maps exactly the requested pages, never more, never twice, each entry inside one range', () => {
     for (const seed of SEEDS) {
@@ -227,7 +230,7 @@ describe('buildPlan: properties over random mixes (seeded)', () => {
   });
 
   it('every entry names the requests it covers', () => {
-    for (const seed of SEEDS.slice(0, 100)) {
+    for (const seed of FEW) {
       const reqs = randomRequests(seed);
       const plan = buildPlan(reqs, 'coalesced', TEST_INFO);
       entriesOf(plan).forEach((e, k) => {
@@ -249,7 +252,7 @@ describe('buildPlan: properties over random mixes (seeded)', () => {
   });
 
   it('BigUint64Array input plans exactly as objects do', () => {
-    for (const seed of SEEDS.slice(0, 100)) {
+    for (const seed of FEW) {
       const reqs = randomRequests(seed);
       for (const strategy of ['per-page', 'coalesced'] as const) {
         const a = buildPlan(reqs, strategy, TEST_INFO);
@@ -262,7 +265,7 @@ describe('buildPlan: properties over random mixes (seeded)', () => {
   });
 
   it('maxEntrySize never changes what is mapped, only how many calls', () => {
-    for (const seed of SEEDS.slice(0, 100)) {
+    for (const seed of FEW) {
       const reqs = randomRequests(seed);
       const plain = buildPlan(reqs, 'coalesced', TEST_INFO);
       const capped = buildPlan(reqs, 'coalesced', TEST_INFO, { maxEntrySize: 0x4000n });
@@ -292,7 +295,8 @@ describe('radixOrder (the overlap check of unsorted plans)', () => {
   });
 });
 
-describe('buildPlan: speed (printed, not asserted)', () => {
+// Timing runs print figures for a person to read; they assert nothing a sample would check.
+describe.runIf(LONG)('buildPlan: speed (printed, not asserted; npm run test:long)', () => {
   it('costs little on the single-page path', () => {
     // A space that does nothing, so only the planner's own time is measured.
     const idle: DmaSpace = {
@@ -370,9 +374,12 @@ describe('buildPlan: speed (printed, not asserted)', () => {
       buf.close();
     }
   });
+});
 
-  it('plans 1,000,000 page entries', () => {
-    const n = 1_000_000;
+// The scale check: every entry planned, at a million pages under test:long.
+describe(`buildPlan: scale${IN_FULL}`, () => {
+  const n = scaled(1_000_000, 50_000);
+  it(`plans ${n.toLocaleString('en')} page entries`, () => {
     const shapes: Record<string, (i: number) => bigint> = {
       contiguous: (i) => 0x1_0000_0000n + BigInt(i) * SZ_4K,
       strided: (i) => 0x1_0000_0000n + BigInt(i) * 2n * SZ_4K,
@@ -391,7 +398,7 @@ describe('buildPlan: speed (printed, not asserted)', () => {
         const times: number[] = [];
         const cpu: number[] = [];
         let count = 0;
-        for (let rep = 0; rep < 3; rep++) {
+        for (let rep = 0; rep < scaled(3, 1); rep++) {
           const c0 = process.cpuUsage();
           const t0 = performance.now();
           count = buildPlan(words, strategy, TEST_INFO).count;
@@ -406,6 +413,6 @@ describe('buildPlan: speed (printed, not asserted)', () => {
     }
     // Wall time on a shared machine says as much about the neighbours: the load is printed too.
     const load = loadavg()[0]!.toFixed(2);
-    console.log(`planning 1,000,000 page requests (BigUint64Array input; load average ${load} on ${availableParallelism()} CPUs):\n  ${lines.join('\n  ')}`);
+    console.log(`planning ${n.toLocaleString('en')} page requests (BigUint64Array input; load average ${load} on ${availableParallelism()} CPUs):\n  ${lines.join('\n  ')}`);
   });
 });

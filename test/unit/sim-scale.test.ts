@@ -4,9 +4,13 @@
 import { describe, expect, it } from 'vitest';
 import { PLAN_STRIDE, PROT_RW, SZ_1G, SZ_4K } from '../../lib/backend.js';
 import { SimBackend, SIM_DEFAULT_GROUP, type SimOptions } from '../../lib/sim/index.js';
+import { IN_FULL, scaled } from '../long.js';
 
-const PAGES = 1_000_000;
-const OPS = 100_000;
+// npm test: 128,000 pages (2,000 whole bitmap words) and 10,000 calls; test:long: the full sizes.
+const PAGES = scaled(1_000_000, 128_000);
+const OPS = scaled(100_000, 10_000);
+// The same pages again as mappings of 100 pages each.
+const MAPPINGS = PAGES / 100;
 // Memory the sim never allocated (anyVaddr): 4 KiB pages, and no ArrayBuffer of 4 GiB.
 const VADDR = 0x5000_0000_0000n;
 // Above the 4 GiB boundary, clear of the MSI window.
@@ -41,7 +45,7 @@ function heapMiB(): number {
   return process.memoryUsage().heapUsed / (1 << 20);
 }
 
-describe('sim scale', () => {
+describe(`sim scale${IN_FULL}`, () => {
   it(`holds ${PAGES} mapped pages in one container with memory per mapping, not per page`, () => {
     const c = attached({ memlock: { exempt: true } });
     const heap0 = heapMiB();
@@ -51,24 +55,25 @@ describe('sim scale', () => {
     c.dirtyStart();
     const [bm, tDirty] = timed(() => c.dirtyGet(BASE, BigInt(PAGES) * SZ_4K, SZ_4K));
     expect(bm.bits.length).toBe(Math.ceil(PAGES / 64));
-    expect(bm.bits.every((w) => w === (1n << 64n) - 1n)).toBe(true); // 1,000,000 = 15,625 whole words
+    expect(PAGES % 64).toBe(0); // whole words, so every bit of every word is a mapped page
+    expect(bm.bits.every((w) => w === (1n << 64n) - 1n)).toBe(true);
     c.dirtyStop();
     const [gone, tUnmap] = timed(() => c.unmap(BASE, BigInt(PAGES) * SZ_4K));
     expect(gone).toBe(BigInt(PAGES) * SZ_4K);
 
-    // The same million pages as 10,000 mappings of 100 pages.
+    // The same pages as mappings of 100 pages.
     const [, tMany] = timed(() => {
-      for (let i = 0; i < 10_000; i++) {
+      for (let i = 0; i < MAPPINGS; i++) {
         c.map({ vaddr: VADDR + BigInt(i) * 100n * SZ_4K, iova: BASE + BigInt(i) * 100n * SZ_4K, size: 100n * SZ_4K });
       }
     });
-    expect(c.info().dmaAvail).toBe(65535 - 10_000);
+    expect(c.info().dmaAvail).toBe(65535 - MAPPINGS);
     const [all, tAll] = timed(() => c.unmapAll());
     expect(all).toBe(BigInt(PAGES) * SZ_4K);
 
-    console.log(`[sim-scale] simulated backend, ${PAGES} pages (4 GiB) in one container: `
+    console.log(`[sim-scale] simulated backend, ${PAGES} pages (${Math.round(PAGES * 4 / 1024)} MiB) in one container: `
       + `1 mapping ${tOne.toFixed(2)} ms (heap +${heapOne.toFixed(2)} MiB), dirty bitmap ${tDirty.toFixed(2)} ms, `
-      + `unmap ${tUnmap.toFixed(2)} ms; 10,000 mappings of 100 pages ${tMany.toFixed(1)} ms, UNMAP_ALL ${tAll.toFixed(1)} ms`);
+      + `unmap ${tUnmap.toFixed(2)} ms; ${MAPPINGS} mappings of 100 pages ${tMany.toFixed(1)} ms, UNMAP_ALL ${tAll.toFixed(1)} ms`);
     // A record per page would be tens of MiB here.
     expect(heapOne).toBeLessThan(16);
   });
