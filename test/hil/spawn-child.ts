@@ -16,22 +16,35 @@ export interface ChildOptions {
   /** RLIMIT_MEMLOCK in KiB (`ulimit -l`). */
   memlockKiB: number;
   dropIpcLock: boolean;
+  /** Run as this uid/gid, with no supplementary groups and no capabilities (an unprivileged user). */
+  user?: number;
   env?: Record<string, string>;
 }
 
 export function runChild<T>(script: string, opts: ChildOptions): T {
-  if (opts.dropIpcLock && !SETPRIV) throw new Error('setpriv (util-linux) is needed to drop CAP_IPC_LOCK');
-  const drop = opts.dropIpcLock ? `${SETPRIV} --inh-caps=-ipc_lock --bounding-set=-ipc_lock -- ` : '';
-  const result = spawnSync(
+  return JSON.parse(lastLine(spawnChild(script, opts), script)) as T;
+}
+
+/** Runs a child script as runChild does and returns how it ended, whatever it printed. */
+export function spawnChild(script: string, opts: ChildOptions, args: string[] = []) {
+  if ((opts.dropIpcLock || opts.user !== undefined) && !SETPRIV) throw new Error('setpriv (util-linux) is needed to drop privileges');
+  const drop = opts.user !== undefined
+    ? `${SETPRIV} --reuid=${opts.user} --regid=${opts.user} --clear-groups --inh-caps=-all --bounding-set=-all -- `
+    : opts.dropIpcLock ? `${SETPRIV} --inh-caps=-ipc_lock --bounding-set=-ipc_lock -- ` : '';
+  return spawnSync(
     '/bin/sh',
     ['-c', `ulimit -l ${opts.memlockKiB} && exec ${drop}"$@"`, 'sh',
-      process.execPath, '--import', `${childrenDir}register-ts.mjs`, `${childrenDir}${script}`],
+      process.execPath, '--import', `${childrenDir}register-ts.mjs`, script.startsWith('/') ? script : `${childrenDir}${script}`, ...args],
     { encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...opts.env } },
   );
-  const lines = result.stdout.trim().split('\n');
+}
+
+function lastLine(result: ReturnType<typeof spawnSync>, script: string): string {
+  const stdout = String(result.stdout);
+  const lines = stdout.trim().split('\n');
   const last = lines[lines.length - 1] ?? '';
   if (result.status !== 0 || !last.startsWith('{')) {
-    throw new Error(`child ${script} exited ${result.status ?? result.signal}\nstdout:\n${result.stdout}\nstderr:\n${result.stderr}`);
+    throw new Error(`child ${script} exited ${result.status ?? result.signal}\nstdout:\n${stdout}\nstderr:\n${String(result.stderr)}`);
   }
-  return JSON.parse(last) as T;
+  return last;
 }
