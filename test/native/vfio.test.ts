@@ -256,10 +256,26 @@ describe.skipIf(!process.env.VFIO_TEST_GROUP)('native addon on a real VFIO kerne
     expect(JSON.parse(out)).toEqual({ keptWhileMapped: true, unmapped: String(1 << 20), freedAfterUnmap: true });
   });
 
-  it('a worker exiting with a live mapping leaves nothing behind: group reopens, pages uncharged', () => {
-    const out = execFileSync(process.execPath, [child('worker-mapped.cjs'), root], { encoding: 'utf8' });
+  it('a second process opening the group gets EBUSY with a hint, and opens it once the first lets go', () => {
+    const hooks = fileURLToPath(new URL('../hil/children/register-ts.mjs', import.meta.url));
+    const tryOpen = () => JSON.parse(execFileSync(process.execPath, ['--import', hooks, child('open-group.ts'), String(groupId)],
+      { encoding: 'utf8' })) as { opened: boolean; code?: string; op?: string; hint?: string | null };
+    const held = backend.openGroup(groupId);
+    let second;
+    try {
+      second = tryOpen();
+    } finally {
+      held.close();
+    }
+    expect(second).toMatchObject({ opened: false, code: 'EBUSY' });
+    expect(second.hint).toMatch(/group in use: another process/);
+    expect(tryOpen()).toEqual({ opened: true });
+  });
+
+  it.each([['exiting', 'exit', 0], ['terminated while busy in JS', 'terminate', 1]])('a worker %s with a live mapping leaves nothing behind: group reopens, pages uncharged', (_, mode, code) => {
+    const out = execFileSync(process.execPath, [child('worker-mapped.cjs'), root, mode as string], { encoding: 'utf8' });
     const r = JSON.parse(out) as { code: number; pinnedKb: number; afterKb: number; reopened: unknown };
-    expect(r.code).toBe(0);
+    expect(r.code).toBe(code);
     expect(r.pinnedKb).toBeGreaterThanOrEqual(2048);
     expect(r.afterKb).toBeLessThan(2048);
     expect(r.reopened).toBe(true);

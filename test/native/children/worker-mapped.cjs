@@ -1,7 +1,8 @@
 // On a VFIO host: a worker opens the container and group, maps a buffer and
-// exits without closing anything. Its environment teardown must unmap, unset
-// and close, so that the main thread can open the (exclusive) group again and
-// the pages it pinned are no longer charged to the process.
+// exits without closing anything (argv[3] 'exit'), or is terminated by the
+// main thread while it spins in JS ('terminate'). Its environment teardown
+// must unmap, unset and close either way, so that the main thread can open the
+// (exclusive) group again and the pages it pinned are no longer charged.
 'use strict';
 const fs = require('node:fs');
 const { Worker, isMainThread, parentPort, workerData } = require('node:worker_threads');
@@ -12,9 +13,13 @@ if (isMainThread) {
   const root = process.argv[2];
   const group = Number(process.env.VFIO_TEST_GROUP);
   const before = lockedKb();
-  const w = new Worker(__filename, { workerData: { root, group } });
+  const mode = process.argv[3] ?? 'exit';
+  const w = new Worker(__filename, { workerData: { root, group, mode } });
   let duringKb = -1;
-  w.on('message', (m) => { duringKb = m; });
+  w.on('message', (m) => {
+    duringKb = m;
+    if (mode === 'terminate') w.terminate();
+  });
   w.on('exit', (code) => {
     const addon = require('node-gyp-build')(root);
     let reopened = false;
@@ -36,4 +41,6 @@ if (isMainThread) {
   c.map(b.vaddr, 0x100000n, b.size, 3);
   globalThis.keep = { c, g, b };
   parentPort.postMessage(lockedKb());
+  // Busy in JS, never returning to the loop: only terminate() ends it.
+  if (workerData.mode === 'terminate') for (;;);
 }
