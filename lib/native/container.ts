@@ -2,14 +2,15 @@
 // in, the raw GET_INFO bytes parsed on the way out. Everything the kernel
 // refuses arrives as a VfioError built by the addon.
 import {
-  Extension,
   type Container, type DirtyBitmap, type DmaMapping, type ExtensionName, type IommuInfo, type IommuType,
   type MemlockStatus, type PlanOp, type PlanResult,
 } from '../backend.js';
 import type { NativeAddon, NativeContainer } from './addon.js';
 import { parseIommuInfo } from './iommu-info.js';
 import { readMemlock } from './memlock.js';
-import { checkProt } from './prot.js';
+import {
+  checkIommuType, checkMapping, checkPageSize, checkPlan, checkRange, extensionValue,
+} from '../seam/args.js';
 
 const VFIO_TYPE1_IOMMU = 1;
 const VFIO_TYPE1v2_IOMMU = 3;
@@ -41,14 +42,11 @@ export class NativeBackendContainer implements Container {
   }
 
   checkExtension(ext: ExtensionName): boolean {
-    const value = Object.hasOwn(Extension, ext) ? Extension[ext] : undefined;
-    if (value === undefined) throw new TypeError(`checkExtension: unknown extension ${String(ext)}`);
-    return this.#n.checkExtension(value) > 0;
+    return this.#n.checkExtension(extensionValue(ext)) > 0;
   }
 
   setIommu(type: IommuType): void {
-    if (type !== 'type1' && type !== 'type1v2') throw new TypeError(`setIommu: unknown IOMMU type ${String(type)}`);
-    this.#n.setIommu(type === 'type1' ? VFIO_TYPE1_IOMMU : VFIO_TYPE1v2_IOMMU);
+    this.#n.setIommu(checkIommuType(type) === 'type1' ? VFIO_TYPE1_IOMMU : VFIO_TYPE1v2_IOMMU);
   }
 
   info(): IommuInfo {
@@ -60,11 +58,12 @@ export class NativeBackendContainer implements Container {
   }
 
   map(m: DmaMapping): void {
-    if (m === null || typeof m !== 'object') throw new TypeError('map: mapping object required');
-    this.#n.map(m.vaddr, m.iova, m.size, checkProt(m.prot, 'map'));
+    const prot = checkMapping(m);
+    this.#n.map(m.vaddr, m.iova, m.size, prot);
   }
 
   unmap(iova: bigint, size: bigint): bigint {
+    checkRange(iova, size);
     return this.#n.unmap(iova, size);
   }
 
@@ -73,6 +72,8 @@ export class NativeBackendContainer implements Container {
   }
 
   unmapWithDirty(iova: bigint, size: bigint, pageSize: bigint): { unmapped: bigint; dirty: DirtyBitmap } {
+    checkRange(iova, size);
+    checkPageSize(pageSize);
     const r = this.#n.unmapWithDirty(iova, size, pageSize);
     return { unmapped: r.unmapped, dirty: { pageSize, bits: r.bitmap } };
   }
@@ -86,11 +87,13 @@ export class NativeBackendContainer implements Container {
   }
 
   dirtyGet(iova: bigint, size: bigint, pageSize: bigint): DirtyBitmap {
+    checkRange(iova, size);
+    checkPageSize(pageSize);
     return { pageSize, bits: this.#n.dirtyGet(iova, size, pageSize) };
   }
 
   runPlan(op: PlanOp, plan: BigUint64Array): PlanResult {
-    if (op !== 'map' && op !== 'unmap') throw new TypeError(`runPlan: op must be 'map' or 'unmap'`);
+    checkPlan(op, plan);
     return { ...this.#n.runPlan(op, plan), simulated: false };
   }
 

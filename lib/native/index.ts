@@ -2,6 +2,7 @@
 // (with the reason) where the addon cannot load; nativeAvailability() asks
 // without throwing.
 import type { Backend, Container, DmaBuffer, DmaBufferOptions, Group, Iommufd } from '../backend.js';
+import { checkGroupId } from '../seam/args.js';
 import type { NativeAddon } from './addon.js';
 import { NativeBackendContainer } from './container.js';
 import { allocNativeBuffer } from './dma-buffer.js';
@@ -29,8 +30,7 @@ export class NativeBackend implements Backend {
   }
 
   openGroup(id: number): Group {
-    if (typeof id !== 'number' || !Number.isInteger(id)) throw new TypeError('openGroup: id must be an integer');
-    if (id < 0 || id > 0x7fff_ffff) throw new RangeError('openGroup: id out of range');
+    checkGroupId(id);
     return new NativeBackendGroup(this.#addon.openGroup(id));
   }
 

@@ -6,7 +6,7 @@ import {
 } from '../backend.js';
 import type { NativeAddon, NativeIoas } from './addon.js';
 import { readMemlock } from './memlock.js';
-import { checkProt } from './prot.js';
+import { checkIovaRanges, checkMapping, checkPlan, checkProt, checkRange, toU64 } from '../seam/args.js';
 
 const handles = new WeakMap<object, NativeIoas>();
 
@@ -57,15 +57,18 @@ export class NativeBackendIoas implements Ioas {
   }
 
   map(m: DmaMapping): void {
-    if (m === null || typeof m !== 'object') throw new TypeError('map: mapping object required');
-    this.#n.map(m.vaddr, m.iova, m.size, checkProt(m.prot, 'map'));
+    const prot = checkMapping(m);
+    this.#n.map(m.vaddr, m.iova, m.size, prot);
   }
 
   mapAuto(vaddr: bigint, size: bigint, prot?: number): bigint {
+    toU64(vaddr, 'mapAuto: vaddr');
+    toU64(size, 'mapAuto: size');
     return this.#n.map(vaddr, null, size, checkProt(prot, 'mapAuto'));
   }
 
   unmap(iova: bigint, size: bigint): bigint {
+    checkRange(iova, size);
     return this.#n.unmap(iova, size);
   }
 
@@ -76,23 +79,24 @@ export class NativeBackendIoas implements Ioas {
   copy(src: Ioas, srcIova: bigint, size: bigint, dstIova: bigint | null, prot?: number): bigint {
     const s = nativeIoasOf(src);
     if (!s) throw new TypeError('copy: src must be an Ioas of the native backend');
+    toU64(srcIova, 'srcIova');
+    toU64(size, 'size');
+    if (dstIova !== null) toU64(dstIova, 'dstIova');
     return this.#n.copyFrom(s, srcIova, size, dstIova, checkProt(prot, 'copy'));
   }
 
   allowIovas(ranges: IovaRange[]): void {
-    if (!Array.isArray(ranges)) throw new TypeError('allowIovas: ranges must be an array');
+    checkIovaRanges(ranges);
     const pairs = new BigUint64Array(ranges.length * 2);
     ranges.forEach((r, i) => {
-      if (typeof r?.start !== 'bigint' || typeof r?.last !== 'bigint') throw new TypeError('allowIovas: start and last must be bigints');
       pairs[2 * i] = r.start;
       pairs[2 * i + 1] = r.last;
-      if (pairs[2 * i] !== r.start || pairs[2 * i + 1] !== r.last) throw new RangeError('allowIovas: start and last must fit in a u64');
     });
     this.#n.allowIovas(pairs);
   }
 
   runPlan(op: PlanOp, plan: BigUint64Array): PlanResult {
-    if (op !== 'map' && op !== 'unmap') throw new TypeError(`runPlan: op must be 'map' or 'unmap'`);
+    checkPlan(op, plan);
     return { ...this.#n.runPlan(op, plan), simulated: false };
   }
 

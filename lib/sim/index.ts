@@ -4,6 +4,7 @@
 // from a cost model and are always labelled simulated.
 import type { Backend, DmaBuffer, DmaBufferOptions, Group } from '../backend.js';
 import { Errno, VfioError } from '../errors.js';
+import { checkGroupId } from '../seam/args.js';
 import { SimContainer } from './container.js';
 import { SimGroup } from './group.js';
 import { SimHost } from './host.js';
@@ -42,8 +43,7 @@ export class SimBackend implements Backend {
   }
 
   openGroup(id: number): Group {
-    if (typeof id !== 'number' || !Number.isInteger(id)) throw new TypeError('openGroup: id must be an integer');
-    if (id < 0 || id > 0x7fff_ffff) throw new RangeError('openGroup: id out of range');
+    checkGroupId(id);
     const op = `open /dev/vfio/${id}`;
     const spec = this.#host.options.groups.find((g) => g.id === id);
     if (!spec) {

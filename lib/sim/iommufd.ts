@@ -4,12 +4,13 @@
 // IOAS, and IOMMU_OPTION_RLIMIT_MODE. Object ids come from one allocator per
 // context, lowest free first from 1 (xa_alloc with XA_FLAGS_ALLOC1).
 import {
-  PROT_READ, PROT_RW, PROT_WRITE,
+  PROT_READ, PROT_WRITE,
   type CdevDevice, type DeviceInfo, type DmaMapping, type Ioas, type IoasRanges, type IommuInfo, type Iommufd,
   type IovaRange, type IrqInfo, type MemlockStatus, type PlanOp, type PlanResult, type RegionInfo, type RlimitMode,
 } from '../backend.js';
 import { Errno, VfioError } from '../errors.js';
-import { closedError, toU64, U64_MAX } from './args.js';
+import { cdevPath, checkIovaRanges, checkMapping, checkPlan, checkProt, checkRange, checkRlimitMode, toU64, U64_MAX } from '../seam/args.js';
+import { closedError } from './args.js';
 import { mapCostNs, refusedCostNs, unmapCostNs } from './cost-model.js';
 import { SimDevice } from './device.js';
 import type { DmaPort } from './edu.js';
@@ -69,10 +70,8 @@ export function simPinnedBytes(host: SimHost): bigint {
   return hostCounters(host).pinned << 12n;
 }
 
-function protFlags(prot: unknown, op: string): number {
-  const p = prot ?? PROT_RW;
-  if (typeof p !== 'number' || !Number.isInteger(p)) throw new TypeError(`${op}: prot must be an integer`);
-  if (p < 0 || (p & ~PROT_RW) !== 0) throw new RangeError(`${op}: prot may only hold PROT_READ | PROT_WRITE`);
+/** PROT_READ / PROT_WRITE (checked at the seam) as IOMMU_IOAS_MAP_* flags. */
+function ioasFlags(p: number): number {
   return ((p & PROT_READ) ? IOMMU_IOAS_MAP_READABLE : 0) | ((p & PROT_WRITE) ? IOMMU_IOAS_MAP_WRITEABLE : 0);
 }
 
@@ -146,15 +145,11 @@ export class SimIommufd implements Iommufd {
   }
 
   bindDevice(pathOrName: string): CdevDevice {
-    if (typeof pathOrName !== 'string' || pathOrName === '') throw new TypeError('bindDevice: a path or cdev name is required');
-    const m = /^(?:\/dev\/vfio\/devices\/)?vfio(\d+)$/.exec(pathOrName);
+    const path = cdevPath(pathOrName);
+    const m = /^\/dev\/vfio\/devices\/vfio(\d+)$/.exec(path);
     if (!m) {
-      if (pathOrName.startsWith('/')) {
-        throw new VfioError(Errno.ENOENT, `open ${pathOrName}`, { path: pathOrName }, 'the simulated host has cdevs /dev/vfio/devices/vfioN only');
-      }
-      throw new RangeError(`bindDevice: ${pathOrName} is neither a path nor a cdev name like vfio0`);
+      throw new VfioError(Errno.ENOENT, `open ${path}`, { path }, 'the simulated host has cdevs /dev/vfio/devices/vfioN only');
     }
-    const path = `/dev/vfio/devices/vfio${m[1]}`;
     this.#live('VFIO_DEVICE_BIND_IOMMUFD');
     // One cdev per device, numbered in group order.
     const all = this.#host.options.groups.flatMap((g) => g.devices.map((name) => ({ g, name })));
@@ -178,7 +173,7 @@ export class SimIommufd implements Iommufd {
   }
 
   setRlimitMode(mode: RlimitMode): void {
-    if (mode !== 'user' && mode !== 'mm') throw new TypeError(`setRlimitMode: mode must be 'user' or 'mm'`);
+    checkRlimitMode(mode);
     const op = 'IOMMU_OPTION';
     this.#live(op);
     // iommufd_option_rlimit_mode(). The simulated process is root with CAP_SYS_RESOURCE (even when a test
@@ -243,17 +238,17 @@ export class SimIoas implements Ioas {
   }
 
   map(m: DmaMapping): void {
-    if (m === null || typeof m !== 'object') throw new TypeError('map: mapping object required');
-    this.#map(m.vaddr, m.iova, m.size, m.prot, 'map');
+    this.#map(m.vaddr, m.iova, m.size, checkMapping(m));
   }
 
   mapAuto(vaddr: bigint, size: bigint, prot?: number): bigint {
-    return this.#map(vaddr, null, size, prot, 'mapAuto').iova;
+    toU64(vaddr, 'mapAuto: vaddr');
+    toU64(size, 'mapAuto: size');
+    return this.#map(vaddr, null, size, checkProt(prot, 'mapAuto')).iova;
   }
 
   unmap(iova: bigint, size: bigint): bigint {
-    toU64(iova, 'iova');
-    toU64(size, 'size');
+    checkRange(iova, size);
     const op = 'IOMMU_IOAS_UNMAP';
     this.#live(op);
     return this.#unmap(iova, size, op).unmapped;
@@ -270,7 +265,7 @@ export class SimIoas implements Ioas {
     toU64(srcIova, 'srcIova');
     toU64(size, 'size');
     if (dstIova !== null) toU64(dstIova, 'dstIova');
-    const flags = protFlags(prot, 'copy');
+    const flags = ioasFlags(checkProt(prot, 'copy'));
     const op = 'IOMMU_IOAS_COPY';
     this.#live(op);
     if (src.closed) throw closedError(op);
@@ -286,27 +281,13 @@ export class SimIoas implements Ioas {
   }
 
   allowIovas(ranges: IovaRange[]): void {
-    if (!Array.isArray(ranges)) throw new TypeError('allowIovas: ranges must be an array');
-    for (const r of ranges) {
-      toU64(r?.start, 'allowIovas: start');
-      toU64(r?.last, 'allowIovas: last');
-    }
+    checkIovaRanges(ranges);
     this.#live('IOMMU_IOAS_ALLOW_IOVAS');
     this.iopt.allowIovas(ranges);
   }
 
   runPlan(op: PlanOp, plan: BigUint64Array): PlanResult {
-    if (op !== 'map' && op !== 'unmap') throw new TypeError(`runPlan: op must be 'map' or 'unmap'`);
-    if (!(plan instanceof BigUint64Array)) throw new TypeError('runPlan: plan must be a BigUint64Array');
-    if (plan.length % 4 !== 0) throw new RangeError('runPlan: plan length must be a multiple of 4 (vaddr, iova, size, flags)');
-    const entries = plan.length / 4;
-    if (op === 'map') {
-      for (let i = 0; i < entries; i++) {
-        if ((plan[i * 4 + 3]! & ~BigInt(PROT_RW)) !== 0n) {
-          throw new RangeError(`runPlan: plan entry ${i}: flags may only hold PROT_READ | PROT_WRITE`);
-        }
-      }
-    }
+    const entries = checkPlan(op, plan);
     this.#live('plan');
     const model = this.#ctx.host.options.costModel;
     const ns: number[] = [];
@@ -318,7 +299,7 @@ export class SimIoas implements Ioas {
       const [vaddr, iova, size, flags] = [plan[i * 4]!, plan[i * 4 + 1]!, plan[i * 4 + 2]!, plan[i * 4 + 3]!];
       try {
         if (op === 'map') {
-          const a = this.#map(vaddr, iova, size, Number(flags), 'plan');
+          const a = this.#map(vaddr, iova, size, Number(flags));
           const seg = this.iopt.segmentsOf(a);
           ns.push(seg.length ? mapCostNs(model, seg) : refusedCostNs(model));
         } else {
@@ -351,14 +332,11 @@ export class SimIoas implements Ioas {
   }
 
   /** iommufd_ioas_map() */
-  #map(vaddr: bigint, iova: bigint | null, size: bigint, prot: number | undefined, what: string): SimArea {
-    toU64(vaddr, `${what}: vaddr`);
-    if (iova !== null) toU64(iova, `${what}: iova`);
-    toU64(size, `${what}: size`);
-    const flags = protFlags(prot, what);
+  #map(vaddr: bigint, iova: bigint | null, size: bigint, prot: number): SimArea {
+    const flags = ioasFlags(prot);
     const op = 'IOMMU_IOAS_MAP';
     this.#live(op);
-    const args = { vaddr, iova, size, prot: prot ?? PROT_RW };
+    const args = { vaddr, iova, size, prot };
     if ((iova ?? 0n) >= U64_MAX || size >= U64_MAX) throw new VfioError(Errno.EOVERFLOW, op, args, 'iova or length is U64_MAX');
     if (flags === 0) throw new VfioError(Errno.EINVAL, op, args, 'a mapping needs READ and/or WRITE permission');
     return this.iopt.mapUser(vaddr, iova, size, flags, this.#ctx.pagesAccount, op, args);

@@ -5,7 +5,8 @@
 // kernel's struct vfio_dma), never one per page.
 import type { DirtyBitmap, IovaRange } from '../backend.js';
 import { Errno, VfioError } from '../errors.js';
-import { addU64, U64_MAX } from './args.js';
+import { U64_MAX } from '../seam/args.js';
+import { addU64 } from './args.js';
 import type { BackingSpan, SimDmaBuffer } from './buffers.js';
 import type { CostSegment } from './cost-model.js';
 import type { SimHost } from './host.js';
