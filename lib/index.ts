@@ -3,7 +3,7 @@
 // (plans, batches, IOVA allocation, dirty bitmaps); the host helpers (sysfs);
 // the benchmark. The CLI (dist/cli/main.js) is built on exactly these.
 export * from './backend.js';
-export { VfioError, Errno, errnoCode, type VfioErrorArgs } from './errors.js';
+export { VfioError, Errno, Op, errnoCode, type OpName, type VfioErrorArgs } from './errors.js';
 
 export { openBackend, type BackendChoice, type OpenBackendOptions, type OpenedBackend } from './open.js';
 export { NativeBackend, nativeAvailability, nativeUapiVersion, type NativeAvailability } from './native/index.js';
