@@ -9,7 +9,9 @@ import { isPciAddress } from '../sysfs.js';
 import { UsageError } from './exit-codes.js';
 
 export type OutputFormat = 'table' | 'json' | 'csv';
-export type BackendChoice = 'sim' | 'native' | 'auto';
+import type { BackendChoice } from '../open.js';
+
+export type { BackendChoice };
 
 export interface ProbeArgs {
   cmd: 'probe';

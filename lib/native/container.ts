@@ -2,7 +2,7 @@
 // in, the raw GET_INFO bytes parsed on the way out. Everything the kernel
 // refuses arrives as a VfioError built by the addon.
 import {
-  type Container, type DirtyBitmap, type DmaMapping, type ExtensionName, type IommuInfo, type IommuType,
+  type Container, type DirtyBitmap, type DirtyTracking, type DmaMapping, type ExtensionName, type IommuInfo, type IommuType,
   type MemlockStatus, type PlanOp, type PlanResult,
 } from '../backend.js';
 import type { NativeAddon, NativeContainer } from './addon.js';
@@ -11,6 +11,7 @@ import { readMemlock } from './memlock.js';
 import {
   checkIommuType, checkMapping, checkPageSize, checkPlan, checkRange, extensionValue,
 } from '../seam/args.js';
+import { containerDirtyTracking } from '../seam/capabilities.js';
 
 const VFIO_TYPE1_IOMMU = 1;
 const VFIO_TYPE1v2_IOMMU = 3;
@@ -76,6 +77,10 @@ export class NativeBackendContainer implements Container {
     checkPageSize(pageSize);
     const r = this.#n.unmapWithDirty(iova, size, pageSize);
     return { unmapped: r.unmapped, dirty: { pageSize, bits: r.bitmap } };
+  }
+
+  dirtyTracking(): DirtyTracking {
+    return containerDirtyTracking(this);
   }
 
   dirtyStart(): void {

@@ -1,13 +1,15 @@
 // The native backend: real ioctls through the addon. Constructing it throws
 // (with the reason) where the addon cannot load; nativeAvailability() asks
 // without throwing.
-import type { Backend, Container, DmaBuffer, DmaBufferOptions, Group, Iommufd } from '../backend.js';
+import type { Backend, Container, DmaBuffer, DmaBufferOptions, Group, HostView, Iommufd, KernelPinner } from '../backend.js';
 import { checkGroupId } from '../seam/args.js';
+import { sysfsHostView } from '../sysfs-host.js';
 import type { NativeAddon } from './addon.js';
 import { NativeBackendContainer } from './container.js';
 import { allocNativeBuffer } from './dma-buffer.js';
 import { NativeBackendGroup } from './group.js';
 import { NativeBackendIommufd } from './iommufd.js';
+import { nativeKernelPinner } from './kernel-pin.js';
 import { nativeAvailability, requireAddon } from './load.js';
 
 export { nativeAvailability, type NativeAvailability } from './load.js';
@@ -25,6 +27,10 @@ export class NativeBackend implements Backend {
     this.#addon = requireAddon();
   }
 
+  host(sysfsRoot = '/'): HostView {
+    return sysfsHostView(sysfsRoot);
+  }
+
   openContainer(): Container {
     return new NativeBackendContainer(this.#addon, this.#addon.openContainer());
   }
@@ -40,6 +46,10 @@ export class NativeBackend implements Backend {
 
   openIommufd(): Iommufd {
     return new NativeBackendIommufd(this.#addon, this.#addon.openIommufd());
+  }
+
+  kernelPinner(): KernelPinner {
+    return nativeKernelPinner;
   }
 }
 

@@ -3,11 +3,12 @@
 // picks the type1 driver, and every IOMMU ioctl before that fails with EINVAL
 // because there is no driver to pass it to.
 import {
-  type Container, type DirtyBitmap, type DmaMapping, type ExtensionName, type IommuInfo,
+  type Container, type DirtyBitmap, type DirtyTracking, type DmaMapping, type ExtensionName, type IommuInfo,
   type IommuType, type MemlockStatus, type PlanOp, type PlanResult,
 } from '../backend.js';
 import { Errno, VfioError } from '../errors.js';
 import { checkIommuType, checkMapping, checkPageSize, checkPlan, checkRange, extensionValue } from '../seam/args.js';
+import { containerDirtyTracking } from '../seam/capabilities.js';
 import { closedError } from './args.js';
 import type { SimHost } from './host.js';
 import { runSimPlan } from './plan.js';
@@ -134,6 +135,10 @@ export class SimContainer implements Container {
     checkPageSize(pageSize);
     const r = this.#driver('VFIO_IOMMU_UNMAP_DMA').unmap(iova, size, { bitmapPgsize: pageSize });
     return { unmapped: r.unmapped, dirty: r.dirty! };
+  }
+
+  dirtyTracking(): DirtyTracking {
+    return containerDirtyTracking(this);
   }
 
   dirtyStart(): void {
