@@ -1,81 +1,49 @@
 // Backend Container over the addon's container: names to numbers on the way
 // in, the raw GET_INFO bytes parsed on the way out. Everything the kernel
 // refuses arrives as a VfioError built by the addon.
-import {
-  type Container, type DirtyBitmap, type DirtyTracking, type DmaMapping, type ExtensionName, type IommuInfo, type IommuType,
-  type MemlockStatus, type PlanOp, type PlanResult,
-} from '../backend.js';
+import type { Container, DirtyBitmap, DirtyTracking, ExtensionName, IommuInfo, IommuType } from '../backend.js';
+import { checkIommuType, checkPageSize, checkRange, extensionValue } from '../seam/args.js';
+import { containerDirtyTracking } from '../seam/capabilities.js';
 import type { NativeAddon, NativeContainer } from './addon.js';
 import { parseIommuInfo } from './iommu-info.js';
-import { readMemlock } from './memlock.js';
-import {
-  checkIommuType, checkMapping, checkPageSize, checkPlan, checkRange, extensionValue,
-} from '../seam/args.js';
-import { containerDirtyTracking } from '../seam/capabilities.js';
+import { Handles, NativeSpace } from './space.js';
 
 const VFIO_TYPE1_IOMMU = 1;
 const VFIO_TYPE1v2_IOMMU = 3;
 
-const handles = new WeakMap<object, NativeContainer>();
+const handles = new Handles<NativeContainer>();
 
 /** The addon object behind a Container this backend made, or undefined. */
 export function nativeContainerOf(c: unknown): NativeContainer | undefined {
-  return typeof c === 'object' && c !== null ? handles.get(c) : undefined;
+  return handles.of(c);
 }
 
-export class NativeBackendContainer implements Container {
-  readonly simulated = false;
-  readonly #n: NativeContainer;
-  readonly #addon: NativeAddon;
-
+export class NativeBackendContainer extends NativeSpace<NativeContainer> implements Container {
   constructor(addon: NativeAddon, n: NativeContainer) {
-    this.#addon = addon;
-    this.#n = n;
+    super(addon, n);
     handles.set(this, n);
   }
 
-  get closed(): boolean {
-    return this.#n.closed;
-  }
-
   apiVersion(): number {
-    return this.#n.apiVersion();
+    return this.n.apiVersion();
   }
 
   checkExtension(ext: ExtensionName): boolean {
-    return this.#n.checkExtension(extensionValue(ext)) > 0;
+    return this.n.checkExtension(extensionValue(ext)) > 0;
   }
 
   setIommu(type: IommuType): void {
-    this.#n.setIommu(checkIommuType(type) === 'type1' ? VFIO_TYPE1_IOMMU : VFIO_TYPE1v2_IOMMU);
+    this.n.setIommu(checkIommuType(type) === 'type1' ? VFIO_TYPE1_IOMMU : VFIO_TYPE1v2_IOMMU);
   }
 
   info(): IommuInfo {
-    return parseIommuInfo(this.#n.iommuInfo());
-  }
-
-  memlock(): MemlockStatus {
-    return readMemlock(() => this.#addon.memlockLimit());
-  }
-
-  map(m: DmaMapping): void {
-    const prot = checkMapping(m);
-    this.#n.map(m.vaddr, m.iova, m.size, prot);
-  }
-
-  unmap(iova: bigint, size: bigint): bigint {
-    checkRange(iova, size);
-    return this.#n.unmap(iova, size);
-  }
-
-  unmapAll(): bigint {
-    return this.#n.unmapAll();
+    return parseIommuInfo(this.n.iommuInfo());
   }
 
   unmapWithDirty(iova: bigint, size: bigint, pageSize: bigint): { unmapped: bigint; dirty: DirtyBitmap } {
     checkRange(iova, size);
     checkPageSize(pageSize);
-    const r = this.#n.unmapWithDirty(iova, size, pageSize);
+    const r = this.n.unmapWithDirty(iova, size, pageSize);
     return { unmapped: r.unmapped, dirty: { pageSize, bits: r.bitmap } };
   }
 
@@ -84,29 +52,16 @@ export class NativeBackendContainer implements Container {
   }
 
   dirtyStart(): void {
-    this.#n.dirtyStart();
+    this.n.dirtyStart();
   }
 
   dirtyStop(): void {
-    this.#n.dirtyStop();
+    this.n.dirtyStop();
   }
 
   dirtyGet(iova: bigint, size: bigint, pageSize: bigint): DirtyBitmap {
     checkRange(iova, size);
     checkPageSize(pageSize);
-    return { pageSize, bits: this.#n.dirtyGet(iova, size, pageSize) };
-  }
-
-  runPlan(op: PlanOp, plan: BigUint64Array): PlanResult {
-    checkPlan(op, plan);
-    return { ...this.#n.runPlan(op, plan), simulated: false };
-  }
-
-  close(): void {
-    this.#n.close();
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
+    return { pageSize, bits: this.n.dirtyGet(iova, size, pageSize) };
   }
 }

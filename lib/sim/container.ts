@@ -11,8 +11,14 @@ import { checkIommuType, checkMapping, checkPageSize, checkPlan, checkRange, ext
 import { containerDirtyTracking } from '../seam/capabilities.js';
 import { closedError } from './args.js';
 import type { SimHost } from './host.js';
-import { runSimPlan } from './plan.js';
+import { runSimPlan, type PlanTarget } from './plan.js';
 import { DIRTY_BITMAP_SIZE_MAX, Type1 } from './type1.js';
+
+// A plan on a container with no IOMMU type: every entry fails as container.c answers.
+const noIommu = (): never => {
+  throw new VfioError(Errno.EINVAL, 'plan', {}, 'no IOMMU type set on this container');
+};
+const NO_IOMMU: PlanTarget = { mapEntry: noIommu, unmapEntry: noIommu };
 
 /** VFIO_API_VERSION. */
 const VFIO_API_VERSION = 0;
@@ -158,7 +164,7 @@ export class SimContainer implements Container {
   runPlan(op: PlanOp, plan: BigUint64Array): PlanResult {
     checkPlan(op, plan);
     this.#live(op === 'map' ? 'VFIO_IOMMU_MAP_DMA' : 'VFIO_IOMMU_UNMAP_DMA');
-    return runSimPlan(this.#iommu, this.#host.options.costModel, op, plan);
+    return runSimPlan(this.#iommu ?? NO_IOMMU, this.#host.options.costModel, op, plan);
   }
 
   close(): void {

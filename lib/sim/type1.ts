@@ -317,6 +317,17 @@ export class Type1 {
    * Worked out on demand from the sim's buffers as they are now (a buffer
    * closed since the map counts as 4 KiB memory), so mappings stay small.
    */
+  /** @internal The plan executor's map of one entry (lib/sim/plan.ts PlanTarget). */
+  mapEntry(vaddr: bigint, iova: bigint, size: bigint, prot: number): CostSegment[] {
+    return this.segmentsOf(this.map(vaddr, iova, size, prot));
+  }
+
+  /** @internal The plan executor's unmap of one entry. */
+  unmapEntry(iova: bigint, size: bigint): { unmapped: bigint; segments: CostSegment[] } {
+    const r = this.unmap(iova, size);
+    return { unmapped: r.unmapped, segments: r.removed.flatMap((d) => this.segmentsOf(d)) };
+  }
+
   segmentsOf(dma: SimDma): CostSegment[] {
     const { iova, vaddr, size } = dma;
     const spans: BackingSpan[] = this.#host.buffers.spans(vaddr, size);
