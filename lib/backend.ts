@@ -1,6 +1,9 @@
-// The one seam. `native` (real ioctls) and `sim` (a model of vfio_iommu_type1)
-// implement these interfaces; the planner, allocator, benchmarks and CLI only
-// ever see them. Nothing here imports anything above it.
+// The one seam. `native` (real ioctls) and `sim` (a model of vfio_iommu_type1,
+// vfio-pci and iommufd) implement these interfaces; the planner, allocator,
+// benchmarks and CLI only ever see them (and get a backend from lib/open.ts).
+// Arguments are checked once for every backend (lib/seam/args.ts); optional
+// capabilities are asked for through lib/seam/capabilities.ts. Nothing here
+// imports anything above it.
 //
 // Addresses and sizes are bigint; bulk plans are BigUint64Array. Every method
 // that the kernel could refuse throws a VfioError carrying the errno the kernel
@@ -107,9 +110,20 @@ export interface DirtyBitmap {
   bits: BigUint64Array;
 }
 
+/** Dirty-page tracking of a whole DmaSpace (type1: VFIO_IOMMU_DIRTY_PAGES START / STOP / GET_BITMAP). */
+export interface DirtyTracking {
+  start(): void;
+  stop(): void;
+  get(iova: bigint, size: bigint, pageSize: bigint): DirtyBitmap;
+}
+
 /**
  * What the planner needs of the kernel: map, unmap, limits and page sizes.
- * A type1 container is one; an iommufd IOAS can be another.
+ * A type1 container is one; an iommufd IOAS is another.
+ *
+ * Optional capabilities are methods a space may lack: ask with
+ * lib/seam/capabilities.ts (dirtyTrackingOf), which says "unsupported" for
+ * a space that does not have it.
  */
 export interface DmaSpace {
   readonly simulated: boolean;
@@ -119,9 +133,12 @@ export interface DmaSpace {
   /** Returns the bytes actually unmapped (0 where nothing was mapped). */
   unmap(iova: bigint, size: bigint): bigint;
   runPlan(op: PlanOp, plan: BigUint64Array): PlanResult;
+  /** Dirty tracking of the whole space. An IOAS has none: iommufd tracks through a HWPT (Iommufd.hwptDirty). */
+  dirtyTracking?(): DirtyTracking;
 }
 
 export interface Container extends DmaSpace, Disposable {
+  dirtyTracking(): DirtyTracking;
   readonly closed: boolean;
   apiVersion(): number;
   checkExtension(ext: ExtensionName): boolean;
@@ -263,6 +280,23 @@ export interface CdevDevice extends Device {
   detach(): void;
 }
 
+/**
+ * iommufd's dirty tracking: a HWPT allocated with IOMMU_HWPT_ALLOC_DIRTY_TRACKING
+ * over an IOAS, for a device whose IOMMU can do it (IOMMU_GET_HW_INFO).
+ */
+export interface HwptDirty {
+  /** IOMMU_GET_HW_INFO: the device's IOMMU reports IOMMU_HW_CAP_DIRTY_TRACKING. */
+  supported(dev: CdevDevice): boolean;
+  /** IOMMU_HWPT_ALLOC with DIRTY_TRACKING over `ioas` for `dev`; returns the HWPT id (attach it to use it). */
+  alloc(dev: CdevDevice, ioas: Ioas): number;
+  /** IOMMU_HWPT_SET_DIRTY_TRACKING. */
+  setTracking(hwptId: number, enabled: boolean): void;
+  /** IOMMU_HWPT_GET_DIRTY_BITMAP; clears what it reports unless `noClear`. */
+  get(hwptId: number, iova: bigint, size: bigint, pageSize: bigint, opts?: { noClear?: boolean }): DirtyBitmap;
+  /** IOMMU_DESTROY of the HWPT. */
+  destroy(hwptId: number): void;
+}
+
 /** IOMMU_OPTION_RLIMIT_MODE: 'user' charges user->locked_vm (default), 'mm' charges mm->locked_vm as type1 does. */
 export type RlimitMode = 'user' | 'mm';
 
@@ -274,16 +308,58 @@ export interface Iommufd extends Disposable {
   rlimitMode(): RlimitMode;
   /** Needs CAP_SYS_RESOURCE and no objects yet (EPERM / EBUSY otherwise). */
   setRlimitMode(mode: RlimitMode): void;
+  /** HWPT dirty tracking; absent where the backend has none (lib/seam/capabilities.ts: hwptDirtyOf). */
+  hwptDirty?(): HwptDirty;
   /** Closes bound devices, then IOASes, then /dev/iommu. Harmless twice. */
   close(): void;
+}
+
+/**
+ * What the host a backend drives has, as far as the CLI and the benchmark
+ * need to know: read from sysfs for the native backend, from its options for
+ * the sim. Callers ask it instead of branching on which backend they hold.
+ */
+export interface HostView {
+  /** IOMMU group numbers, sorted. */
+  groups(): number[];
+  /** PCI addresses of the devices in a group, sorted; [] for an unknown group. */
+  deviceNames(group: number): string[];
+  /** A PCI device's IOMMU group: undefined when there is no such device, null when it has no group (IOMMU off). */
+  groupOfDevice(name: string): number | null | undefined;
+  /** The group to use when none is named: a viable one whose devices are vfio's; null when there is none. */
+  defaultGroup(): number | null;
+  /** The /dev/vfio/devices node name (vfioN) of a device in the group; null when none has one. */
+  cdevOfGroup(group: number): string | null;
+  /** Free bytes in the hugetlb pool of that page size; null when not counted (a model that keeps its own pools). */
+  hugetlbFree(pageSize: bigint): bigint | null;
+  /** Why a program of our own cannot issue these ioctls on this host (the C reference), or null when it can. */
+  foreignIoctls(): string | null;
+}
+
+/**
+ * The kernel's own pinning path (iommufd_access_pin_pages through an
+ * IOMMUFD_TEST access), timed in the kernel's terms: what the benchmark's
+ * kernel-pin table needs. Only a backend that reaches a real kernel has it.
+ */
+export interface KernelPinner {
+  availability(): { available: boolean; reason: string | null };
+  run(buffer: DmaBuffer, pages: number, perPage: boolean, reps: number, warmup: number): {
+    pinNs: Float64Array;
+    unpinNs: Float64Array;
+    calls: number;
+  };
 }
 
 export interface Backend {
   readonly name: BackendName;
   readonly simulated: boolean;
+  /** The host behind this backend; `sysfsRoot` is where sysfs lives (tests point it at a fake tree). */
+  host(sysfsRoot?: string): HostView;
   openContainer(): Container;
   openGroup(id: number): Group;
   allocBuffer(opts: DmaBufferOptions): DmaBuffer;
   /** /dev/iommu; absent on backends without iommufd support. Throws ENOENT where the kernel has none. */
   openIommufd?(): Iommufd;
+  /** The kernel's pin path; absent on backends that do not reach a kernel (the sim). */
+  kernelPinner?(): KernelPinner;
 }

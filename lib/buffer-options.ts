@@ -2,8 +2,8 @@
 // page size, and how a requested size rounds up to whole pages. A backend only
 // decides where the memory comes from.
 import { SZ_1G, SZ_2M, SZ_4K, type Backing, type DmaBufferOptions } from './backend.js';
+import { U64_MAX } from './seam/args.js';
 
-const U64_MAX = (1n << 64n) - 1n;
 
 /** Size of the CPU pages behind a buffer of this backing. */
 export function backingPageSize(backing: Backing, hugePageSize?: bigint): bigint {

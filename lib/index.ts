@@ -1,11 +1,13 @@
-// The public API of node-vfio. Layers, bottom up: the Backend seam and its
-// errors; the two backends and openBackend() that picks one; the planner
-// (plans, batches, IOVA allocation, dirty bitmaps); the host helpers (sysfs);
-// the benchmark. The CLI (dist/cli/main.js) is built on exactly these.
+// The public API of node-vfio. Layers, bottom up: the Backend seam, its
+// argument checks and its errors; the two backends and openBackend() that
+// picks one; the planner (plans, batches, IOVA allocation, dirty bitmaps); the
+// host helpers (sysfs); the benchmark. The CLI (dist/cli/main.js) uses these
+// and a few internals not exported here (the kernel pin path, the C reference,
+// the progress bar).
 export * from './backend.js';
-export { VfioError, Errno, errnoCode, type VfioErrorArgs } from './errors.js';
+export { VfioError, Errno, Op, errnoCode, type OpName, type VfioErrorArgs } from './errors.js';
 
-export { openBackend, type BackendChoice, type OpenBackendOptions, type OpenedBackend } from './open.js';
+export { openBackend, BACKEND_CHOICES, type BackendChoice, type OpenBackendOptions, type OpenedBackend } from './open.js';
 export { NativeBackend, nativeAvailability, nativeUapiVersion, type NativeAvailability } from './native/index.js';
 export {
   SimBackend, defaultCostModel, COST_MODEL_SOURCE, SIM_DEFAULT_DEVICE, SIM_DEFAULT_GROUP,
@@ -20,6 +22,7 @@ export {
   type PciDevice, type IommuGroupInfo, type VfioPresence, type MemlockLimit, type HugepagePool, type ThpMode, type BindResult,
 } from './sysfs.js';
 
+export { runBenchSession, type SessionOptions } from './bench/session.js';
 export { BenchRunner, type BenchPlanner, type MemoryBudget, type RunOptions, type RunOutput } from './bench/runner.js';
 export { cellsFor, type CellSpec } from './bench/suites.js';
 export {

@@ -1,18 +1,21 @@
-// Picks the backend: the native one (real /dev/vfio ioctls) when this host can
-// use it, the simulated one otherwise, and always says which and why. A
-// missing or unloadable addon is a reason to fall back, never a crash.
+// The one place that knows the concrete backends: a registry of them, in the
+// order 'auto' prefers them, each saying whether this host can use it. The
+// CLI and the benchmark get a Backend (and its HostView) from here and never
+// import a backend module. A missing or unloadable addon is a reason to fall
+// back, never a crash. A third backend is one more registry entry.
 import { accessSync, constants } from 'node:fs';
-import type { Backend } from './backend.js';
+import type { Backend, BackendName, KernelPinner } from './backend.js';
 import { Errno, VfioError } from './errors.js';
 import { NativeBackend, nativeAvailability } from './native/index.js';
 import { SimBackend } from './sim/index.js';
 import type { SimOptions } from './sim/options.js';
 import { vfioPresence } from './sysfs.js';
 
-export type BackendChoice = 'native' | 'sim' | 'auto';
+export type BackendChoice = BackendName | 'auto';
 
 export interface OpenBackendOptions {
-  backend: BackendChoice;
+  /** Default 'auto'. */
+  backend?: BackendChoice;
   /** Options for the simulated backend, when it is the one picked. */
   sim?: SimOptions;
 }
@@ -37,6 +40,16 @@ export interface OpenDeps {
   containerNode?: () => string | null;
 }
 
+/** One backend the registry knows. */
+interface BackendEntry {
+  readonly name: BackendName;
+  /** null when this host can use it, else why not. */
+  unavailable(deps: OpenDeps): string | null;
+  /** The reason 'auto' gives when it picks this one. */
+  readonly autoReason: string;
+  create(opts: OpenBackendOptions, deps: OpenDeps): Backend;
+}
+
 const CONTAINER_NODE = '/dev/vfio/vfio';
 
 function containerNodeProblem(): string | null {
@@ -50,29 +63,56 @@ function containerNodeProblem(): string | null {
   }
 }
 
-/**
- * Opens a backend. 'auto' takes native when the addon loads and
- * /dev/vfio/vfio is usable, else the sim; 'native' throws (ENODEV, with the
- * reason) when it is not usable.
- */
-export function openBackend(opts: OpenBackendOptions, deps: OpenDeps = {}): OpenedBackend {
-  if (opts === null || typeof opts !== 'object') throw new TypeError('openBackend: options object required');
-  const choice = opts.backend;
-  if (choice !== 'native' && choice !== 'sim' && choice !== 'auto') {
-    throw new TypeError(`openBackend: backend must be 'native', 'sim' or 'auto', not ${String(choice)}`);
-  }
-  if (choice === 'sim') return { backend: new SimBackend(opts.sim), reason: 'sim: requested' };
+const nativeModule = (deps: OpenDeps): NativeModule | null =>
+  deps.native === undefined ? { nativeAvailability, NativeBackend } : deps.native;
 
-  const native = deps.native === undefined ? { nativeAvailability, NativeBackend } : deps.native;
-  const why = nativeUnavailable(native, deps.containerNode ?? containerNodeProblem);
-  if (why === null) {
-    const backend = new native!.NativeBackend();
-    return { backend, reason: choice === 'native' ? 'native: requested' : `native: ${CONTAINER_NODE} is usable` };
+/** Preference order for 'auto': the first usable one wins; the last must always be usable. */
+const REGISTRY: readonly BackendEntry[] = [
+  {
+    name: 'native',
+    autoReason: `native: ${CONTAINER_NODE} is usable`,
+    unavailable: (deps) => nativeUnavailable(nativeModule(deps), deps.containerNode ?? containerNodeProblem),
+    create: (_opts, deps) => new (nativeModule(deps)!.NativeBackend)(),
+  },
+  {
+    name: 'sim',
+    autoReason: 'sim',
+    unavailable: () => null,
+    create: (opts) => new SimBackend(opts.sim),
+  },
+];
+
+export const BACKEND_CHOICES: readonly BackendChoice[] = [...REGISTRY.map((e) => e.name), 'auto'];
+
+/**
+ * Opens a backend. 'auto' (the default) takes the first backend this host can
+ * use, native before sim, and says why the ones before it could not be used;
+ * a backend named explicitly is opened or refused (ENODEV, with the reason).
+ */
+export function openBackend(opts: OpenBackendOptions = {}, deps: OpenDeps = {}): OpenedBackend {
+  if (opts === null || typeof opts !== 'object') throw new TypeError('openBackend: options object required');
+  const choice = opts.backend ?? 'auto';
+  if (!BACKEND_CHOICES.includes(choice)) {
+    throw new TypeError(`openBackend: backend must be ${BACKEND_CHOICES.map((c) => `'${c}'`).join(', ')}, not ${String(choice)}`);
   }
-  if (choice === 'native') {
-    throw new VfioError(Errno.ENODEV, 'openBackend', { backend: 'native' }, `native backend unavailable: ${why}`);
+  if (choice !== 'auto') {
+    const entry = REGISTRY.find((e) => e.name === choice)!;
+    const why = entry.unavailable(deps);
+    if (why !== null) {
+      throw new VfioError(Errno.ENODEV, 'openBackend', { backend: choice }, `${choice} backend unavailable: ${why}`);
+    }
+    return { backend: entry.create(opts, deps), reason: `${choice}: requested` };
   }
-  return { backend: new SimBackend(opts.sim), reason: `sim: native backend unavailable (${why})` };
+  const skipped: string[] = [];
+  for (const entry of REGISTRY) {
+    const why = entry.unavailable(deps);
+    if (why === null) {
+      const reason = skipped.length ? `${entry.name}: ${skipped.join('; ')}` : entry.autoReason;
+      return { backend: entry.create(opts, deps), reason };
+    }
+    skipped.push(`${entry.name} backend unavailable (${why})`);
+  }
+  throw new VfioError(Errno.ENODEV, 'openBackend', { backend: 'auto' }, `no backend usable: ${skipped.join('; ')}`);
 }
 
 /** null when the native backend can be used, else why not. */
@@ -85,4 +125,22 @@ function nativeUnavailable(native: NativeModule | null, containerNode: () => str
     return `availability check failed: ${err instanceof Error ? err.message : String(err)}`;
   }
   return containerNode();
+}
+
+export interface KernelPinSource {
+  /** Opens the buffers; null when no backend reaches the kernel's pin path. */
+  backend: Backend | null;
+  pinner: KernelPinner | null;
+}
+
+/**
+ * The kernel's pin path is real or nothing, whatever backend a run uses: the
+ * backend in use when it has the capability, else a native one opened for the
+ * purpose where the addon loads (it needs no IOMMU group and no /dev/vfio).
+ * The sim has no kernel to pin with.
+ */
+export function kernelPinSource(current: Backend): KernelPinSource {
+  if (current.kernelPinner) return { backend: current, pinner: current.kernelPinner() };
+  const native = nativeAvailability().available ? new NativeBackend() : null;
+  return { backend: native, pinner: native?.kernelPinner() ?? null };
 }

@@ -6,7 +6,7 @@
 // kernels built with CONFIG_IOMMUFD_TEST (the HIL lane's "built" kernel);
 // anywhere else the table says "unavailable" and why. Never simulated.
 import { release } from 'node:os';
-import type { Backend, Backing, DmaBuffer } from '../backend.js';
+import type { Backend, Backing, DmaBuffer, KernelPinner } from '../backend.js';
 import { KERNEL_THREAD_LABEL, threadFigure } from './kernel-thread.js';
 import { BACKINGS } from './schema.js';
 import { summarize } from './stats.js';
@@ -47,19 +47,8 @@ export interface KernelPinReport {
 
 export const KERNEL_PIN_PAGES = [1, 512] as const;
 
-/**
- * The kernel's pin path as the benchmark needs it. The native backend provides
- * it (lib/native/kernel-pin.ts: nativeKernelPinner); the benchmark stays
- * backend-agnostic and is handed one by its caller.
- */
-export interface KernelPinner {
-  availability(): { available: boolean; reason: string | null };
-  run(buffer: DmaBuffer, pages: number, perPage: boolean, reps: number, warmup: number): {
-    pinNs: Float64Array;
-    unpinNs: Float64Array;
-    calls: number;
-  };
-}
+// The kernel's pin path as the benchmark needs it: a Backend capability (lib/backend.ts).
+export type { KernelPinner } from '../backend.js';
 
 export interface KernelPinOptions {
   reps: number;

@@ -3,14 +3,17 @@
 // per-entry timings (CLOCK_MONOTONIC in C++ on native, the cost model on the
 // sim), so JS never pollutes it; the same call is also timed from JS with
 // hrtime, so the N-API and planner overhead stay visible next to it.
-import type { Backend, Backing, Container, DmaBuffer, DmaInterface, DmaMapping, DmaSpace, IommuInfo } from '../backend.js';
+import type { Backend, Backing, DmaBuffer, DmaInterface, DmaMapping, DmaSpace, IommuInfo } from '../backend.js';
 import { SZ_2M } from '../backend.js';
-import { Errno, VfioError } from '../errors.js';
-import { IovaAllocator } from '../plan/index.js';
+import { Op } from '../errors.js';
+import { IovaAllocator, NotContiguousError } from '../plan/index.js';
+import { dirtyTrackingOf, unsupported } from '../seam/capabilities.js';
 import { PAGE, PATTERNS, bytesCovered, seededRandom } from './patterns.js';
 import { cellId, type CellResult, type PlannerOverhead, type Strategy } from './schema.js';
 import { summarize, sum } from './stats.js';
-import type { CellSpec } from './suites.js';
+import { alignUp, BufferCache } from './buffer-cache.js';
+import { emptyCell, fillSpeedups, fullCell } from './cells.js';
+import { formatBytes, type CellSpec } from './suites.js';
 import { warmUntilStable, type WarmOptions, type WarmResult } from './warmup.js';
 
 /** What the runner needs of lib/plan (its Plan and BatchResult fit); injected so tests can wrap it. */
@@ -22,12 +25,6 @@ export interface BatchTimings {
   /** ns per plan entry, from the backend's plan executor. */
   ns: Float64Array;
 }
-/**
- * What a cell maps into: a type1 container, or an iommufd IOAS (a DmaSpace
- * without the container's dirty-page ioctls; its dirty cells are skipped).
- */
-export type BenchSpace = DmaSpace & Partial<Pick<Container, 'dirtyStart' | 'dirtyStop' | 'dirtyGet'>>;
-
 /** mapBatch/unmapBatch are all-or-nothing: they throw (after unwinding) instead of returning a failure. */
 export interface BenchPlanner<P extends BenchPlan = BenchPlan> {
   buildPlan(requests: DmaMapping[], strategy: Strategy, info: IommuInfo): P;
@@ -82,10 +79,6 @@ export interface RunOutput {
   plans: Map<string, KeptPlan>;
 }
 
-function alignUp(v: bigint, a: bigint): bigint {
-  return ((v + a - 1n) / a) * a;
-}
-
 /**
  * Where a cell's region goes: a fresh allocator per cell (each cell unmaps
  * everything before the next), so every cell gets the same placement, aligned
@@ -104,27 +97,7 @@ function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** Keeps one buffer per backing, grown on demand, so repetitions reuse warm memory. */
-class BufferCache {
-  private readonly buffers = new Map<Backing, DmaBuffer>();
-  constructor(private readonly backend: Backend) {}
-
-  get(backing: Backing, size: bigint): DmaBuffer {
-    const have = this.buffers.get(backing);
-    if (have && have.size >= size) return have;
-    have?.close();
-    this.buffers.delete(backing);
-    const rounded = backing === '4k' ? alignUp(size, PAGE) : alignUp(size, SZ_2M);
-    const buf = this.backend.allocBuffer({ size: rounded, backing, prefault: true });
-    this.buffers.set(backing, buf);
-    return buf;
-  }
-
-  close(): void {
-    for (const b of this.buffers.values()) b.close();
-    this.buffers.clear();
-  }
-}
+export { emptyCell, fillSpeedups } from './cells.js';
 
 export class BenchRunner {
   private readonly now: () => bigint;
@@ -132,7 +105,7 @@ export class BenchRunner {
 
   constructor(
     private readonly backend: Backend,
-    private readonly space: BenchSpace,
+    private readonly space: DmaSpace,
     private readonly planner: BenchPlanner,
     private readonly opts: RunOptions,
   ) {
@@ -149,7 +122,7 @@ export class BenchRunner {
       // (a new backing alone left them ~6x slow: V8 re-specialises for it).
       const warmed = new Set<Backing>();
       specs.forEach((spec, i) => {
-        this.opts.onProgress?.(i, specs.length, `${spec.suite} ${spec.pattern} ${fmt(spec.size)} ${spec.backing} ${spec.strategy ?? ''}`.trimEnd());
+        this.opts.onProgress?.(i, specs.length, `${spec.suite} ${spec.pattern} ${formatBytes(spec.size)} ${spec.backing} ${spec.strategy ?? ''}`.trimEnd());
         if (this.opts.warmup > 0 && spec.op !== 'dirty' && !warmed.has(spec.backing)) {
           warmed.add(spec.backing);
           this.warmSinglePage(spec.backing, info);
@@ -184,16 +157,16 @@ export class BenchRunner {
   private precheck(spec: CellSpec, info: IommuInfo): string | null {
     const { budget } = this.opts;
     if (spec.size > budget.maxBuffer) {
-      return `skipped ${fmt(spec.size)} cells: larger than the memory budget (${fmt(budget.maxBuffer)})`;
+      return `skipped ${formatBytes(spec.size)} cells: larger than the memory budget (${formatBytes(budget.maxBuffer)})`;
     }
     if (spec.backing === 'hugetlb' && budget.hugetlbFree !== null && alignUp(spec.size, SZ_2M) > budget.hugetlbFree) {
-      return `skipped hugetlb ${fmt(spec.size)}: only ${fmt(budget.hugetlbFree)} of huge pages free (reserve more in /proc/sys/vm/nr_hugepages)`;
+      return `skipped hugetlb ${formatBytes(spec.size)}: only ${formatBytes(budget.hugetlbFree)} of huge pages free (reserve more in /proc/sys/vm/nr_hugepages)`;
     }
     if (budget.lockable !== null && spec.size > budget.lockable) {
-      return `skipped ${fmt(spec.size)}: RLIMIT_MEMLOCK leaves ${fmt(budget.lockable)} lockable (ulimit -l, or CAP_IPC_LOCK)`;
+      return `skipped ${formatBytes(spec.size)}: RLIMIT_MEMLOCK leaves ${formatBytes(budget.lockable)} lockable (ulimit -l, or CAP_IPC_LOCK)`;
     }
     if (spec.strategy === 'per-page' && info.dmaAvail !== null && Number(spec.size / PAGE) > info.dmaAvail) {
-      return `skipped per-page ${fmt(spec.size)}: needs ${spec.size / PAGE} mappings, the container allows ${info.dmaAvail} (dma_entry_limit)`;
+      return `skipped per-page ${formatBytes(spec.size)}: needs ${spec.size / PAGE} mappings, the container allows ${info.dmaAvail} (dma_entry_limit)`;
     }
     return null;
   }
@@ -205,7 +178,7 @@ export class BenchRunner {
     try {
       buf = this.buffers.get(spec.backing, spec.size);
     } catch (err) {
-      return this.skip(spec, `skipped ${spec.backing} ${fmt(spec.size)}: allocation failed: ${message(err)}`, out);
+      return this.skip(spec, `skipped ${spec.backing} ${formatBytes(spec.size)}: allocation failed: ${message(err)}`, out);
     }
     const iovaBase = placeRegion(info, buf, spec.size);
     const requests = requestsFor(spec, buf, iovaBase);
@@ -215,10 +188,10 @@ export class BenchRunner {
         : this.timePlan(spec, requests, info, buf, iovaBase, out);
     } catch (err) {
       this.sweep(iovaBase, spec.size);
-      if (spec.strategy === 'kernel' && err instanceof RangeError && /'kernel'/.test(err.message)) {
+      if (err instanceof NotContiguousError) {
         return this.skip(spec, `kernel strategy not applicable to the ${spec.pattern} pattern: its requests are not one contiguous region`, out);
       }
-      return this.skip(spec, `failed ${spec.suite} ${spec.pattern} ${fmt(spec.size)} ${spec.backing} ${spec.strategy ?? ''}: ${message(err)}`, out);
+      return this.skip(spec, `failed ${spec.suite} ${spec.pattern} ${formatBytes(spec.size)} ${spec.backing} ${spec.strategy ?? ''}: ${message(err)}`, out);
     }
   }
 
@@ -267,25 +240,24 @@ export class BenchRunner {
 
   /** Cost of one dirty-bitmap read of the whole region, tracking on, everything mapped in one entry. */
   private timeDirty(spec: CellSpec, requests: DmaMapping[], info: IommuInfo, iovaBase: bigint): CellResult {
-    const { dirtyStart, dirtyStop, dirtyGet } = this.space;
-    if (!dirtyStart || !dirtyStop || !dirtyGet) {
-      throw new VfioError(Errno.EOPNOTSUPP, 'dirty', {}, 'iommufd reads dirty bits through a dirty-tracking HWPT (IOMMU_HWPT_GET_DIRTY_BITMAP), not timed by this suite');
-    }
-    if (!info.migration) throw new VfioError(Errno.EOPNOTSUPP, 'VFIO_IOMMU_DIRTY_PAGES', {}, 'this IOMMU reports no dirty-tracking (migration) capability');
+    // An IOAS has no space-wide tracking: iommufd reads dirty bits through a HWPT, which this suite does not time.
+    const dirty = dirtyTrackingOf(this.space);
+    if (!dirty) throw unsupported(Op.HWPT_GET_DIRTY_BITMAP, 'iommufd reads dirty bits through a dirty-tracking HWPT (IOMMU_HWPT_GET_DIRTY_BITMAP), not timed by this suite');
+    if (!info.migration) throw unsupported(Op.DIRTY_PAGES, 'this IOMMU reports no dirty-tracking (migration) capability');
     const plan = this.planner.buildPlan(requests, 'coalesced', info);
     this.planner.mapBatch(this.space, plan);
     const samples: number[] = [];
     try {
-      dirtyStart.call(this.space);
+      dirty.start();
       for (let i = 0; i < this.opts.warmup + this.reps(spec); i++) {
         const t0 = this.now();
-        dirtyGet.call(this.space, iovaBase, spec.size, PAGE);
+        dirty.get(iovaBase, spec.size, PAGE);
         const t1 = this.now();
         if (i >= this.opts.warmup) samples.push(Number(t1 - t0));
       }
     } finally {
       try {
-        dirtyStop.call(this.space);
+        dirty.stop();
       } finally {
         this.planner.unmapBatch(this.space, plan);
       }
@@ -392,65 +364,4 @@ interface SinglePageTimes {
   build: number;
   batch: number;
   limits: number | null;
-}
-
-function fmt(bytes: bigint): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = Number(bytes);
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${Number.isInteger(v) ? v : v.toFixed(1)} ${units[u]}`;
-}
-
-function baseCell(spec: CellSpec): Omit<CellResult, 'entries' | 'samples' | 'min' | 'median' | 'p99' | 'mean' | 'nsPerPage' | 'jsSamples' | 'jsMedian'> {
-  return {
-    id: cellId(spec),
-    suite: spec.suite,
-    op: spec.op,
-    pattern: spec.pattern,
-    size: Number(spec.size),
-    pages: Number(spec.size / PAGE),
-    backing: spec.backing,
-    strategy: spec.strategy,
-    speedup: null,
-  };
-}
-
-export function emptyCell(spec: CellSpec, reason: string): CellResult {
-  return {
-    ...baseCell(spec), entries: 0, samples: [], min: NaN, median: NaN, p99: NaN, mean: NaN, nsPerPage: NaN,
-    jsSamples: [], jsMedian: NaN, skipped: reason,
-  };
-}
-
-function fullCell(spec: CellSpec, entries: number, samples: number[], jsSamples: number[], bytes: number): CellResult {
-  const s = summarize(samples);
-  return {
-    ...baseCell(spec),
-    // Patterns that skip pages (strided, scatter, vm-map) cover fewer pages than the region.
-    pages: bytes / 4096,
-    entries,
-    samples,
-    min: s.min,
-    median: s.median,
-    p99: s.p99,
-    mean: s.mean,
-    nsPerPage: s.median / (bytes / 4096),
-    jsSamples,
-    jsMedian: summarize(jsSamples).median,
-  };
-}
-
-/** speed-up = the per-page cell's median over this cell's, within the same suite/op/pattern/size/backing. */
-export function fillSpeedups(cells: CellResult[]): void {
-  const base = new Map<string, number>();
-  const key = (c: CellResult) => [c.interface ?? 'type1', c.suite, c.op, c.pattern, c.size, c.backing].join('/');
-  for (const c of cells) if (c.strategy === 'per-page' && !c.skipped) base.set(key(c), c.median);
-  for (const c of cells) {
-    const b = base.get(key(c));
-    c.speedup = c.strategy !== null && !c.skipped && b !== undefined && c.median > 0 ? b / c.median : null;
-  }
 }

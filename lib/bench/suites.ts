@@ -72,6 +72,18 @@ export function formatSize(bytes: bigint | number): string {
   return `${b} B`;
 }
 
+/** Any byte count, to one decimal in the largest unit that keeps it >= 1 (notes: memory budgets, free pools). */
+export function formatBytes(bytes: bigint): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = Number(bytes);
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${Number.isInteger(v) ? v : v.toFixed(1)} ${units[u]}`;
+}
+
 export function pagesLabel(bytes: number): string {
   const pages = bytes / 4096;
   return pages === 1 ? '1 page' : `${pages} pages`;

@@ -10,7 +10,9 @@ import { UsageError } from './exit-codes.js';
 import { isCommand, type CommandName } from './usage.js';
 
 export type OutputFormat = 'table' | 'json' | 'csv';
-export type BackendChoice = 'sim' | 'native' | 'auto';
+import type { BackendChoice } from '../open.js';
+
+export type { BackendChoice };
 
 export interface ProbeArgs {
   cmd: 'probe';

@@ -1,104 +1,67 @@
 // Backend Container over the addon's container: names to numbers on the way
 // in, the raw GET_INFO bytes parsed on the way out. Everything the kernel
 // refuses arrives as a VfioError built by the addon.
-import {
-  Extension,
-  type Container, type DirtyBitmap, type DmaMapping, type ExtensionName, type IommuInfo, type IommuType,
-  type MemlockStatus, type PlanOp, type PlanResult,
-} from '../backend.js';
+import type { Container, DirtyBitmap, DirtyTracking, ExtensionName, IommuInfo, IommuType } from '../backend.js';
+import { checkIommuType, checkPageSize, checkRange, extensionValue } from '../seam/args.js';
+import { containerDirtyTracking } from '../seam/capabilities.js';
 import type { NativeAddon, NativeContainer } from './addon.js';
 import { parseIommuInfo } from './iommu-info.js';
-import { readMemlock } from './memlock.js';
-import { checkProt } from './prot.js';
+import { Handles, NativeSpace } from './space.js';
 
 const VFIO_TYPE1_IOMMU = 1;
 const VFIO_TYPE1v2_IOMMU = 3;
 
-const handles = new WeakMap<object, NativeContainer>();
+const handles = new Handles<NativeContainer>();
 
 /** The addon object behind a Container this backend made, or undefined. */
 export function nativeContainerOf(c: unknown): NativeContainer | undefined {
-  return typeof c === 'object' && c !== null ? handles.get(c) : undefined;
+  return handles.of(c);
 }
 
-export class NativeBackendContainer implements Container {
-  readonly simulated = false;
-  readonly #n: NativeContainer;
-  readonly #addon: NativeAddon;
-
+export class NativeBackendContainer extends NativeSpace<NativeContainer> implements Container {
   constructor(addon: NativeAddon, n: NativeContainer) {
-    this.#addon = addon;
-    this.#n = n;
+    super(addon, n);
     handles.set(this, n);
   }
 
-  get closed(): boolean {
-    return this.#n.closed;
-  }
-
   apiVersion(): number {
-    return this.#n.apiVersion();
+    return this.n.apiVersion();
   }
 
   checkExtension(ext: ExtensionName): boolean {
-    const value = Object.hasOwn(Extension, ext) ? Extension[ext] : undefined;
-    if (value === undefined) throw new TypeError(`checkExtension: unknown extension ${String(ext)}`);
-    return this.#n.checkExtension(value) > 0;
+    return this.n.checkExtension(extensionValue(ext)) > 0;
   }
 
   setIommu(type: IommuType): void {
-    if (type !== 'type1' && type !== 'type1v2') throw new TypeError(`setIommu: unknown IOMMU type ${String(type)}`);
-    this.#n.setIommu(type === 'type1' ? VFIO_TYPE1_IOMMU : VFIO_TYPE1v2_IOMMU);
+    this.n.setIommu(checkIommuType(type) === 'type1' ? VFIO_TYPE1_IOMMU : VFIO_TYPE1v2_IOMMU);
   }
 
   info(): IommuInfo {
-    return parseIommuInfo(this.#n.iommuInfo());
-  }
-
-  memlock(): MemlockStatus {
-    return readMemlock(() => this.#addon.memlockLimit());
-  }
-
-  map(m: DmaMapping): void {
-    if (m === null || typeof m !== 'object') throw new TypeError('map: mapping object required');
-    this.#n.map(m.vaddr, m.iova, m.size, checkProt(m.prot, 'map'));
-  }
-
-  unmap(iova: bigint, size: bigint): bigint {
-    return this.#n.unmap(iova, size);
-  }
-
-  unmapAll(): bigint {
-    return this.#n.unmapAll();
+    return parseIommuInfo(this.n.iommuInfo());
   }
 
   unmapWithDirty(iova: bigint, size: bigint, pageSize: bigint): { unmapped: bigint; dirty: DirtyBitmap } {
-    const r = this.#n.unmapWithDirty(iova, size, pageSize);
+    checkRange(iova, size);
+    checkPageSize(pageSize);
+    const r = this.n.unmapWithDirty(iova, size, pageSize);
     return { unmapped: r.unmapped, dirty: { pageSize, bits: r.bitmap } };
   }
 
+  dirtyTracking(): DirtyTracking {
+    return containerDirtyTracking(this);
+  }
+
   dirtyStart(): void {
-    this.#n.dirtyStart();
+    this.n.dirtyStart();
   }
 
   dirtyStop(): void {
-    this.#n.dirtyStop();
+    this.n.dirtyStop();
   }
 
   dirtyGet(iova: bigint, size: bigint, pageSize: bigint): DirtyBitmap {
-    return { pageSize, bits: this.#n.dirtyGet(iova, size, pageSize) };
-  }
-
-  runPlan(op: PlanOp, plan: BigUint64Array): PlanResult {
-    if (op !== 'map' && op !== 'unmap') throw new TypeError(`runPlan: op must be 'map' or 'unmap'`);
-    return { ...this.#n.runPlan(op, plan), simulated: false };
-  }
-
-  close(): void {
-    this.#n.close();
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
+    checkRange(iova, size);
+    checkPageSize(pageSize);
+    return { pageSize, bits: this.n.dirtyGet(iova, size, pageSize) };
   }
 }

@@ -1,12 +1,15 @@
 // The native backend: real ioctls through the addon. Constructing it throws
 // (with the reason) where the addon cannot load; nativeAvailability() asks
 // without throwing.
-import type { Backend, Container, DmaBuffer, DmaBufferOptions, Group, Iommufd } from '../backend.js';
+import type { Backend, Container, DmaBuffer, DmaBufferOptions, Group, HostView, Iommufd, KernelPinner } from '../backend.js';
+import { checkGroupId } from '../seam/args.js';
+import { sysfsHostView } from '../sysfs-host.js';
 import type { NativeAddon } from './addon.js';
 import { NativeBackendContainer } from './container.js';
 import { allocNativeBuffer } from './dma-buffer.js';
 import { NativeBackendGroup } from './group.js';
 import { NativeBackendIommufd } from './iommufd.js';
+import { nativeKernelPinner } from './kernel-pin.js';
 import { nativeAvailability, requireAddon } from './load.js';
 
 export { nativeAvailability, type NativeAvailability } from './load.js';
@@ -24,13 +27,16 @@ export class NativeBackend implements Backend {
     this.#addon = requireAddon();
   }
 
+  host(sysfsRoot = '/'): HostView {
+    return sysfsHostView(sysfsRoot);
+  }
+
   openContainer(): Container {
     return new NativeBackendContainer(this.#addon, this.#addon.openContainer());
   }
 
   openGroup(id: number): Group {
-    if (typeof id !== 'number' || !Number.isInteger(id)) throw new TypeError('openGroup: id must be an integer');
-    if (id < 0 || id > 0x7fff_ffff) throw new RangeError('openGroup: id out of range');
+    checkGroupId(id);
     return new NativeBackendGroup(this.#addon.openGroup(id));
   }
 
@@ -40,6 +46,10 @@ export class NativeBackend implements Backend {
 
   openIommufd(): Iommufd {
     return new NativeBackendIommufd(this.#addon, this.#addon.openIommufd());
+  }
+
+  kernelPinner(): KernelPinner {
+    return nativeKernelPinner;
   }
 }
 

@@ -1,18 +1,15 @@
 // Backend Ioas over the addon's IOAS. info() is built from IOMMU_IOAS_IOVA_RANGES
 // (iommufd reports no page-size bitmap; see IoasRanges in backend.ts).
-import {
-  type DmaMapping, type Ioas, type IoasRanges, type IommuInfo, type IovaRange, type MemlockStatus, type PlanOp,
-  type PlanResult,
-} from '../backend.js';
+import type { Ioas, IoasRanges, IommuInfo, IovaRange } from '../backend.js';
+import { checkIovaRanges, checkProt, toU64 } from '../seam/args.js';
 import type { NativeAddon, NativeIoas } from './addon.js';
-import { readMemlock } from './memlock.js';
-import { checkProt } from './prot.js';
+import { Handles, NativeSpace } from './space.js';
 
-const handles = new WeakMap<object, NativeIoas>();
+const handles = new Handles<NativeIoas>();
 
 /** The addon object behind an Ioas this backend made, or undefined. */
 export function nativeIoasOf(i: unknown): NativeIoas | undefined {
-  return typeof i === 'object' && i !== null ? handles.get(i) : undefined;
+  return handles.of(i);
 }
 
 /** The DmaSpace view of IOVA_RANGES: one page size, max(alignment, 4 KiB). */
@@ -21,27 +18,18 @@ export function ioasInfo(r: IoasRanges): IommuInfo {
   return { pageSizes: page, ranges: r.ranges, dmaAvail: null, migration: null };
 }
 
-export class NativeBackendIoas implements Ioas {
-  readonly simulated = false;
-  readonly #n: NativeIoas;
-  readonly #addon: NativeAddon;
-
+export class NativeBackendIoas extends NativeSpace<NativeIoas> implements Ioas {
   constructor(addon: NativeAddon, n: NativeIoas) {
-    this.#addon = addon;
-    this.#n = n;
+    super(addon, n);
     handles.set(this, n);
   }
 
   get id(): number {
-    return this.#n.id;
-  }
-
-  get closed(): boolean {
-    return this.#n.closed;
+    return this.n.id;
   }
 
   iovaRanges(): IoasRanges {
-    const r = this.#n.iovaRanges();
+    const r = this.n.iovaRanges();
     const ranges: IovaRange[] = [];
     for (let i = 0; i < r.ranges.length; i += 2) ranges.push({ start: r.ranges[i]!, last: r.ranges[i + 1]! });
     return { alignment: r.alignment, ranges };
@@ -51,56 +39,28 @@ export class NativeBackendIoas implements Ioas {
     return ioasInfo(this.iovaRanges());
   }
 
-  /** RLIMIT_MEMLOCK and VmLck + VmPin: in 'user' rlimit mode iommufd charges user->locked_vm, which /proc does not show. */
-  memlock(): MemlockStatus {
-    return readMemlock(() => this.#addon.memlockLimit());
-  }
-
-  map(m: DmaMapping): void {
-    if (m === null || typeof m !== 'object') throw new TypeError('map: mapping object required');
-    this.#n.map(m.vaddr, m.iova, m.size, checkProt(m.prot, 'map'));
-  }
-
   mapAuto(vaddr: bigint, size: bigint, prot?: number): bigint {
-    return this.#n.map(vaddr, null, size, checkProt(prot, 'mapAuto'));
-  }
-
-  unmap(iova: bigint, size: bigint): bigint {
-    return this.#n.unmap(iova, size);
-  }
-
-  unmapAll(): bigint {
-    return this.#n.unmapAll();
+    toU64(vaddr, 'mapAuto: vaddr');
+    toU64(size, 'mapAuto: size');
+    return this.n.map(vaddr, null, size, checkProt(prot, 'mapAuto'));
   }
 
   copy(src: Ioas, srcIova: bigint, size: bigint, dstIova: bigint | null, prot?: number): bigint {
     const s = nativeIoasOf(src);
     if (!s) throw new TypeError('copy: src must be an Ioas of the native backend');
-    return this.#n.copyFrom(s, srcIova, size, dstIova, checkProt(prot, 'copy'));
+    toU64(srcIova, 'srcIova');
+    toU64(size, 'size');
+    if (dstIova !== null) toU64(dstIova, 'dstIova');
+    return this.n.copyFrom(s, srcIova, size, dstIova, checkProt(prot, 'copy'));
   }
 
   allowIovas(ranges: IovaRange[]): void {
-    if (!Array.isArray(ranges)) throw new TypeError('allowIovas: ranges must be an array');
+    checkIovaRanges(ranges);
     const pairs = new BigUint64Array(ranges.length * 2);
     ranges.forEach((r, i) => {
-      if (typeof r?.start !== 'bigint' || typeof r?.last !== 'bigint') throw new TypeError('allowIovas: start and last must be bigints');
       pairs[2 * i] = r.start;
       pairs[2 * i + 1] = r.last;
-      if (pairs[2 * i] !== r.start || pairs[2 * i + 1] !== r.last) throw new RangeError('allowIovas: start and last must fit in a u64');
     });
-    this.#n.allowIovas(pairs);
-  }
-
-  runPlan(op: PlanOp, plan: BigUint64Array): PlanResult {
-    if (op !== 'map' && op !== 'unmap') throw new TypeError(`runPlan: op must be 'map' or 'unmap'`);
-    return { ...this.#n.runPlan(op, plan), simulated: false };
-  }
-
-  close(): void {
-    this.#n.close();
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
+    this.n.allowIovas(pairs);
   }
 }

@@ -6,6 +6,7 @@
 // breaks those rules throws VfioError EINVAL (op VFIO_IOMMU_GET_INFO) whose
 // hint says what was wrong; unknown capability ids are skipped.
 import type { IommuInfo, IovaRange, MigrationCap } from '../backend.js';
+import { U64_MAX } from '../seam/args.js';
 import { Errno, VfioError } from '../errors.js';
 
 export const INFO_FLAG_PGSIZES = 1;
@@ -24,7 +25,6 @@ const IOVA_RANGE_ENTRY = 16; // {start, end}
 const MIGRATION_SIZE = 32; // header, flags, pad, pgsize_bitmap, max_dirty_bitmap_size
 const DMA_AVAIL_SIZE = 12; // header, avail
 
-const U64_MAX = (1n << 64n) - 1n;
 
 function malformed(why: string, args: Record<string, unknown>): VfioError {
   return new VfioError(Errno.EINVAL, 'VFIO_IOMMU_GET_INFO', args, `malformed capability chain: ${why}`);

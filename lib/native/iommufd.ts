@@ -1,30 +1,23 @@
 // Backend Iommufd over the addon's /dev/iommu context: IOASes, cdev devices
 // bound to it, and the accounting-mode option.
-import type { CdevDevice, Ioas, Iommufd, RlimitMode } from '../backend.js';
+import type { CdevDevice, HwptDirty, Ioas, Iommufd, RlimitMode } from '../backend.js';
+import { cdevPath, checkRlimitMode } from '../seam/args.js';
 import type { NativeAddon, NativeCdevDevice, NativeIommufd } from './addon.js';
 import { NativeBackendDevice } from './device.js';
+import { nativeHwptDirty } from './hwpt-dirty.js';
 import { NativeBackendIoas, nativeIoasOf } from './ioas.js';
 
 // uapi/linux/iommufd.h
 const IOMMU_OPTION_RLIMIT_MODE = 0;
 const IOMMU_OPTION_OP_SET = 0;
 const IOMMU_OPTION_OP_GET = 1;
-export const IOMMU_HWPT_ALLOC_DIRTY_TRACKING = 1 << 1;
-export const IOMMU_HW_CAP_DIRTY_TRACKING = 1n << 0n;
+export { IOMMU_HWPT_ALLOC_DIRTY_TRACKING, IOMMU_HW_CAP_DIRTY_TRACKING } from './hwpt-dirty.js';
 
 const handles = new WeakMap<object, NativeIommufd>();
 
-/** The addon object behind an Iommufd this backend made (for HWPT / dirty-tracking calls), or undefined. */
+/** The addon object behind an Iommufd this backend made (for the IOMMUFD_TEST mock calls; dirty tracking is hwptDirty()), or undefined. */
 export function nativeIommufdOf(i: unknown): NativeIommufd | undefined {
   return typeof i === 'object' && i !== null ? handles.get(i) : undefined;
-}
-
-/** 'vfio0' -> /dev/vfio/devices/vfio0; a path is taken as it is. */
-export function cdevPath(pathOrName: string): string {
-  if (typeof pathOrName !== 'string' || pathOrName === '') throw new TypeError('bindDevice: a path or cdev name is required');
-  if (pathOrName.startsWith('/')) return pathOrName;
-  if (!/^vfio\d+$/.test(pathOrName)) throw new RangeError(`bindDevice: ${pathOrName} is neither a path nor a cdev name like vfio0`);
-  return `/dev/vfio/devices/${pathOrName}`;
 }
 
 export class NativeCdevBackendDevice extends NativeBackendDevice implements CdevDevice {
@@ -85,8 +78,12 @@ export class NativeBackendIommufd implements Iommufd {
   }
 
   setRlimitMode(mode: RlimitMode): void {
-    if (mode !== 'user' && mode !== 'mm') throw new TypeError(`setRlimitMode: mode must be 'user' or 'mm'`);
+    checkRlimitMode(mode);
     this.#n.option(IOMMU_OPTION_RLIMIT_MODE, IOMMU_OPTION_OP_SET, 0, mode === 'mm' ? 1n : 0n);
+  }
+
+  hwptDirty(): HwptDirty {
+    return nativeHwptDirty(this.#n);
   }
 
   close(): void {

@@ -55,5 +55,5 @@ export function kernelPinRun(buffer: DmaBuffer, pages: number, perPage: boolean,
   return addon().kernelPinRun(buffer.vaddr, pages, perPage, reps, warmup);
 }
 
-/** The two functions above, in the shape lib/bench/kernel-pin.ts takes (KernelPinner). */
+/** The two functions above as the seam's KernelPinner (NativeBackend.kernelPinner()). */
 export const nativeKernelPinner = { availability: kernelPinAvailability, run: kernelPinRun };

@@ -19,6 +19,7 @@ import { minPageSize } from './page-sizes.js';
 import { radixOrder } from './radix.js';
 import { REQUEST_STRIDE, requestCount, requestHalves, requestWords, type MapRequest } from './requests.js';
 import { HI, LO, PageUnits, u32View } from './words.js';
+import { NotContiguousError } from './not-contiguous.js';
 
 export type Strategy = 'per-page' | 'coalesced' | 'kernel';
 export const STRATEGIES: readonly Strategy[] = ['per-page', 'coalesced', 'kernel'];
@@ -116,7 +117,7 @@ export function buildPlan(
   if (!out.ascending) refuseOverlaps(plan, units);
   if (strategy === 'kernel' && plan.count > 1) {
     const k = plan.firstRequest[1] as number;
-    throw new RangeError(`'kernel' maps one contiguous region in one call, but these requests need ${plan.count} calls `
+    throw new NotContiguousError(`'kernel' maps one contiguous region in one call, but these requests need ${plan.count} calls `
       + `(the region breaks at request ${k}: IOVA or vaddr not contiguous, prot differs, or an IOVA-range end or known mapping is in the way); use 'coalesced'`);
   }
   return plan;

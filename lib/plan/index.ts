@@ -3,6 +3,7 @@
 // Everything here takes a DmaSpace (or its IommuInfo), never a backend.
 export { buildPlan, STRATEGIES, type Plan, type PlanOptions, type Strategy } from './build.js';
 export { buildUnmapPlan } from './unmap-plan.js';
+export { NotContiguousError } from './not-contiguous.js';
 export { mapBatch, unmapBatch, BatchError, type BatchOptions, type BatchResult, type UnwindFailure } from './batch.js';
 export { checkLimits, headroom, limitCheckWorthwhile, KERNEL_PIN_BATCH, type Headroom } from './limits.js';
 export { MappedSet, type IovaSpan } from './mapped-set.js';

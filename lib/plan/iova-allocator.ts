@@ -7,7 +7,8 @@
 // against the range it must stay in (and so against 2^64).
 import type { Backing, IommuInfo } from '../backend.js';
 import { Errno, VfioError } from '../errors.js';
-import { U64_MAX, backingPageSize, isPowerOfTwo, minPageSize, pageSizeList, superpageFor } from './page-sizes.js';
+import { U64_MAX } from '../seam/args.js';
+import { backingPageSize, isPowerOfTwo, minPageSize, pageSizeList, superpageFor } from './page-sizes.js';
 
 export interface AllocOptions {
   /** Exact alignment (a power of two, at least the IOMMU page). Overrides backing. */

@@ -2,7 +2,7 @@
 // alignment advisor. info().pageSizes is a bitmap: bit n set = 2^n bytes.
 export { backingPageSize } from '../buffer-options.js';
 
-export const U64_MAX = (1n << 64n) - 1n;
+export { U64_MAX } from '../seam/args.js';
 
 /** Page sizes in the bitmap, smallest first. */
 export function pageSizeList(bitmap: bigint): bigint[] {

@@ -1,17 +1,12 @@
 // What callers ask to have mapped, in the one bulk form the planner reads.
 // Objects are converted once; a BigUint64Array is taken as it is, so a million
 // page requests need no per-entry allocation.
-import { PROT_RW } from '../backend.js';
-import { U64_MAX } from './page-sizes.js';
+import { PROT_RW, type DmaMapping } from '../backend.js';
+import { U64_MAX } from '../seam/args.js';
 import { u32View } from './words.js';
 
-export interface MapRequest {
-  vaddr: bigint;
-  iova: bigint;
-  size: bigint;
-  /** PROT_READ | PROT_WRITE; both when omitted. */
-  prot?: number;
-}
+/** One request: what DmaSpace.map() takes (prot PROT_READ | PROT_WRITE, both when omitted). */
+export type MapRequest = DmaMapping;
 
 /** Words per request in the bulk form: vaddr, iova, size, prot. */
 export const REQUEST_STRIDE = 4;

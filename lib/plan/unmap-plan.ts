@@ -4,6 +4,7 @@
 import { PLAN_IOVA, PLAN_SIZE, PLAN_STRIDE, PLAN_VADDR } from '../backend.js';
 import type { Plan, Strategy } from './build.js';
 import { HI, LO, PageUnits, u32View } from './words.js';
+import { NotContiguousError } from './not-contiguous.js';
 
 /**
  * The unmap plan for what `mapped` mapped:
@@ -48,7 +49,7 @@ export function buildUnmapPlan(mapped: Plan, strategy: Strategy = mapped.strateg
   }
   if (count > 0) units.store(dst, (count - 1) * PLAN_STRIDE + PLAN_SIZE, runEnd - runIova);
   if (strategy === 'kernel' && count > 1) {
-    throw new RangeError(`'kernel' unmaps one contiguous region in one call, but the mapping has ${count} separate IOVA runs; `
+    throw new NotContiguousError(`'kernel' unmaps one contiguous region in one call, but the mapping has ${count} separate IOVA runs; `
       + "one call spanning them would also unmap whatever lies in the gaps. Use 'coalesced'");
   }
   return {

@@ -3,15 +3,22 @@
 // picks the type1 driver, and every IOMMU ioctl before that fails with EINVAL
 // because there is no driver to pass it to.
 import {
-  Extension, PROT_RW,
-  type Container, type DirtyBitmap, type DmaMapping, type ExtensionName, type IommuInfo,
+  type Container, type DirtyBitmap, type DirtyTracking, type DmaMapping, type ExtensionName, type IommuInfo,
   type IommuType, type MemlockStatus, type PlanOp, type PlanResult,
 } from '../backend.js';
 import { Errno, VfioError } from '../errors.js';
-import { closedError, toU64 } from './args.js';
+import { checkIommuType, checkMapping, checkPageSize, checkPlan, checkRange, extensionValue } from '../seam/args.js';
+import { containerDirtyTracking } from '../seam/capabilities.js';
+import { closedError } from './args.js';
 import type { SimHost } from './host.js';
-import { runSimPlan } from './plan.js';
+import { runSimPlan, type PlanTarget } from './plan.js';
 import { DIRTY_BITMAP_SIZE_MAX, Type1 } from './type1.js';
+
+// A plan on a container with no IOMMU type: every entry fails as container.c answers.
+const noIommu = (): never => {
+  throw new VfioError(Errno.EINVAL, 'plan', {}, 'no IOMMU type set on this container');
+};
+const NO_IOMMU: PlanTarget = { mapEntry: noIommu, unmapEntry: noIommu };
 
 /** VFIO_API_VERSION. */
 const VFIO_API_VERSION = 0;
@@ -64,9 +71,7 @@ export class SimContainer implements Container {
 
   checkExtension(ext: ExtensionName): boolean {
     this.#live('VFIO_CHECK_EXTENSION');
-    if (typeof ext !== 'string' || !Object.hasOwn(Extension, ext)) {
-      throw new TypeError(`checkExtension: unknown extension ${String(ext)}`);
-    }
+    extensionValue(ext);
     // vfio_iommu_type1_check_extension(). Before SET_IOMMU container.c polls
     // every registered driver with iommu == NULL; no other driver (noiommu,
     // spapr) answers yes on an x86 host without enable_unsafe_noiommu_mode.
@@ -90,7 +95,7 @@ export class SimContainer implements Container {
   setIommu(type: IommuType): void {
     const op = 'VFIO_SET_IOMMU';
     this.#live(op);
-    if (type !== 'type1' && type !== 'type1v2') throw new TypeError(`setIommu: unknown IOMMU type ${String(type)}`);
+    checkIommuType(type);
     // vfio_ioctl_set_iommu(): only a container holding a group may pick a
     // driver, and only once.
     if (this.#groups.size === 0) {
@@ -118,21 +123,12 @@ export class SimContainer implements Container {
   }
 
   map(m: DmaMapping): void {
-    if (m === null || typeof m !== 'object') throw new TypeError('map: mapping object required');
-    const vaddr = toU64(m.vaddr, 'vaddr');
-    const iova = toU64(m.iova, 'iova');
-    const size = toU64(m.size, 'size');
-    const prot = m.prot ?? PROT_RW;
-    if (typeof prot !== 'number' || !Number.isInteger(prot)) throw new TypeError('map: prot must be an integer');
-    // Same rule as the native layer: only PROT_READ | PROT_WRITE reach MAP_DMA
-    // (0 does, and the kernel refuses it with EINVAL).
-    if (prot < 0 || prot > PROT_RW) throw new RangeError('map: prot may only hold PROT_READ | PROT_WRITE');
-    this.#driver('VFIO_IOMMU_MAP_DMA').map(vaddr, iova, size, prot);
+    const prot = checkMapping(m);
+    this.#driver('VFIO_IOMMU_MAP_DMA').map(m.vaddr, m.iova, m.size, prot);
   }
 
   unmap(iova: bigint, size: bigint): bigint {
-    toU64(iova, 'iova');
-    toU64(size, 'size');
+    checkRange(iova, size);
     return this.#driver('VFIO_IOMMU_UNMAP_DMA').unmap(iova, size).unmapped;
   }
 
@@ -141,11 +137,14 @@ export class SimContainer implements Container {
   }
 
   unmapWithDirty(iova: bigint, size: bigint, pageSize: bigint): { unmapped: bigint; dirty: DirtyBitmap } {
-    toU64(iova, 'iova');
-    toU64(size, 'size');
-    if (toU64(pageSize, 'pageSize') === 0n) throw new RangeError('pageSize must be non-zero');
+    checkRange(iova, size);
+    checkPageSize(pageSize);
     const r = this.#driver('VFIO_IOMMU_UNMAP_DMA').unmap(iova, size, { bitmapPgsize: pageSize });
     return { unmapped: r.unmapped, dirty: r.dirty! };
+  }
+
+  dirtyTracking(): DirtyTracking {
+    return containerDirtyTracking(this);
   }
 
   dirtyStart(): void {
@@ -157,16 +156,15 @@ export class SimContainer implements Container {
   }
 
   dirtyGet(iova: bigint, size: bigint, pageSize: bigint): DirtyBitmap {
-    toU64(iova, 'iova');
-    toU64(size, 'size');
-    if (toU64(pageSize, 'pageSize') === 0n) throw new RangeError('pageSize must be non-zero');
+    checkRange(iova, size);
+    checkPageSize(pageSize);
     return this.#dirtyDriver('GET_BITMAP').dirtyGet(iova, size, pageSize);
   }
 
   runPlan(op: PlanOp, plan: BigUint64Array): PlanResult {
-    if (op !== 'map' && op !== 'unmap') throw new TypeError(`runPlan: op must be 'map' or 'unmap'`);
+    checkPlan(op, plan);
     this.#live(op === 'map' ? 'VFIO_IOMMU_MAP_DMA' : 'VFIO_IOMMU_UNMAP_DMA');
-    return runSimPlan(this.#iommu, this.#host.options.costModel, op, plan);
+    return runSimPlan(this.#iommu ?? NO_IOMMU, this.#host.options.costModel, op, plan);
   }
 
   close(): void {

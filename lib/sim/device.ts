@@ -7,7 +7,8 @@ import {
   type Device, type DeviceInfo, type IrqInfo, type RegionInfo,
 } from '../backend.js';
 import { Errno, VfioError } from '../errors.js';
-import { closedError, toU64 } from './args.js';
+import { toU32, toU64 } from '../seam/args.js';
+import { closedError } from './args.js';
 import { EDU_BAR0_SIZE, EduRegisters, eduConfigSpace, type DmaPort } from './edu.js';
 
 // uapi/linux/vfio.h
@@ -77,7 +78,7 @@ export class SimDevice implements Device {
   regionInfo(index: number): RegionInfo {
     const op = 'VFIO_DEVICE_GET_REGION_INFO';
     this.#live(op);
-    checkIndex(index, 'region');
+    toU32(index, 'region');
     let size = 0n;
     let flags = 0;
     switch (index) {
@@ -155,7 +156,7 @@ export class SimDevice implements Device {
   irqInfo(index: number): IrqInfo {
     const op = 'VFIO_DEVICE_GET_IRQ_INFO';
     this.#live(op);
-    checkIndex(index, 'irq index');
+    toU32(index, 'irq index');
     switch (index) {
       case IRQ_INTX: return { index, flags: IRQ_EVENTFD | IRQ_MASKABLE | IRQ_AUTOMASKED, count: 1 };
       case IRQ_MSI: return { index, flags: IRQ_EVENTFD | IRQ_NORESIZE, count: 1 };
@@ -200,26 +201,15 @@ export class SimDevice implements Device {
    */
   #access(op: string, region: number, offset: bigint, length: number): number {
     this.#live(op);
-    checkIndex(region, 'region');
+    toU32(region, 'region');
     toU64(offset, 'offset');
-    checkU32(length, 'length', MAX_TRANSFER);
+    toU32(length, 'length', MAX_TRANSFER);
     const size = this.regionInfo(region).size;
     if (offset + BigInt(length) > size) {
       throw new RangeError(`offset + length lies outside region ${region} (size ${size})`);
     }
     return length;
   }
-}
-
-/** As the native layer's ArgU32: not a number -> TypeError, not an integer in range -> RangeError. */
-function checkU32(value: unknown, what: string, max = 0xffff_ffff): number {
-  if (typeof value !== 'number') throw new TypeError(`${what} must be a number`);
-  if (!Number.isInteger(value) || value < 0 || value > max) throw new RangeError(`${what} must be an integer in [0, ${max}]`);
-  return value;
-}
-
-function checkIndex(index: number, what: string): void {
-  checkU32(index, what);
 }
 
 // The native layer's largest single read or write.

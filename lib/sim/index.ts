@@ -1,12 +1,14 @@
-// The simulated backend: a model of vfio_iommu_type1 and vfio-pci (Linux
-// 6.12) that needs no IOMMU, for laptops, CI and planning. Same interface and,
+// The simulated backend: a model of vfio_iommu_type1, vfio-pci and iommufd
+// (Linux 6.12) that needs no IOMMU, for laptops, CI and planning. Same interface and,
 // for the same causes, the same errnos as the native backend; timings come
 // from a cost model and are always labelled simulated.
-import type { Backend, DmaBuffer, DmaBufferOptions, Group } from '../backend.js';
+import type { Backend, DmaBuffer, DmaBufferOptions, Group, HostView } from '../backend.js';
 import { Errno, VfioError } from '../errors.js';
+import { checkGroupId } from '../seam/args.js';
 import { SimContainer } from './container.js';
 import { SimGroup } from './group.js';
 import { SimHost } from './host.js';
+import { simHostView } from './host-view.js';
 import { SimIommufd } from './iommufd.js';
 import { resolveSimOptions, type ResolvedSimOptions, type SimOptions } from './options.js';
 
@@ -17,6 +19,11 @@ export class SimBackend implements Backend {
 
   constructor(options: SimOptions = {}) {
     this.#host = new SimHost(resolveSimOptions(options));
+  }
+
+  /** The simulated host, from the options; it has no sysfs, so `sysfsRoot` is not read. */
+  host(_sysfsRoot?: string): HostView {
+    return simHostView(this.#host.options);
   }
 
   /** The options in force, defaults filled in. */
@@ -42,8 +49,7 @@ export class SimBackend implements Backend {
   }
 
   openGroup(id: number): Group {
-    if (typeof id !== 'number' || !Number.isInteger(id)) throw new TypeError('openGroup: id must be an integer');
-    if (id < 0 || id > 0x7fff_ffff) throw new RangeError('openGroup: id out of range');
+    checkGroupId(id);
     const op = `open /dev/vfio/${id}`;
     const spec = this.#host.options.groups.find((g) => g.id === id);
     if (!spec) {

@@ -16,7 +16,7 @@
 //   not at all with CAP_IPC_LOCK (iopt_alloc_pages, do_update_pinned).
 import type { IovaRange } from '../backend.js';
 import { Errno, VfioError } from '../errors.js';
-import { U64_MAX } from './args.js';
+import { U64_MAX } from '../seam/args.js';
 import type { SimDmaBuffer } from './buffers.js';
 import type { CostSegment } from './cost-model.js';
 import type { SimHost } from './host.js';

@@ -5,7 +5,8 @@
 // kernel's struct vfio_dma), never one per page.
 import type { DirtyBitmap, IovaRange } from '../backend.js';
 import { Errno, VfioError } from '../errors.js';
-import { addU64, U64_MAX } from './args.js';
+import { U64_MAX } from '../seam/args.js';
+import { addU64 } from './args.js';
 import type { BackingSpan, SimDmaBuffer } from './buffers.js';
 import type { CostSegment } from './cost-model.js';
 import type { SimHost } from './host.js';
@@ -316,6 +317,17 @@ export class Type1 {
    * Worked out on demand from the sim's buffers as they are now (a buffer
    * closed since the map counts as 4 KiB memory), so mappings stay small.
    */
+  /** @internal The plan executor's map of one entry (lib/sim/plan.ts PlanTarget). */
+  mapEntry(vaddr: bigint, iova: bigint, size: bigint, prot: number): CostSegment[] {
+    return this.segmentsOf(this.map(vaddr, iova, size, prot));
+  }
+
+  /** @internal The plan executor's unmap of one entry. */
+  unmapEntry(iova: bigint, size: bigint): { unmapped: bigint; segments: CostSegment[] } {
+    const r = this.unmap(iova, size);
+    return { unmapped: r.unmapped, segments: r.removed.flatMap((d) => this.segmentsOf(d)) };
+  }
+
   segmentsOf(dma: SimDma): CostSegment[] {
     const { iova, vaddr, size } = dma;
     const spans: BackingSpan[] = this.#host.buffers.spans(vaddr, size);

@@ -3,7 +3,7 @@
 // kernel with /dev/iommu (the HIL lane's built kernel). Every expectation is
 // what Linux 6.12 does; the source is cited where iommufd differs from type1:
 // drivers/iommu/iommufd/{ioas.c,io_pagetable.c,main.c}, drivers/vfio/device_cdev.c.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   PROT_READ, PROT_RW, SZ_2M, SZ_4K,
   type Backend, type CdevDevice, type DmaBuffer, type Ioas, type Iommufd,
@@ -11,6 +11,7 @@ import {
 import { Errno } from '../../lib/errors.js';
 import { buildPlan, buildUnmapPlan, mapBatch, unmapBatch } from '../../lib/plan/index.js';
 import { expectErrno } from './suite.js';
+import { closeAfterEach } from './cleanups.js';
 
 const U64_MAX = (1n << 64n) - 1n;
 const MSI_START = 0xfee0_0000n;
@@ -26,25 +27,7 @@ export interface IommufdFixture {
 }
 
 export function defineIommufdConformance(fx: IommufdFixture): void {
-  const cleanups: Array<() => void> = [];
-  afterEach(() => {
-    const retry: Array<() => void> = [];
-    while (cleanups.length) {
-      const fn = cleanups.pop()!;
-      try {
-        fn();
-      } catch {
-        retry.push(fn);
-      }
-    }
-    for (const fn of retry) {
-      try {
-        fn();
-      } catch {
-        /* the backend says why in its own tests */
-      }
-    }
-  });
+  const cleanups = closeAfterEach();
   function track<T extends { close(): void }>(x: T): T {
     cleanups.push(() => x.close());
     return x;

@@ -3,13 +3,14 @@
 // lane (real vfio_iommu_type1). Where they disagree the kernel is right, so
 // every expectation here is what Linux 6.12 does (see lib/sim for the source
 // references).
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   PLAN_STRIDE, PROT_READ, PROT_RW, SZ_2M, SZ_4K,
   type Backend, type Container, type Device, type DmaBuffer, type Group, type IommuInfo, type IommuType,
 } from '../../lib/backend.js';
 import { Errno, VfioError } from '../../lib/errors.js';
 import type { ConformanceFixture, FixtureSession, SessionOptions } from './fixture.js';
+import { closeAfterEach } from './cleanups.js';
 
 const MSI_START = 0xfee0_0000n;
 const MSI_LAST = 0xfeef_ffffn;
@@ -41,27 +42,7 @@ interface Env {
 }
 
 export function defineConformance(fx: ConformanceFixture): void {
-  const cleanups: Array<() => void> = [];
-  afterEach(() => {
-    // Newest first; a buffer still mapped refuses to close until its container
-    // has gone, so whatever failed gets a second try at the end.
-    const retry: Array<() => void> = [];
-    while (cleanups.length) {
-      const fn = cleanups.pop()!;
-      try {
-        fn();
-      } catch {
-        retry.push(fn);
-      }
-    }
-    for (const fn of retry) {
-      try {
-        fn();
-      } catch {
-        /* the backend says why in its own tests */
-      }
-    }
-  });
+  const cleanups = closeAfterEach();
 
   function session(opts?: SessionOptions): FixtureSession {
     const s = fx.open(opts);

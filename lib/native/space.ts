@@ -1,0 +1,81 @@
+// What a type1 container and an iommufd IOAS do alike on the native backend:
+// both are a DmaSpace over an addon object that maps, unmaps and runs plans
+// the same way, and both read the locked-memory budget from /proc. Each
+// subclass adds what its interface has of its own (GET_INFO and dirty pages;
+// IOVA_RANGES, kernel-chosen IOVAs, copies).
+import type { DmaMapping, DmaSpace, IommuInfo, MemlockStatus, PlanOp, PlanResult } from '../backend.js';
+import { checkMapping, checkPlan, checkRange } from '../seam/args.js';
+import type { NativeAddon, NativeContainer } from './addon.js';
+import { readMemlock } from './memlock.js';
+
+/** The part of the addon's container and IOAS objects this class drives. */
+export interface NativeSpaceHandle {
+  readonly closed: boolean;
+  map(vaddr: bigint, iova: bigint, size: bigint, prot: number): unknown;
+  unmap(iova: bigint, size: bigint): bigint;
+  unmapAll(): bigint;
+  runPlan: NativeContainer['runPlan'];
+  close(): void;
+}
+
+export abstract class NativeSpace<N extends NativeSpaceHandle> implements DmaSpace, Disposable {
+  readonly simulated = false;
+  protected readonly n: N;
+  protected readonly addon: NativeAddon;
+
+  constructor(addon: NativeAddon, n: N) {
+    this.addon = addon;
+    this.n = n;
+  }
+
+  abstract info(): IommuInfo;
+
+  get closed(): boolean {
+    return this.n.closed;
+  }
+
+  /** RLIMIT_MEMLOCK and VmLck + VmPin (in iommufd's 'user' rlimit mode it charges user->locked_vm, which /proc does not show). */
+  memlock(): MemlockStatus {
+    return readMemlock(() => this.addon.memlockLimit());
+  }
+
+  map(m: DmaMapping): void {
+    const prot = checkMapping(m);
+    this.n.map(m.vaddr, m.iova, m.size, prot);
+  }
+
+  unmap(iova: bigint, size: bigint): bigint {
+    checkRange(iova, size);
+    return this.n.unmap(iova, size);
+  }
+
+  unmapAll(): bigint {
+    return this.n.unmapAll();
+  }
+
+  runPlan(op: PlanOp, plan: BigUint64Array): PlanResult {
+    checkPlan(op, plan);
+    return { ...this.n.runPlan(op, plan), simulated: false };
+  }
+
+  close(): void {
+    this.n.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/** The addon objects behind the wrappers this backend made, for the calls only the native backend has. */
+export class Handles<N extends object> {
+  readonly #map = new WeakMap<object, N>();
+
+  set(wrapper: object, n: N): void {
+    this.#map.set(wrapper, n);
+  }
+
+  of(wrapper: unknown): N | undefined {
+    return typeof wrapper === 'object' && wrapper !== null ? this.#map.get(wrapper) : undefined;
+  }
+}

@@ -1,0 +1,154 @@
+// A simulated vfio device cdev (drivers/vfio/device_cdev.c, Linux 6.12) bound
+// to a SimIommufd: an edu-like SimDevice whose DMA goes through the IOAS it is
+// attached to (blocked while detached).
+import {
+  type CdevDevice, type DeviceInfo, type Ioas, type IovaRange, type IrqInfo, type RegionInfo,
+} from '../backend.js';
+import { Errno, VfioError } from '../errors.js';
+import { U64_MAX } from '../seam/args.js';
+import { closedError } from './args.js';
+import { SimDevice } from './device.js';
+import type { DmaPort } from './edu.js';
+import { SimIoas } from './ioas.js';
+import { IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE } from './iommufd-iopt.js';
+import type { SimIommufd } from './iommufd.js';
+
+/** The reserved regions a simulated device brings: everything outside the host's usable IOVA ranges. */
+function deviceReserved(ranges: readonly IovaRange[]): IovaRange[] {
+  const out: IovaRange[] = [];
+  let cur = 0n;
+  for (const r of [...ranges].sort((a, b) => (a.start < b.start ? -1 : 1))) {
+    if (r.start > cur) out.push({ start: cur, last: r.start - 1n });
+    cur = r.last + 1n;
+  }
+  if (cur <= U64_MAX) out.push({ start: cur, last: U64_MAX });
+  return out;
+}
+
+/** A cdev bound to a SimIommufd: an edu-like SimDevice whose DMA goes through the attached IOAS. */
+export class SimCdevDevice implements CdevDevice {
+  readonly devId: number;
+  readonly #ctx: SimIommufd;
+  readonly #dev: SimDevice;
+  #ioas: SimIoas | null = null;
+
+  /** @internal SimIommufd.bindDevice() constructs these. */
+  constructor(ctx: SimIommufd, path: string, _pciName: string) {
+    this.#ctx = ctx;
+    this.#dev = new SimDevice(path, {
+      dmaPort: this.#dmaPort(),
+      resetSupported: ctx.host.options.resetSupported,
+      onClose: () => this.#unbind(),
+    });
+    this.devId = ctx.allocId(this);
+  }
+
+  get name(): string {
+    return this.#dev.name;
+  }
+
+  get closed(): boolean {
+    return this.#dev.closed;
+  }
+
+  /** @internal */
+  get attachedIoas(): SimIoas | null {
+    return this.#ioas;
+  }
+
+  /** DMA transfers that faulted in the IOMMU (sim-only diagnostics). */
+  get dmaFaults(): number {
+    return this.#dev.dmaFaults;
+  }
+
+  /** vfio_iommufd_physical_attach_ioas(): a second attach replaces the first (6.12). */
+  attach(pt: Ioas | number): number {
+    const op = 'VFIO_DEVICE_ATTACH_IOMMUFD_PT';
+    if (this.closed) throw closedError(op);
+    let ioas: SimIoas;
+    if (typeof pt === 'number') {
+      ioas = this.#ctx.ioas(pt, op);
+    } else if (pt instanceof SimIoas) {
+      ioas = pt;
+    } else {
+      throw new TypeError('attach: an Ioas of the simulated backend or a pt id is required');
+    }
+    if (ioas.closed) throw new VfioError(Errno.ENOENT, op, { ptId: ioas.id }, 'the IOAS was destroyed');
+    if (this.#ioas === ioas) return ioas.hwpt!.id;
+    const host = this.#ctx.host;
+    ioas.iopt.addDomain(this, deviceReserved(host.options.iovaRanges), host.options.pageSizes & -host.options.pageSizes,
+      op, { device: this.name, ptId: ioas.id });
+    if (this.#ioas) this.detach();
+    ioas.hwpt ??= { id: this.#ctx.allocId('hwpt'), users: 0 };
+    ioas.hwpt.users++;
+    this.#ioas = ioas;
+    return ioas.hwpt.id;
+  }
+
+  detach(): void {
+    if (this.closed) throw closedError('VFIO_DEVICE_DETACH_IOMMUFD_PT');
+    this.#detachNow();
+  }
+
+  info(): DeviceInfo {
+    return this.#dev.info();
+  }
+
+  regionInfo(index: number): RegionInfo {
+    return this.#dev.regionInfo(index);
+  }
+
+  read(region: number, offset: bigint, length: number): Uint8Array {
+    return this.#dev.read(region, offset, length);
+  }
+
+  write(region: number, offset: bigint, data: Uint8Array): void {
+    this.#dev.write(region, offset, data);
+  }
+
+  mmap(region: number): ArrayBuffer {
+    return this.#dev.mmap(region);
+  }
+
+  irqInfo(index: number): IrqInfo {
+    return this.#dev.irqInfo(index);
+  }
+
+  reset(): void {
+    this.#dev.reset();
+  }
+
+  close(): void {
+    this.#dev.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #detachNow(): void {
+    const ioas = this.#ioas;
+    if (!ioas) return; // the kernel returns 0 when nothing is attached
+    ioas.iopt.removeDomain(this);
+    if (ioas.hwpt && --ioas.hwpt.users === 0) {
+      this.#ctx.freeId(ioas.hwpt.id);
+      ioas.hwpt = null;
+    }
+    this.#ioas = null;
+  }
+
+  /** Closing the cdev: detach, unbind (the device id goes). */
+  #unbind(): void {
+    this.#detachNow();
+    this.#ctx.freeId(this.devId);
+  }
+
+  #dmaPort(): DmaPort {
+    return this.#ctx.host.buffers.dmaPort((iova, length, write) => {
+      // Detached: the blocked domain, nothing is reachable.
+      const area = this.#ioas?.iopt.lookup(iova, length);
+      const allowed = write ? IOMMU_IOAS_MAP_WRITEABLE : IOMMU_IOAS_MAP_READABLE;
+      return area && (area.prot & allowed) !== 0 ? area.vaddr + (iova - area.iova) : null;
+    });
+  }
+}
