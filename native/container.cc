@@ -12,6 +12,7 @@
 #include "dma_buffer.h"
 #include "errors.h"
 #include "group.h"
+#include "kernel/bitmap.h"
 #include "kernel/container.h"
 #include "wrap.h"
 
@@ -19,9 +20,6 @@ namespace vfio {
 namespace {
 
 constexpr uint32_t kProtMask = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE;
-// The kernel's DIRTY_BITMAP_SIZE_MAX: bitmaps for up to 2^31 pages. Past it
-// verify_bitmap_size() answers EINVAL; we answer the same before allocating.
-constexpr uint64_t kDirtyBitmapBytesMax = 1ull << 28;
 
 Napi::Value Big(Napi::Env env, uint64_t v) { return Napi::BigInt::New(env, v); }
 
@@ -29,13 +27,11 @@ Napi::Object RangeArgs(Napi::Env env, uint64_t iova, uint64_t size) {
   return ErrorArgs(env, {{"iova", Big(env, iova)}, {"size", Big(env, size)}});
 }
 
-// Bytes of bitmap the kernel writes for `size` bytes at `pgsize` granularity
-// (whole u64 words, as its DIRTY_BITMAP_BYTES does).
+// Bytes of bitmap the kernel writes for the range (kernel/bitmap.h); past its
+// maximum, verify_bitmap_size()'s EINVAL without a system call.
 uint64_t DirtyBitmapBytes(Napi::Env env, const char* op, uint64_t iova, uint64_t size, uint64_t pgsize) {
-  if (pgsize == 0) ThrowRange(env, "pageSize must be non-zero");
-  uint64_t pages = size / pgsize + (size % pgsize ? 1 : 0);
-  uint64_t bytes = pages / 64 * 8 + (pages % 64 ? 8 : 0);
-  if (bytes > kDirtyBitmapBytesMax) {
+  uint64_t bytes = kernel::DirtyBitmapBytes(size, pgsize);
+  if (bytes > kernel::kDirtyBitmapBytesMax) {
     Napi::Object args = RangeArgs(env, iova, size);
     args.Set("pageSize", Big(env, pgsize));
     ThrowErrno(env, EINVAL, op, args, "dirty bitmap past the kernel's maximum (2^31 pages): ask for a smaller range");
@@ -109,13 +105,7 @@ Napi::Value Container::Open(const Napi::CallbackInfo& info) {
   if (fd < 0) ThrowErrno(env, errno, op.c_str(), ErrorArgs(env, {{"path", Napi::String::New(env, path)}}));
   AddonData* data = AddonData::Of(env);
   Napi::Object obj;
-  try {
-    obj = data->containerClass.New({ConstructToken(env)});
-  } catch (...) {
-    close(fd);
-    throw;
-  }
-  Container* self = Container::Unwrap(obj);
+  Container* self = Construct<Container>(env, data->containerClass, &obj, [fd] { close(fd); });
   self->data_ = data;
   self->fd_ = fd;
   data->containers.insert(self);

@@ -59,13 +59,7 @@ Device::~Device() {
 
 Napi::Object Device::Create(Napi::Env env, AddonData* data, Group* group, int fd, const std::string& name) {
   Napi::Object obj;
-  try {
-    obj = data->deviceClass.New({ConstructToken(env)});
-  } catch (...) {
-    close(fd);
-    throw;
-  }
-  Device* self = Device::Unwrap(obj);
+  Device* self = Construct<Device>(env, data->deviceClass, &obj, [fd] { close(fd); });
   self->data_ = data;
   self->group_ = group;
   self->fd_ = fd;

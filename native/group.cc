@@ -54,13 +54,7 @@ Napi::Value Group::Open(const Napi::CallbackInfo& info) {
   }
   AddonData* data = AddonData::Of(env);
   Napi::Object obj;
-  try {
-    obj = data->groupClass.New({ConstructToken(env)});
-  } catch (...) {
-    close(fd);
-    throw;
-  }
-  Group* self = Group::Unwrap(obj);
+  Group* self = Construct<Group>(env, data->groupClass, &obj, [fd] { close(fd); });
   self->data_ = data;
   self->fd_ = fd;
   self->id_ = id;

@@ -68,13 +68,7 @@ Ioas::~Ioas() { CloseNow(); }
 
 Napi::Object Ioas::Create(Napi::Env env, AddonData* data, Iommufd* owner, uint32_t id) {
   Napi::Object obj;
-  try {
-    obj = data->ioasClass.New({ConstructToken(env)});
-  } catch (...) {
-    kernel::Destroy(owner->fd(), id);
-    throw;
-  }
-  Ioas* self = Ioas::Unwrap(obj);
+  Ioas* self = Construct<Ioas>(env, data->ioasClass, &obj, [&] { kernel::Destroy(owner->fd(), id); });
   self->data_ = data;
   self->owner_ = owner;
   self->id_ = id;

@@ -14,6 +14,7 @@
 #include "device.h"
 #include "errors.h"
 #include "ioas.h"
+#include "kernel/bitmap.h"
 #include "kernel/iommufd.h"
 #include "wrap.h"
 
@@ -22,9 +23,6 @@ namespace {
 
 Napi::Value Big(Napi::Env env, uint64_t v) { return Napi::BigInt::New(env, v); }
 Napi::Value Num(Napi::Env env, double v) { return Napi::Number::New(env, v); }
-
-// The kernel's iova_bitmap walks any size; we allocate the whole reply, so bound it as type1 does (2^31 pages).
-constexpr uint64_t kDirtyBitmapBytesMax = 1ull << 28;
 
 }  // namespace
 
@@ -66,13 +64,7 @@ Napi::Value Iommufd::Open(const Napi::CallbackInfo& info) {
   }
   AddonData* data = AddonData::Of(env);
   Napi::Object obj;
-  try {
-    obj = data->iommufdClass.New({ConstructToken(env)});
-  } catch (...) {
-    close(fd);
-    throw;
-  }
-  Iommufd* self = Iommufd::Unwrap(obj);
+  Iommufd* self = Construct<Iommufd>(env, data->iommufdClass, &obj, [fd] { close(fd); });
   self->data_ = data;
   self->fd_ = fd;
   data->iommufds.insert(self);
@@ -201,13 +193,13 @@ Napi::Value Iommufd::HwptGetDirty(const Napi::CallbackInfo& info) {
   uint64_t pageSize = ArgU64(info, 3, "pageSize");
   uint32_t flags = ArgU32(info, 4, "flags");
   if (pageSize == 0) ThrowRange(env, "pageSize must be non-zero");
-  uint64_t pages = length / pageSize + (length % pageSize ? 1 : 0);
-  uint64_t bytes = (pages + 63) / 64 * 8;
+  // The kernel's iova_bitmap walks any size; we allocate the whole reply, so bound it as type1 does.
+  uint64_t bytes = kernel::DirtyBitmapBytes(length, pageSize);
   auto args = [&] {
     return ErrorArgs(env, {{"hwptId", Num(env, hwptId)}, {"iova", Big(env, iova)}, {"length", Big(env, length)},
                            {"pageSize", Big(env, pageSize)}});
   };
-  if (bytes > kDirtyBitmapBytesMax) ThrowErrno(env, EINVAL, op, args(), "dirty bitmap past 2^31 pages: ask for a smaller range");
+  if (bytes > kernel::kDirtyBitmapBytesMax) ThrowErrno(env, EINVAL, op, args(), "dirty bitmap past 2^31 pages: ask for a smaller range");
   Napi::ArrayBuffer bits = Napi::ArrayBuffer::New(env, bytes);
   if (int err = kernel::HwptGetDirtyBitmap(fd_, hwptId, iova, length, pageSize, flags, bits.Data())) {
     ThrowErrno(env, err, op, args());
