@@ -72,6 +72,7 @@ class Container : public Napi::ObjectWrap<Container>, public PlanTarget {
   Napi::Value DirtyStop(const Napi::CallbackInfo& info);
   Napi::Value DirtyGet(const Napi::CallbackInfo& info);
   Napi::Value RunPlan(const Napi::CallbackInfo& info);
+  Napi::Value RunPlanCycles(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value GetClosed(const Napi::CallbackInfo& info);
   Napi::Value GetTrackedMappings(const Napi::CallbackInfo& info);

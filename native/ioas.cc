@@ -51,6 +51,7 @@ void Ioas::Init(Napi::Env env, AddonData* data) {
       Method<Ioas, &Ioas::UnmapAll>(env, "unmapAll"),
       Method<Ioas, &Ioas::CopyFrom>(env, "copyFrom"),
       Method<Ioas, &Ioas::RunPlan>(env, "runPlan"),
+      Method<Ioas, &Ioas::RunPlanCycles>(env, "runPlanCycles"),
       Method<Ioas, &Ioas::Close>(env, "close"),
       Getter<Ioas, &Ioas::GetId>("id"),
       Getter<Ioas, &Ioas::GetClosed>("closed"),
@@ -236,6 +237,11 @@ Napi::Value Ioas::CopyFrom(const Napi::CallbackInfo& info) {
 Napi::Value Ioas::RunPlan(const Napi::CallbackInfo& info) {
   RequireOpen(info.Env(), "plan");
   return ExecutePlan(info, *this);
+}
+
+Napi::Value Ioas::RunPlanCycles(const Napi::CallbackInfo& info) {
+  RequireOpen(info.Env(), "plan");
+  return ExecutePlanCycles(info, *this);
 }
 
 Napi::Value Ioas::Close(const Napi::CallbackInfo& info) {

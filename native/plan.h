@@ -48,6 +48,18 @@ class PlanTarget {
 // WrapErrno without a system call (ns 0) when that is non-zero.
 Napi::Value ExecutePlan(const Napi::CallbackInfo& info, PlanTarget& target);
 
+// runPlanCycles(plan: BigUint64Array, reps) ->
+//   { mapNs: Float64Array, unmapNs: Float64Array, completed, failedOp: 'map' | 'unmap' | null,
+//     failedIndex, errno }
+// reps times: every entry of the map plan mapped, then every one unmapped
+// (its iova and size), so the kernel is timed rep after rep with no JS in
+// between. mapNs[r] / unmapNs[r]: rep r's ioctl times summed, as runPlan's
+// ns would be. Stops at the first failure without unwinding, like runPlan:
+// after a failed map, entries before failedIndex stay mapped; after a failed
+// unmap, entries from failedIndex on do (the books say so either way). The
+// arrays hold the completed reps only.
+Napi::Value ExecutePlanCycles(const Napi::CallbackInfo& info, PlanTarget& target);
+
 constexpr size_t kPlanStride = 4;
 
 }  // namespace vfio
