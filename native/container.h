@@ -1,7 +1,8 @@
 // Container: one /dev/vfio/vfio descriptor (a type1 IOMMU context once a
-// group is attached and SET_IOMMU chose the type). It remembers every mapping
-// it made, with the DmaBuffers each one covers, pinned until the kernel has
-// let go of the mapping.
+// group is attached and SET_IOMMU chose the type). Its books (books.h, with
+// the type1 v1 or v2 unmap rule) remember every mapping it made, with the
+// DmaBuffers each one covers, pinned until the kernel has let go of the
+// mapping.
 //
 // Closing: the kernel does not unmap when the container fd is closed while
 // groups are attached (each attached group holds a reference on the
@@ -80,7 +81,7 @@ class Container : public Napi::ObjectWrap<Container>, public PlanTarget {
 
   AddonData* data_ = nullptr;
   int fd_ = -1;
-  // The books' rule says which type: TYPE1 (v1) until SET_IOMMU chooses another.
+  // SET_IOMMU done; the type it chose is the books' rule (TYPE1 v1 until then).
   bool iommuSet_ = false;
   std::set<Group*> groups_;
 };
