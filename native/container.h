@@ -1,7 +1,8 @@
 // Container: one /dev/vfio/vfio descriptor (a type1 IOMMU context once a
-// group is attached and SET_IOMMU chose the type). It remembers every mapping
-// it made, with the DmaBuffers each one covers, pinned until the kernel has
-// let go of the mapping.
+// group is attached and SET_IOMMU chose the type). Its books (books.h, with
+// the type1 v1 or v2 unmap rule) remember every mapping it made, with the
+// DmaBuffers each one covers, pinned until the kernel has let go of the
+// mapping.
 //
 // Closing: the kernel does not unmap when the container fd is closed while
 // groups are attached (each attached group holds a reference on the
@@ -18,17 +19,16 @@
 #include <napi.h>
 
 #include <cstdint>
-#include <map>
 #include <set>
-#include <vector>
+
+#include "plan.h"
 
 namespace vfio {
 
 struct AddonData;
-class DmaBuffer;
 class Group;
 
-class Container : public Napi::ObjectWrap<Container> {
+class Container : public Napi::ObjectWrap<Container>, public PlanTarget {
  public:
   static constexpr napi_type_tag kTypeTag = {0x6e6f64657666696full, 0x636f6e7461690001ull};
   static constexpr const char* kClassName = "Container";
@@ -43,10 +43,6 @@ class Container : public Napi::ObjectWrap<Container> {
   int fd() const { return fd_; }
   bool closed() const { return fd_ < 0; }
 
-  // Bookkeeping after a successful MAP_DMA / UNMAP_DMA (plans use these too).
-  void TrackMapped(uint64_t vaddr, uint64_t iova, uint64_t size);
-  void TrackUnmapped(uint64_t iova, uint64_t size) noexcept;
-
   // Groups report their attachment; detaching the last one makes the kernel
   // release the IOMMU context and every mapping in it.
   void GroupAttached(Group* g);
@@ -55,15 +51,15 @@ class Container : public Napi::ObjectWrap<Container> {
   // Unmap all, detach groups (their devices first), close. Never throws.
   void CloseNow() noexcept;
 
- private:
-  struct Mapping {
-    uint64_t vaddr;
-    uint64_t size;
-    std::vector<DmaBuffer*> buffers;
-  };
+  // PlanTarget: VFIO_IOMMU_MAP_DMA / UNMAP_DMA. PROT_READ / PROT_WRITE are
+  // the MAP_DMA flags themselves.
+  int MapEntry(uint64_t vaddr, uint64_t iova, uint64_t size, uint32_t prot, double* ns) override;
+  int UnmapEntry(uint64_t iova, uint64_t size, uint64_t* unmapped, double* ns) override;
+  // Container.map refuses a wrapping range with EINVAL before the ioctl, as the kernel does.
+  int WrapErrno() const override;
 
+ private:
   void RequireOpen(Napi::Env env, const char* op) const;
-  void ForgetAllMappings() noexcept;
 
   Napi::Value ApiVersion(const Napi::CallbackInfo& info);
   Napi::Value CheckExtension(const Napi::CallbackInfo& info);
@@ -77,6 +73,7 @@ class Container : public Napi::ObjectWrap<Container> {
   Napi::Value DirtyStop(const Napi::CallbackInfo& info);
   Napi::Value DirtyGet(const Napi::CallbackInfo& info);
   Napi::Value RunPlan(const Napi::CallbackInfo& info);
+  Napi::Value RunPlanCycles(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value GetClosed(const Napi::CallbackInfo& info);
   Napi::Value GetTrackedMappings(const Napi::CallbackInfo& info);
@@ -84,10 +81,8 @@ class Container : public Napi::ObjectWrap<Container> {
 
   AddonData* data_ = nullptr;
   int fd_ = -1;
+  // SET_IOMMU done; the type it chose is the books' rule (TYPE1 v1 until then).
   bool iommuSet_ = false;
-  // TYPE1 (v1) unmap semantics differ: see TrackUnmapped.
-  bool v2_ = false;
-  std::map<uint64_t, Mapping> mappings_;  // keyed by iova
   std::set<Group*> groups_;
 };
 

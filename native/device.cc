@@ -11,7 +11,7 @@
 #include "errors.h"
 #include "group.h"
 #include "iommufd.h"
-#include "ioctl.h"
+#include "kernel/device.h"
 #include "wrap.h"
 
 namespace vfio {
@@ -59,13 +59,7 @@ Device::~Device() {
 
 Napi::Object Device::Create(Napi::Env env, AddonData* data, Group* group, int fd, const std::string& name) {
   Napi::Object obj;
-  try {
-    obj = data->deviceClass.New({ConstructToken(env)});
-  } catch (...) {
-    close(fd);
-    throw;
-  }
-  Device* self = Device::Unwrap(obj);
+  Device* self = Construct<Device>(env, data->deviceClass, &obj, [fd] { close(fd); });
   self->data_ = data;
   self->group_ = group;
   self->fd_ = fd;
@@ -105,11 +99,9 @@ void Device::CloseNow() noexcept {
 const vfio_region_info& Device::Region(Napi::Env env, uint32_t index) {
   auto it = regions_.find(index);
   if (it != regions_.end()) return it->second;
-  vfio_region_info r{};
-  r.argsz = sizeof r;
-  r.index = index;
-  if (Ioctl(fd_, VFIO_DEVICE_GET_REGION_INFO, &r) < 0) {
-    ThrowErrno(env, errno, "VFIO_DEVICE_GET_REGION_INFO",
+  vfio_region_info r;
+  if (int err = kernel::DeviceGetRegionInfo(fd_, index, &r)) {
+    ThrowErrno(env, err, "VFIO_DEVICE_GET_REGION_INFO",
                ErrorArgs(env, {{"device", Napi::String::New(env, name_)}, {"index", Napi::Number::New(env, index)}}));
   }
   return regions_.emplace(index, r).first->second;
@@ -128,10 +120,9 @@ uint64_t Device::RegionOffset(Napi::Env env, uint32_t region, uint64_t offset, u
 Napi::Value Device::Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RequireOpen(env, "VFIO_DEVICE_GET_INFO");
-  vfio_device_info d{};
-  d.argsz = sizeof d;
-  if (Ioctl(fd_, VFIO_DEVICE_GET_INFO, &d) < 0) {
-    ThrowErrno(env, errno, "VFIO_DEVICE_GET_INFO", ErrorArgs(env, {{"device", Napi::String::New(env, name_)}}));
+  vfio_device_info d;
+  if (int err = kernel::DeviceGetInfo(fd_, &d)) {
+    ThrowErrno(env, err, "VFIO_DEVICE_GET_INFO", ErrorArgs(env, {{"device", Napi::String::New(env, name_)}}));
   }
   Napi::Object out = Napi::Object::New(env);
   out.Set("flags", Napi::Number::New(env, d.flags));
@@ -234,11 +225,9 @@ Napi::Value Device::IrqInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RequireOpen(env, "VFIO_DEVICE_GET_IRQ_INFO");
   uint32_t index = ArgU32(info, 0, "index");
-  vfio_irq_info q{};
-  q.argsz = sizeof q;
-  q.index = index;
-  if (Ioctl(fd_, VFIO_DEVICE_GET_IRQ_INFO, &q) < 0) {
-    ThrowErrno(env, errno, "VFIO_DEVICE_GET_IRQ_INFO",
+  vfio_irq_info q;
+  if (int err = kernel::DeviceGetIrqInfo(fd_, index, &q)) {
+    ThrowErrno(env, err, "VFIO_DEVICE_GET_IRQ_INFO",
                ErrorArgs(env, {{"device", Napi::String::New(env, name_)}, {"index", Napi::Number::New(env, index)}}));
   }
   Napi::Object out = Napi::Object::New(env);
@@ -251,8 +240,8 @@ Napi::Value Device::IrqInfo(const Napi::CallbackInfo& info) {
 Napi::Value Device::Reset(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RequireOpen(env, "VFIO_DEVICE_RESET");
-  if (Ioctl(fd_, VFIO_DEVICE_RESET, 0) < 0) {
-    ThrowErrno(env, errno, "VFIO_DEVICE_RESET", ErrorArgs(env, {{"device", Napi::String::New(env, name_)}}));
+  if (int err = kernel::DeviceReset(fd_)) {
+    ThrowErrno(env, err, "VFIO_DEVICE_RESET", ErrorArgs(env, {{"device", Napi::String::New(env, name_)}}));
   }
   return env.Undefined();
 }

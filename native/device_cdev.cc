@@ -3,7 +3,6 @@
 // or HWPT. Until the bind, the kernel refuses every other ioctl on the fd; a
 // bound device's fd is a Device like any other (regions, BARs, reset).
 #include <fcntl.h>
-#include <linux/vfio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -14,7 +13,7 @@
 #include "device.h"
 #include "errors.h"
 #include "iommufd.h"
-#include "ioctl.h"
+#include "kernel/device.h"
 #include "wrap.h"
 
 namespace vfio {
@@ -42,11 +41,8 @@ Napi::Value Device::BindIommufd(const Napi::CallbackInfo& info) {
   }
   Iommufd* ctx = Iommufd::Unwrap(info[0].As<Napi::Object>());
   if (ctx->closed()) ThrowClosed(env, op, "the iommufd");
-  vfio_device_bind_iommufd b{};
-  b.argsz = sizeof b;
-  b.iommufd = ctx->fd();
-  if (Ioctl(fd_, VFIO_DEVICE_BIND_IOMMUFD, &b) < 0) {
-    int err = errno;
+  uint32_t devId;
+  if (int err = kernel::DeviceBindIommufd(fd_, ctx->fd(), &devId)) {
     ThrowErrno(env, err, op, ErrorArgs(env, {{"device", Napi::String::New(env, name_)}}),
                err == EINVAL && group_ ? "only a cdev fd binds to iommufd, not one from a group"
                : err == EINVAL && iommufd_ ? "the device is already bound"
@@ -54,7 +50,7 @@ Napi::Value Device::BindIommufd(const Napi::CallbackInfo& info) {
                               : nullptr);
   }
   iommufd_ = ctx;
-  devId_ = b.out_devid;
+  devId_ = devId;
   ctx->DeviceBound(this);
   PinQuiet(ctx);
   return Napi::Number::New(env, devId_);
@@ -66,32 +62,26 @@ Napi::Value Device::AttachPt(const Napi::CallbackInfo& info) {
   const char* op = "VFIO_DEVICE_ATTACH_IOMMUFD_PT";
   RequireOpen(env, op);
   uint32_t pt = ArgU32(info, 0, "ptId");
-  vfio_device_attach_iommufd_pt a{};
-  a.argsz = sizeof a;
-  a.pt_id = pt;
-  if (Ioctl(fd_, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &a) < 0) {
-    ThrowErrno(env, errno, op, ErrorArgs(env, {{"device", Napi::String::New(env, name_)}, {"ptId", Napi::Number::New(env, pt)}}));
+  uint32_t attached = pt;
+  if (int err = kernel::DeviceAttachIommufdPt(fd_, &attached)) {
+    ThrowErrno(env, err, op, ErrorArgs(env, {{"device", Napi::String::New(env, name_)}, {"ptId", Napi::Number::New(env, pt)}}));
   }
-  ptId_ = a.pt_id;
+  ptId_ = attached;
   if (iommufd_) attachedIoas_ = iommufd_->IoasOfPt(pt);
-  return Napi::Number::New(env, a.pt_id);
+  return Napi::Number::New(env, attached);
 }
 
 void Device::DetachNow() noexcept {
   if (closed() || attachedIoas_ == 0) return;
-  vfio_device_detach_iommufd_pt d{};
-  d.argsz = sizeof d;
-  if (Ioctl(fd_, VFIO_DEVICE_DETACH_IOMMUFD_PT, &d) == 0) ptId_ = attachedIoas_ = 0;
+  if (kernel::DeviceDetachIommufdPt(fd_) == 0) ptId_ = attachedIoas_ = 0;
 }
 
 Napi::Value Device::DetachPt(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const char* op = "VFIO_DEVICE_DETACH_IOMMUFD_PT";
   RequireOpen(env, op);
-  vfio_device_detach_iommufd_pt d{};
-  d.argsz = sizeof d;
-  if (Ioctl(fd_, VFIO_DEVICE_DETACH_IOMMUFD_PT, &d) < 0) {
-    ThrowErrno(env, errno, op, ErrorArgs(env, {{"device", Napi::String::New(env, name_)}}));
+  if (int err = kernel::DeviceDetachIommufdPt(fd_)) {
+    ThrowErrno(env, err, op, ErrorArgs(env, {{"device", Napi::String::New(env, name_)}}));
   }
   ptId_ = attachedIoas_ = 0;
   return env.Undefined();

@@ -136,13 +136,7 @@ Napi::Value DmaBuffer::Alloc(const Napi::CallbackInfo& info) {
 
   AddonData* data = AddonData::Of(env);
   Napi::Object obj;
-  try {
-    obj = data->bufferClass.New({ConstructToken(env)});
-  } catch (...) {
-    munmap(a.addr, size);
-    throw;
-  }
-  DmaBuffer* self = DmaBuffer::Unwrap(obj);
+  DmaBuffer* self = Construct<DmaBuffer>(env, data->bufferClass, &obj, [&] { munmap(a.addr, size); });
   self->data_ = data;
   self->mem_ = std::make_unique<ExposedMemory>(a.addr, size);
   self->size_ = size;

@@ -1,7 +1,6 @@
 #include "group.h"
 
 #include <fcntl.h>
-#include <linux/vfio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -13,7 +12,7 @@
 #include "container.h"
 #include "device.h"
 #include "errors.h"
-#include "ioctl.h"
+#include "kernel/group.h"
 #include "wrap.h"
 
 namespace vfio {
@@ -55,13 +54,7 @@ Napi::Value Group::Open(const Napi::CallbackInfo& info) {
   }
   AddonData* data = AddonData::Of(env);
   Napi::Object obj;
-  try {
-    obj = data->groupClass.New({ConstructToken(env)});
-  } catch (...) {
-    close(fd);
-    throw;
-  }
-  Group* self = Group::Unwrap(obj);
+  Group* self = Construct<Group>(env, data->groupClass, &obj, [fd] { close(fd); });
   self->data_ = data;
   self->fd_ = fd;
   self->id_ = id;
@@ -78,14 +71,14 @@ void Group::CloseDevices() noexcept {
   for (Device* d : open) d->CloseNow();
 }
 
-bool Group::UnsetNow() noexcept {
-  if (!container_) return true;
-  if (Ioctl(fd_, VFIO_GROUP_UNSET_CONTAINER, 0) != 0) return false;
+int Group::UnsetNow() noexcept {
+  if (!container_) return 0;
+  if (int err = kernel::GroupUnsetContainer(fd_)) return err;
   Container* c = container_;
   container_ = nullptr;
   c->GroupDetached(this);
   UnpinQuiet(c);
-  return true;
+  return 0;
 }
 
 void Group::DetachFromContainer() noexcept {
@@ -109,12 +102,11 @@ void Group::CloseNow() noexcept {
 Napi::Value Group::Status(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RequireOpen(env, "VFIO_GROUP_GET_STATUS");
-  vfio_group_status s{};
-  s.argsz = sizeof s;
-  if (Ioctl(fd_, VFIO_GROUP_GET_STATUS, &s) < 0) {
-    ThrowErrno(env, errno, "VFIO_GROUP_GET_STATUS", ErrorArgs(env, {{"group", Napi::Number::New(env, id_)}}));
+  uint32_t flags;
+  if (int err = kernel::GroupGetStatus(fd_, &flags)) {
+    ThrowErrno(env, err, "VFIO_GROUP_GET_STATUS", ErrorArgs(env, {{"group", Napi::Number::New(env, id_)}}));
   }
-  return Napi::Number::New(env, s.flags);
+  return Napi::Number::New(env, flags);
 }
 
 Napi::Value Group::SetContainer(const Napi::CallbackInfo& info) {
@@ -126,9 +118,8 @@ Napi::Value Group::SetContainer(const Napi::CallbackInfo& info) {
   }
   Container* c = Container::Unwrap(info[0].As<Napi::Object>());
   if (c->closed()) ThrowClosed(env, op, "the container");
-  int cfd = c->fd();
-  if (Ioctl(fd_, VFIO_GROUP_SET_CONTAINER, &cfd) < 0) {
-    ThrowErrno(env, errno, op, ErrorArgs(env, {{"group", Napi::Number::New(env, id_)}}));
+  if (int err = kernel::GroupSetContainer(fd_, c->fd())) {
+    ThrowErrno(env, err, op, ErrorArgs(env, {{"group", Napi::Number::New(env, id_)}}));
   }
   container_ = c;
   c->GroupAttached(this);
@@ -142,13 +133,12 @@ Napi::Value Group::UnsetContainer(const Napi::CallbackInfo& info) {
   RequireOpen(env, op);
   // Not attached (by us): the kernel says EINVAL; ask it, so the errno is its own.
   if (!container_) {
-    if (Ioctl(fd_, VFIO_GROUP_UNSET_CONTAINER, 0) < 0) {
-      ThrowErrno(env, errno, op, ErrorArgs(env, {{"group", Napi::Number::New(env, id_)}}));
+    if (int err = kernel::GroupUnsetContainer(fd_)) {
+      ThrowErrno(env, err, op, ErrorArgs(env, {{"group", Napi::Number::New(env, id_)}}));
     }
     return env.Undefined();
   }
-  if (!UnsetNow()) {
-    int err = errno;
+  if (int err = UnsetNow()) {
     ThrowErrno(env, err, op, ErrorArgs(env, {{"group", Napi::Number::New(env, id_)}}),
                err == EBUSY ? "close the group's devices before unsetting its container" : nullptr);
   }
@@ -161,9 +151,9 @@ Napi::Value Group::OpenDevice(const Napi::CallbackInfo& info) {
   RequireOpen(env, op);
   std::string name = ArgString(info, 0, "name");
   if (name.empty() || name.find('\0') != std::string::npos) ThrowRange(env, "name must be a non-empty device name");
-  int dfd = Ioctl(fd_, VFIO_GROUP_GET_DEVICE_FD, name.c_str());
-  if (dfd < 0) {
-    ThrowErrno(env, errno, op,
+  int dfd;
+  if (int err = kernel::GroupGetDeviceFd(fd_, name.c_str(), &dfd)) {
+    ThrowErrno(env, err, op,
                ErrorArgs(env, {{"group", Napi::Number::New(env, id_)}, {"name", Napi::String::New(env, name)}}));
   }
   Napi::Object obj = Device::Create(env, data_, this, dfd, name);

@@ -36,7 +36,8 @@ class Group : public Napi::ObjectWrap<Group> {
  private:
   void RequireOpen(Napi::Env env, const char* op) const;
   void CloseDevices() noexcept;
-  bool UnsetNow() noexcept;
+  // VFIO_GROUP_UNSET_CONTAINER if attached: 0 or the errno.
+  int UnsetNow() noexcept;
 
   Napi::Value Status(const Napi::CallbackInfo& info);
   Napi::Value SetContainer(const Napi::CallbackInfo& info);

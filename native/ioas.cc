@@ -2,24 +2,25 @@
 
 #include <linux/iommufd.h>
 
+#include <algorithm>
 #include <cerrno>
-#include <cstring>
 #include <string>
+#include <vector>
 
 #include "addon_data.h"
 #include "args.h"
 #include "dma_buffer.h"
 #include "errors.h"
 #include "iommufd.h"
-#include "ioctl.h"
+#include "kernel/ioas.h"
+#include "kernel/iommufd.h"
 #include "wrap.h"
 
 namespace vfio {
 namespace {
 
 constexpr uint32_t kProtRead = 1, kProtWrite = 2;
-// What IOMMU_IOAS_UNMAP takes as "everything" (iommufd_ioas_unmap).
-constexpr uint64_t kAllLength = UINT64_MAX;
+constexpr uint64_t kAllLength = kernel::kIoasUnmapAllLength;
 // Largest IOVA_RANGES reply we ask for at once; the kernel says how many it has.
 constexpr uint32_t kRangesFirstTry = 16;
 
@@ -50,6 +51,7 @@ void Ioas::Init(Napi::Env env, AddonData* data) {
       Method<Ioas, &Ioas::UnmapAll>(env, "unmapAll"),
       Method<Ioas, &Ioas::CopyFrom>(env, "copyFrom"),
       Method<Ioas, &Ioas::RunPlan>(env, "runPlan"),
+      Method<Ioas, &Ioas::RunPlanCycles>(env, "runPlanCycles"),
       Method<Ioas, &Ioas::Close>(env, "close"),
       Getter<Ioas, &Ioas::GetId>("id"),
       Getter<Ioas, &Ioas::GetClosed>("closed"),
@@ -58,7 +60,7 @@ void Ioas::Init(Napi::Env env, AddonData* data) {
   data->ioasClass = Napi::Persistent(ctor);
 }
 
-Ioas::Ioas(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Ioas>(info) {
+Ioas::Ioas(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Ioas>(info), PlanTarget(UnmapRule::kIoas) {
   RequireConstructToken(info, kClassName);
   info.This().As<Napi::Object>().TypeTag(&kTypeTag);
 }
@@ -67,16 +69,7 @@ Ioas::~Ioas() { CloseNow(); }
 
 Napi::Object Ioas::Create(Napi::Env env, AddonData* data, Iommufd* owner, uint32_t id) {
   Napi::Object obj;
-  try {
-    obj = data->ioasClass.New({ConstructToken(env)});
-  } catch (...) {
-    iommu_destroy d{};
-    d.size = sizeof d;
-    d.id = id;
-    Ioctl(owner->fd(), IOMMU_DESTROY, &d);
-    throw;
-  }
-  Ioas* self = Ioas::Unwrap(obj);
+  Ioas* self = Construct<Ioas>(env, data->ioasClass, &obj, [&] { kernel::Destroy(owner->fd(), id); });
   self->data_ = data;
   self->owner_ = owner;
   self->id_ = id;
@@ -90,56 +83,18 @@ void Ioas::RequireOpen(Napi::Env env, const char* op) const {
 
 int Ioas::Fd() const { return owner_->fd(); }
 
-void Ioas::Track(uint64_t iova, uint64_t size, std::vector<DmaBuffer*> buffers) {
-  for (DmaBuffer* b : buffers) b->Pin();
-  auto it = areas_.find(iova);
-  if (it != areas_.end()) {  // the kernel refuses overlaps; stay balanced regardless
-    for (DmaBuffer* b : it->second.buffers) b->Unpin();
-    areas_.erase(it);
-  }
-  areas_.emplace(iova, Area{size, std::move(buffers)});
-}
-
-void Ioas::Untrack(uint64_t iova, uint64_t last) noexcept {
-  auto it = areas_.upper_bound(iova);
-  if (it != areas_.begin()) {
-    auto prev = std::prev(it);
-    if (prev->first + (prev->second.size - 1) >= iova) it = prev;
-  }
-  while (it != areas_.end() && it->first <= last) {
-    uint64_t areaLast = it->first + (it->second.size - 1);
-    if (it->first < iova || areaLast > last) break;  // the kernel stops here with ENOENT
-    for (DmaBuffer* b : it->second.buffers) b->Unpin();
-    it = areas_.erase(it);
-  }
-}
-
-void Ioas::ForgetAll() noexcept {
-  for (auto& [iova, a] : areas_) {
-    for (DmaBuffer* b : a.buffers) b->Unpin();
-  }
-  areas_.clear();
-}
-
 void Ioas::CloseNow() noexcept {
   if (closed()) return;
   Iommufd* owner = owner_;
   bool released = true;
   if (!owner->closed()) {
     owner->DetachDevicesFrom(id_);
-    iommu_ioas_unmap u{};
-    u.size = sizeof u;
-    u.ioas_id = id_;
-    u.iova = 0;
-    u.length = kAllLength;
-    released = Ioctl(owner->fd(), IOMMU_IOAS_UNMAP, &u) == 0;
-    iommu_destroy d{};
-    d.size = sizeof d;
-    d.id = id_;
-    if (Ioctl(owner->fd(), IOMMU_DESTROY, &d) == 0) released = true;
+    uint64_t gone;
+    released = kernel::IoasUnmap(owner->fd(), id_, 0, kAllLength, &gone) == 0;
+    if (kernel::Destroy(owner->fd(), id_) == 0) released = true;
   }
   // Pins stay when the kernel may still map the memory: DMA into freed memory is worse than a leak.
-  if (released) ForgetAll();
+  if (released) books_.Clear();
   owner_ = nullptr;
   owner->IoasClosed(this);
   UnpinQuiet(owner);
@@ -148,42 +103,11 @@ void Ioas::CloseNow() noexcept {
 // --- PlanTarget -------------------------------------------------------------
 
 int Ioas::MapEntry(uint64_t vaddr, uint64_t iova, uint64_t size, uint32_t prot, double* ns) {
-  iommu_ioas_map m{};
-  m.size = sizeof m;
-  m.flags = MapFlags(prot, true);
-  m.ioas_id = id_;
-  m.user_va = vaddr;
-  m.length = size;
-  m.iova = iova;
-  return TimedIoctl(Fd(), IOMMU_IOAS_MAP, &m, ns);
+  return kernel::IoasMap(Fd(), id_, MapFlags(prot, true), vaddr, size, &iova, ns);
 }
 
 int Ioas::UnmapEntry(uint64_t iova, uint64_t size, uint64_t* unmapped, double* ns) {
-  iommu_ioas_unmap u{};
-  u.size = sizeof u;
-  u.ioas_id = id_;
-  u.iova = iova;
-  u.length = size;
-  int err = TimedIoctl(Fd(), IOMMU_IOAS_UNMAP, &u, ns);
-  if (err == 0) *unmapped = u.length;
-  return err;
-}
-
-void Ioas::Mapped(uint64_t vaddr, uint64_t iova, uint64_t size) {
-  Track(iova, size, data_->BuffersOverlapping(vaddr, size));
-}
-
-void Ioas::Unmapped(uint64_t iova, uint64_t size) noexcept {
-  if (iova == 0 && size == kAllLength) {
-    ForgetAll();
-  } else if (size != 0 && !RangeWraps(iova, size)) {
-    Untrack(iova, iova + (size - 1));
-  }
-}
-
-void Ioas::UnmapFailed(uint64_t iova, uint64_t size, int err) noexcept {
-  // ENOENT from a range with an area sticking out: the areas before it are gone.
-  if (err == ENOENT && size != 0 && !RangeWraps(iova, size)) Untrack(iova, iova + (size - 1));
+  return kernel::IoasUnmap(Fd(), id_, iova, size, unmapped, ns);
 }
 
 // --- methods ----------------------------------------------------------------
@@ -194,26 +118,24 @@ Napi::Value Ioas::IovaRanges(const Napi::CallbackInfo& info) {
   const char* op = "IOMMU_IOAS_IOVA_RANGES";
   RequireOpen(env, op);
   std::vector<iommu_iova_range> ranges(kRangesFirstTry);
-  iommu_ioas_iova_ranges r{};
+  uint32_t count = 0;
+  uint64_t alignment = 0;
   for (int attempt = 0; attempt < 4; attempt++) {
-    r = {};
-    r.size = sizeof r;
-    r.ioas_id = id_;
-    r.num_iovas = static_cast<uint32_t>(ranges.size());
-    r.allowed_iovas = reinterpret_cast<uintptr_t>(ranges.data());
-    if (Ioctl(Fd(), IOMMU_IOAS_IOVA_RANGES, &r) == 0) break;
-    // EMSGSIZE: num_iovas now says how many there are; ask again with room.
-    if (errno != EMSGSIZE) ThrowErrno(env, errno, op, ErrorArgs(env, {{"ioas", Napi::Number::New(env, id_)}}));
-    ranges.resize(r.num_iovas);
+    count = static_cast<uint32_t>(ranges.size());
+    int err = kernel::IoasIovaRanges(Fd(), id_, ranges.data(), &count, &alignment);
+    if (err == 0) break;
+    // EMSGSIZE: count now says how many there are; ask again with room.
+    if (err != EMSGSIZE) ThrowErrno(env, err, op, ErrorArgs(env, {{"ioas", Napi::Number::New(env, id_)}}));
+    ranges.resize(count);
   }
-  size_t n = std::min<size_t>(r.num_iovas, ranges.size());
+  size_t n = std::min<size_t>(count, ranges.size());
   Napi::BigUint64Array out = Napi::BigUint64Array::New(env, n * 2);
   for (size_t i = 0; i < n; i++) {
     out[2 * i] = ranges[i].start;
     out[2 * i + 1] = ranges[i].last;
   }
   Napi::Object res = Napi::Object::New(env);
-  res.Set("alignment", Big(env, r.out_iova_alignment));
+  res.Set("alignment", Big(env, alignment));
   res.Set("ranges", out);
   return res;
 }
@@ -232,13 +154,8 @@ Napi::Value Ioas::AllowIovas(const Napi::CallbackInfo& info) {
   if (n > UINT32_MAX) ThrowRange(env, "too many ranges");
   std::vector<iommu_iova_range> ranges(n);
   for (size_t i = 0; i < n; i++) ranges[i] = {pairs[2 * i], pairs[2 * i + 1]};
-  iommu_ioas_allow_iovas a{};
-  a.size = sizeof a;
-  a.ioas_id = id_;
-  a.num_iovas = static_cast<uint32_t>(n);
-  a.allowed_iovas = reinterpret_cast<uintptr_t>(ranges.data());
-  if (Ioctl(Fd(), IOMMU_IOAS_ALLOW_IOVAS, &a) < 0) {
-    ThrowErrno(env, errno, op, ErrorArgs(env, {{"ranges", Napi::Number::New(env, static_cast<double>(n))}}));
+  if (int err = kernel::IoasAllowIovas(Fd(), id_, ranges.data(), static_cast<uint32_t>(n))) {
+    ThrowErrno(env, err, op, ErrorArgs(env, {{"ranges", Napi::Number::New(env, static_cast<double>(n))}}));
   }
   return env.Undefined();
 }
@@ -253,21 +170,15 @@ Napi::Value Ioas::Map(const Napi::CallbackInfo& info) {
   uint64_t iova = fixed ? ArgU64(info, 1, "iova") : 0;
   uint64_t size = ArgU64(info, 2, "size");
   uint32_t prot = ArgProt(info, 3);
-  iommu_ioas_map m{};
-  m.size = sizeof m;
-  m.flags = MapFlags(prot, fixed);
-  m.ioas_id = id_;
-  m.user_va = vaddr;
-  m.length = size;
-  m.iova = iova;
-  if (Ioctl(Fd(), IOMMU_IOAS_MAP, &m) < 0) {
+  uint64_t mapped = iova;
+  if (int err = kernel::IoasMap(Fd(), id_, MapFlags(prot, fixed), vaddr, size, &mapped)) {
     Napi::Object args = ErrorArgs(env, {{"vaddr", Big(env, vaddr)}, {"size", Big(env, size)},
                                         {"prot", Napi::Number::New(env, prot)}});
     args.Set("iova", fixed ? Big(env, iova) : env.Null());
-    ThrowErrno(env, errno, op, args);
+    ThrowErrno(env, err, op, args);
   }
-  Mapped(vaddr, m.iova, size);
-  return Big(env, m.iova);
+  books_.Mapped(mapped, size, data_->BuffersOverlapping(vaddr, size));
+  return Big(env, mapped);
 }
 
 Napi::Value Ioas::Unmap(const Napi::CallbackInfo& info) {
@@ -276,15 +187,14 @@ Napi::Value Ioas::Unmap(const Napi::CallbackInfo& info) {
   RequireOpen(env, op);
   uint64_t iova = ArgU64(info, 0, "iova");
   uint64_t size = ArgU64(info, 1, "size");
-  double ns;
   uint64_t gone = 0;
-  int err = UnmapEntry(iova, size, &gone, &ns);
+  int err = kernel::IoasUnmap(Fd(), id_, iova, size, &gone);
   if (err != 0) {
-    UnmapFailed(iova, size, err);
+    books_.UnmapFailed(iova, size, err);
     ThrowErrno(env, err, op, ErrorArgs(env, {{"iova", Big(env, iova)}, {"size", Big(env, size)}}),
                err == ENOENT ? "nothing mapped there, or the range cuts a mapping (iommufd never splits one)" : nullptr);
   }
-  Unmapped(iova, size);
+  books_.Unmapped(iova, size);
   return Big(env, gone);
 }
 
@@ -292,11 +202,10 @@ Napi::Value Ioas::UnmapAll(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const char* op = "IOMMU_IOAS_UNMAP";
   RequireOpen(env, op);
-  double ns;
   uint64_t gone = 0;
-  int err = UnmapEntry(0, kAllLength, &gone, &ns);
+  int err = kernel::IoasUnmap(Fd(), id_, 0, kAllLength, &gone);
   if (err != 0) ThrowErrno(env, err, op, ErrorArgs(env, {{"iova", Big(env, 0)}, {"size", Big(env, kAllLength)}}));
-  ForgetAll();
+  books_.Clear();
   return Big(env, gone);
 }
 
@@ -314,36 +223,25 @@ Napi::Value Ioas::CopyFrom(const Napi::CallbackInfo& info) {
   bool fixed = !info[3].IsNull();
   uint64_t dstIova = fixed ? ArgU64(info, 3, "dstIova") : 0;
   uint32_t prot = ArgProt(info, 4);
-  iommu_ioas_copy c{};
-  c.size = sizeof c;
-  c.flags = MapFlags(prot, fixed);
-  c.dst_ioas_id = id_;
-  c.src_ioas_id = src->id_;
-  c.length = size;
-  c.dst_iova = dstIova;
-  c.src_iova = srcIova;
-  if (Ioctl(Fd(), IOMMU_IOAS_COPY, &c) < 0) {
+  uint64_t copied = dstIova;
+  if (int err = kernel::IoasCopy(Fd(), id_, src->id_, MapFlags(prot, fixed), srcIova, size, &copied)) {
     Napi::Object args = ErrorArgs(env, {{"srcIoas", Napi::Number::New(env, src->id_)}, {"srcIova", Big(env, srcIova)},
                                         {"size", Big(env, size)}});
     args.Set("dstIova", fixed ? Big(env, dstIova) : env.Null());
-    ThrowErrno(env, errno, op, args);
+    ThrowErrno(env, err, op, args);
   }
-  // One new area per source area the range spans (iopt_get_pages), each over the same pages.
-  uint64_t last = srcIova + (size - 1);
-  auto it = src->areas_.upper_bound(srcIova);
-  if (it != src->areas_.begin()) --it;
-  for (; it != src->areas_.end() && it->first <= last; ++it) {
-    uint64_t aFirst = it->first, aLast = it->first + (it->second.size - 1);
-    if (aLast < srcIova) continue;
-    uint64_t from = std::max(aFirst, srcIova), to = std::min(aLast, last);
-    Track(c.dst_iova + (from - srcIova), to - from + 1, it->second.buffers);
-  }
-  return Big(env, c.dst_iova);
+  books_.Copied(src->books_, srcIova, size, copied);
+  return Big(env, copied);
 }
 
 Napi::Value Ioas::RunPlan(const Napi::CallbackInfo& info) {
   RequireOpen(info.Env(), "plan");
   return ExecutePlan(info, *this);
+}
+
+Napi::Value Ioas::RunPlanCycles(const Napi::CallbackInfo& info) {
+  RequireOpen(info.Env(), "plan");
+  return ExecutePlanCycles(info, *this);
 }
 
 Napi::Value Ioas::Close(const Napi::CallbackInfo& info) {
@@ -354,7 +252,7 @@ Napi::Value Ioas::Close(const Napi::CallbackInfo& info) {
 Napi::Value Ioas::GetId(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), id_); }
 Napi::Value Ioas::GetClosed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), closed()); }
 Napi::Value Ioas::GetTrackedMappings(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), static_cast<double>(areas_.size()));
+  return Napi::Number::New(info.Env(), static_cast<double>(books_.size()));
 }
 
 }  // namespace vfio

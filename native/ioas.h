@@ -3,11 +3,9 @@
 // restricts kernel-chosen IOVAs (ALLOW_IOVAS), and runs plans through the
 // shared executor.
 //
-// Books: one record per kernel area (each MAP makes one; a COPY makes one
-// per source area it spans), each pinning the DmaBuffers it covers. Unmap
-// follows iopt_unmap_iova_range(): areas wholly inside the range go, in IOVA
-// order, until one that sticks out stops it with ENOENT, so a failed unmap
-// may still have removed the areas before that one.
+// Books (books.h, the IOAS rule): one record per kernel area (each MAP makes
+// one; a COPY makes one per source area it spans), each pinning the
+// DmaBuffers it covers.
 //
 // Closing: detach the devices attached to it, unmap all, IOMMU_DESTROY.
 #pragma once
@@ -15,15 +13,12 @@
 #include <napi.h>
 
 #include <cstdint>
-#include <map>
-#include <vector>
 
 #include "plan.h"
 
 namespace vfio {
 
 struct AddonData;
-class DmaBuffer;
 class Iommufd;
 
 class Ioas : public Napi::ObjectWrap<Ioas>, public PlanTarget {
@@ -42,26 +37,14 @@ class Ioas : public Napi::ObjectWrap<Ioas>, public PlanTarget {
   bool closed() const { return owner_ == nullptr; }
   void CloseNow() noexcept;
 
-  // PlanTarget
+  // PlanTarget: IOMMU_IOAS_MAP at a fixed IOVA / IOMMU_IOAS_UNMAP.
   int MapEntry(uint64_t vaddr, uint64_t iova, uint64_t size, uint32_t prot, double* ns) override;
   int UnmapEntry(uint64_t iova, uint64_t size, uint64_t* unmapped, double* ns) override;
-  void Mapped(uint64_t vaddr, uint64_t iova, uint64_t size) override;
-  void Unmapped(uint64_t iova, uint64_t size) noexcept override;
-  void UnmapFailed(uint64_t iova, uint64_t size, int err) noexcept override;
   int WrapErrno() const override { return 0; }  // the kernel says EOVERFLOW itself
 
  private:
-  struct Area {
-    uint64_t size;
-    std::vector<DmaBuffer*> buffers;
-  };
-
   void RequireOpen(Napi::Env env, const char* op) const;
   int Fd() const;
-  void Track(uint64_t iova, uint64_t size, std::vector<DmaBuffer*> buffers);
-  // iopt_unmap_iova_range's walk over our books; stopAtStraddler mirrors a failed call.
-  void Untrack(uint64_t iova, uint64_t last) noexcept;
-  void ForgetAll() noexcept;
 
   Napi::Value IovaRanges(const Napi::CallbackInfo& info);
   Napi::Value AllowIovas(const Napi::CallbackInfo& info);
@@ -70,6 +53,7 @@ class Ioas : public Napi::ObjectWrap<Ioas>, public PlanTarget {
   Napi::Value UnmapAll(const Napi::CallbackInfo& info);
   Napi::Value CopyFrom(const Napi::CallbackInfo& info);
   Napi::Value RunPlan(const Napi::CallbackInfo& info);
+  Napi::Value RunPlanCycles(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value GetId(const Napi::CallbackInfo& info);
   Napi::Value GetClosed(const Napi::CallbackInfo& info);
@@ -78,7 +62,6 @@ class Ioas : public Napi::ObjectWrap<Ioas>, public PlanTarget {
   AddonData* data_ = nullptr;
   Iommufd* owner_ = nullptr;  // pinned while we are open
   uint32_t id_ = 0;
-  std::map<uint64_t, Area> areas_;  // keyed by iova
 };
 
 }  // namespace vfio

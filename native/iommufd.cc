@@ -14,7 +14,8 @@
 #include "device.h"
 #include "errors.h"
 #include "ioas.h"
-#include "ioctl.h"
+#include "kernel/bitmap.h"
+#include "kernel/iommufd.h"
 #include "wrap.h"
 
 namespace vfio {
@@ -22,9 +23,6 @@ namespace {
 
 Napi::Value Big(Napi::Env env, uint64_t v) { return Napi::BigInt::New(env, v); }
 Napi::Value Num(Napi::Env env, double v) { return Napi::Number::New(env, v); }
-
-// The kernel's iova_bitmap walks any size; we allocate the whole reply, so bound it as type1 does (2^31 pages).
-constexpr uint64_t kDirtyBitmapBytesMax = 1ull << 28;
 
 }  // namespace
 
@@ -66,13 +64,7 @@ Napi::Value Iommufd::Open(const Napi::CallbackInfo& info) {
   }
   AddonData* data = AddonData::Of(env);
   Napi::Object obj;
-  try {
-    obj = data->iommufdClass.New({ConstructToken(env)});
-  } catch (...) {
-    close(fd);
-    throw;
-  }
-  Iommufd* self = Iommufd::Unwrap(obj);
+  Iommufd* self = Construct<Iommufd>(env, data->iommufdClass, &obj, [fd] { close(fd); });
   self->data_ = data;
   self->fd_ = fd;
   data->iommufds.insert(self);
@@ -112,19 +104,9 @@ void Iommufd::CloseNow() noexcept {
   // Bound devices hold the context open in the kernel: unbind them first (closing their fds).
   for (Device* d : std::vector<Device*>(devices_.begin(), devices_.end())) d->CloseNow();
   // Mock devices hold their HWPT, HWPTs hold their IOAS (IOMMU_DESTROY of it would be EBUSY): in that order.
-  for (uint32_t id : mockDevices_) {
-    iommu_destroy d{};
-    d.size = sizeof d;
-    d.id = id;
-    Ioctl(fd_, IOMMU_DESTROY, &d);
-  }
+  for (uint32_t id : mockDevices_) kernel::Destroy(fd_, id);
   mockDevices_.clear();
-  for (auto& [hwpt, ioas] : hwptIoas_) {
-    iommu_destroy d{};
-    d.size = sizeof d;
-    d.id = hwpt;
-    Ioctl(fd_, IOMMU_DESTROY, &d);
-  }
+  for (auto& [hwpt, ioas] : hwptIoas_) kernel::Destroy(fd_, hwpt);
   hwptIoas_.clear();
   for (Ioas* i : std::vector<Ioas*>(ioases_.begin(), ioases_.end())) i->CloseNow();
   close(fd_);
@@ -135,10 +117,9 @@ void Iommufd::CloseNow() noexcept {
 Napi::Value Iommufd::AllocIoas(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RequireOpen(env, "IOMMU_IOAS_ALLOC");
-  iommu_ioas_alloc a{};
-  a.size = sizeof a;
-  if (Ioctl(fd_, IOMMU_IOAS_ALLOC, &a) < 0) ThrowErrno(env, errno, "IOMMU_IOAS_ALLOC", Napi::Object::New(env));
-  Napi::Object obj = Ioas::Create(env, data_, this, a.out_ioas_id);
+  uint32_t id;
+  if (int err = kernel::IoasAlloc(fd_, &id)) ThrowErrno(env, err, "IOMMU_IOAS_ALLOC", Napi::Object::New(env));
+  Napi::Object obj = Ioas::Create(env, data_, this, id);
   ioases_.insert(Ioas::Unwrap(obj));
   return obj;
 }
@@ -148,17 +129,15 @@ Napi::Value Iommufd::Option(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const char* op = "IOMMU_OPTION";
   RequireOpen(env, op);
-  iommu_option o{};
-  o.size = sizeof o;
-  o.option_id = ArgU32(info, 0, "optionId");
-  o.op = static_cast<uint16_t>(ArgU32(info, 1, "op", UINT16_MAX));
-  o.object_id = ArgU32(info, 2, "objectId");
-  o.val64 = ArgU64(info, 3, "value");
-  if (Ioctl(fd_, IOMMU_OPTION, &o) < 0) {
-    ThrowErrno(env, errno, op, ErrorArgs(env, {{"option", Num(env, o.option_id)}, {"op", Num(env, o.op)},
-                                              {"object", Num(env, o.object_id)}}));
+  uint32_t optionId = ArgU32(info, 0, "optionId");
+  uint16_t optionOp = static_cast<uint16_t>(ArgU32(info, 1, "op", UINT16_MAX));
+  uint32_t objectId = ArgU32(info, 2, "objectId");
+  uint64_t value = ArgU64(info, 3, "value");
+  if (int err = kernel::Option(fd_, optionId, optionOp, objectId, &value)) {
+    ThrowErrno(env, err, op, ErrorArgs(env, {{"option", Num(env, optionId)}, {"op", Num(env, optionOp)},
+                                            {"object", Num(env, objectId)}}));
   }
-  return Big(env, o.val64);
+  return Big(env, value);
 }
 
 Napi::Value Iommufd::Destroy(const Napi::CallbackInfo& info) {
@@ -166,10 +145,7 @@ Napi::Value Iommufd::Destroy(const Napi::CallbackInfo& info) {
   RequireOpen(env, "IOMMU_DESTROY");
   uint32_t id = ArgU32(info, 0, "id");
   if (FindIoas(id)) ThrowType(env, "IOMMU_DESTROY: close the Ioas object instead of destroying its id");
-  iommu_destroy d{};
-  d.size = sizeof d;
-  d.id = id;
-  if (Ioctl(fd_, IOMMU_DESTROY, &d) < 0) ThrowErrno(env, errno, "IOMMU_DESTROY", ErrorArgs(env, {{"id", Num(env, id)}}));
+  if (int err = kernel::Destroy(fd_, id)) ThrowErrno(env, err, "IOMMU_DESTROY", ErrorArgs(env, {{"id", Num(env, id)}}));
   hwptIoas_.erase(id);
   mockDevices_.erase(std::remove(mockDevices_.begin(), mockDevices_.end(), id), mockDevices_.end());
   return env.Undefined();
@@ -179,33 +155,29 @@ Napi::Value Iommufd::Destroy(const Napi::CallbackInfo& info) {
 Napi::Value Iommufd::HwptAlloc(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RequireOpen(env, "IOMMU_HWPT_ALLOC");
-  iommu_hwpt_alloc h{};
-  h.size = sizeof h;
-  h.dev_id = ArgU32(info, 0, "devId");
-  h.pt_id = ArgU32(info, 1, "ptId");
-  h.flags = ArgU32(info, 2, "flags");
-  h.data_type = IOMMU_HWPT_DATA_NONE;
-  if (Ioctl(fd_, IOMMU_HWPT_ALLOC, &h) < 0) {
-    ThrowErrno(env, errno, "IOMMU_HWPT_ALLOC",
-               ErrorArgs(env, {{"devId", Num(env, h.dev_id)}, {"ptId", Num(env, h.pt_id)}, {"flags", Num(env, h.flags)}}),
-               errno == EOPNOTSUPP && (h.flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING)
+  uint32_t devId = ArgU32(info, 0, "devId");
+  uint32_t ptId = ArgU32(info, 1, "ptId");
+  uint32_t flags = ArgU32(info, 2, "flags");
+  uint32_t hwptId;
+  if (int err = kernel::HwptAlloc(fd_, devId, ptId, flags, &hwptId)) {
+    ThrowErrno(env, err, "IOMMU_HWPT_ALLOC",
+               ErrorArgs(env, {{"devId", Num(env, devId)}, {"ptId", Num(env, ptId)}, {"flags", Num(env, flags)}}),
+               err == EOPNOTSUPP && (flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING)
                    ? "the IOMMU cannot track dirty pages for this device (VT-d needs SSADS)"
                    : nullptr);
   }
-  hwptIoas_[h.out_hwpt_id] = IoasOfPt(h.pt_id);
-  return Num(env, h.out_hwpt_id);
+  hwptIoas_[hwptId] = IoasOfPt(ptId);
+  return Num(env, hwptId);
 }
 
 Napi::Value Iommufd::HwptSetDirty(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RequireOpen(env, "IOMMU_HWPT_SET_DIRTY_TRACKING");
-  iommu_hwpt_set_dirty_tracking s{};
-  s.size = sizeof s;
-  s.hwpt_id = ArgU32(info, 0, "hwptId");
-  s.flags = ArgBool(info, 1, "enable") ? IOMMU_HWPT_DIRTY_TRACKING_ENABLE : 0;
-  if (Ioctl(fd_, IOMMU_HWPT_SET_DIRTY_TRACKING, &s) < 0) {
-    ThrowErrno(env, errno, "IOMMU_HWPT_SET_DIRTY_TRACKING",
-               ErrorArgs(env, {{"hwptId", Num(env, s.hwpt_id)}, {"flags", Num(env, s.flags)}}));
+  uint32_t hwptId = ArgU32(info, 0, "hwptId");
+  uint32_t flags = ArgBool(info, 1, "enable") ? IOMMU_HWPT_DIRTY_TRACKING_ENABLE : 0;
+  if (int err = kernel::HwptSetDirtyTracking(fd_, hwptId, flags)) {
+    ThrowErrno(env, err, "IOMMU_HWPT_SET_DIRTY_TRACKING",
+               ErrorArgs(env, {{"hwptId", Num(env, hwptId)}, {"flags", Num(env, flags)}}));
   }
   return env.Undefined();
 }
@@ -215,24 +187,23 @@ Napi::Value Iommufd::HwptGetDirty(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const char* op = "IOMMU_HWPT_GET_DIRTY_BITMAP";
   RequireOpen(env, op);
-  iommu_hwpt_get_dirty_bitmap g{};
-  g.size = sizeof g;
-  g.hwpt_id = ArgU32(info, 0, "hwptId");
-  g.iova = ArgU64(info, 1, "iova");
-  g.length = ArgU64(info, 2, "length");
-  g.page_size = ArgU64(info, 3, "pageSize");
-  g.flags = ArgU32(info, 4, "flags");
-  if (g.page_size == 0) ThrowRange(env, "pageSize must be non-zero");
-  uint64_t pages = g.length / g.page_size + (g.length % g.page_size ? 1 : 0);
-  uint64_t bytes = (pages + 63) / 64 * 8;
+  uint32_t hwptId = ArgU32(info, 0, "hwptId");
+  uint64_t iova = ArgU64(info, 1, "iova");
+  uint64_t length = ArgU64(info, 2, "length");
+  uint64_t pageSize = ArgU64(info, 3, "pageSize");
+  uint32_t flags = ArgU32(info, 4, "flags");
+  if (pageSize == 0) ThrowRange(env, "pageSize must be non-zero");
+  // The kernel's iova_bitmap walks any size; we allocate the whole reply, so bound it as type1 does.
+  uint64_t bytes = kernel::DirtyBitmapBytes(length, pageSize);
   auto args = [&] {
-    return ErrorArgs(env, {{"hwptId", Num(env, g.hwpt_id)}, {"iova", Big(env, g.iova)}, {"length", Big(env, g.length)},
-                           {"pageSize", Big(env, g.page_size)}});
+    return ErrorArgs(env, {{"hwptId", Num(env, hwptId)}, {"iova", Big(env, iova)}, {"length", Big(env, length)},
+                           {"pageSize", Big(env, pageSize)}});
   };
-  if (bytes > kDirtyBitmapBytesMax) ThrowErrno(env, EINVAL, op, args(), "dirty bitmap past 2^31 pages: ask for a smaller range");
+  if (bytes > kernel::kDirtyBitmapBytesMax) ThrowErrno(env, EINVAL, op, args(), "dirty bitmap past 2^31 pages: ask for a smaller range");
   Napi::ArrayBuffer bits = Napi::ArrayBuffer::New(env, bytes);
-  g.data = reinterpret_cast<uintptr_t>(bits.Data());
-  if (Ioctl(fd_, IOMMU_HWPT_GET_DIRTY_BITMAP, &g) < 0) ThrowErrno(env, errno, op, args());
+  if (int err = kernel::HwptGetDirtyBitmap(fd_, hwptId, iova, length, pageSize, flags, bits.Data())) {
+    ThrowErrno(env, err, op, args());
+  }
   return Napi::BigUint64Array::New(env, bytes / 8, bits, 0);
 }
 
@@ -240,15 +211,15 @@ Napi::Value Iommufd::HwptGetDirty(const Napi::CallbackInfo& info) {
 Napi::Value Iommufd::HwInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RequireOpen(env, "IOMMU_GET_HW_INFO");
-  iommu_hw_info h{};
-  h.size = sizeof h;
-  h.dev_id = ArgU32(info, 0, "devId");
-  if (Ioctl(fd_, IOMMU_GET_HW_INFO, &h) < 0) {
-    ThrowErrno(env, errno, "IOMMU_GET_HW_INFO", ErrorArgs(env, {{"devId", Num(env, h.dev_id)}}));
+  uint32_t devId = ArgU32(info, 0, "devId");
+  uint32_t type;
+  uint64_t capabilities;
+  if (int err = kernel::GetHwInfo(fd_, devId, &type, &capabilities)) {
+    ThrowErrno(env, err, "IOMMU_GET_HW_INFO", ErrorArgs(env, {{"devId", Num(env, devId)}}));
   }
   Napi::Object out = Napi::Object::New(env);
-  out.Set("type", Num(env, h.out_data_type));
-  out.Set("capabilities", Big(env, h.out_capabilities));
+  out.Set("type", Num(env, type));
+  out.Set("capabilities", Big(env, capabilities));
   return out;
 }
 

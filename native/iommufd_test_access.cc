@@ -10,11 +10,8 @@
 // page, or one for the whole run), unpin them (DESTROY_ACCESS_PAGES), each
 // phase timed with CLOCK_MONOTONIC around the ioctls alone.
 #include <fcntl.h>
-#include <linux/iommufd.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <iommufd_test.h>
 
 #include <cerrno>
 #include <string>
@@ -24,8 +21,10 @@
 #include "args.h"
 #include "dma_buffer.h"
 #include "errors.h"
-#include "ioctl.h"
 #include "iommufd_test_access.h"
+#include "kernel/ioas.h"
+#include "kernel/iommufd.h"
+#include "kernel/selftest.h"
 
 namespace vfio {
 namespace {
@@ -36,15 +35,6 @@ constexpr uint64_t kPage = 4096;
 constexpr uint64_t kIova = 1ull << 32;
 // selftest.c refuses a single ACCESS_PAGES call longer than 16 MiB.
 constexpr uint32_t kMaxPages = (16u << 20) / kPage;
-
-inline double Nanos(const timespec& a, const timespec& b) {
-  return static_cast<double>(b.tv_sec - a.tv_sec) * 1e9 + static_cast<double>(b.tv_nsec - a.tv_nsec);
-}
-
-int TestCmd(int iommufd, iommu_test_cmd& cmd) {
-  cmd.size = sizeof cmd;
-  return Ioctl(iommufd, IOMMU_TEST_CMD, &cmd);
-}
 
 // What one probe or run opens; closed on every path out, errors included.
 // Closing the access releases any pages still pinned through it; closing
@@ -71,31 +61,17 @@ int OpenSession(Session& s, uint64_t vaddr, uint64_t length, std::string& step) 
   s.iommufd = fd;
 
   step = "IOMMU_IOAS_ALLOC";
-  iommu_ioas_alloc alloc{};
-  alloc.size = sizeof alloc;
-  if (Ioctl(fd, IOMMU_IOAS_ALLOC, &alloc) < 0) return errno;
-  s.ioasId = alloc.out_ioas_id;
+  if (int err = kernel::IoasAlloc(fd, &s.ioasId)) return err;
 
   if (length != 0) {
     step = "IOMMU_IOAS_MAP";
-    iommu_ioas_map map{};
-    map.size = sizeof map;
-    map.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE;
-    map.ioas_id = s.ioasId;
-    map.user_va = vaddr;
-    map.length = length;
-    map.iova = kIova;
-    if (Ioctl(fd, IOMMU_IOAS_MAP, &map) < 0) return errno;
+    uint64_t iova = kIova;
+    uint32_t flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE;
+    if (int err = kernel::IoasMap(fd, s.ioasId, flags, vaddr, length, &iova)) return err;
   }
 
   step = "IOMMU_TEST_CMD CREATE_ACCESS";
-  iommu_test_cmd create{};
-  create.op = IOMMU_TEST_OP_CREATE_ACCESS;
-  create.id = s.ioasId;
-  create.create_access.flags = MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES;
-  if (TestCmd(fd, create) < 0) return errno;
-  s.access = static_cast<int>(create.create_access.out_access_fd);
-  return 0;
+  return kernel::TestCreateAccess(fd, s.ioasId, MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES, &s.access);
 }
 
 std::string Why(int err, const std::string& step) {
@@ -123,34 +99,27 @@ Napi::Value Probe(const Napi::CallbackInfo& info) {
 // Pins [kIova, kIova + pages pages) once; ids receives one access_pages id per call.
 int Pin(int iommufd, int access, uint32_t pages, bool perPage, std::vector<uint32_t>& ids) {
   ids.clear();
-  iommu_test_cmd cmd{};
-  cmd.op = IOMMU_TEST_OP_ACCESS_PAGES;
-  cmd.id = static_cast<uint32_t>(access);
-  // Write access, as for a device that DMAs into the pages. uptr 0 skips the
-  // selftest's page-by-page check against a user pointer, which would add a
-  // second walk of every page to the figure.
-  cmd.access_pages.flags = MOCK_FLAGS_ACCESS_WRITE;
-  cmd.access_pages.uptr = 0;
   uint32_t calls = perPage ? pages : 1;
   uint64_t length = perPage ? kPage : pages * kPage;
   for (uint32_t i = 0; i < calls; i++) {
-    cmd.access_pages.iova = kIova + i * kPage;
-    cmd.access_pages.length = length;
-    if (TestCmd(iommufd, cmd) < 0) return errno;
-    ids.push_back(cmd.access_pages.out_access_pages_id);
+    // Write access, as for a device that DMAs into the pages. uptr 0 skips
+    // the selftest's page-by-page check against a user pointer, which would
+    // add a second walk of every page to the figure.
+    uint32_t id;
+    if (int err = kernel::TestAccessPages(iommufd, access, kIova + i * kPage, length, MOCK_FLAGS_ACCESS_WRITE, 0, &id)) {
+      return err;
+    }
+    ids.push_back(id);
   }
   return 0;
 }
 
 int Unpin(int iommufd, int access, const std::vector<uint32_t>& ids) {
   int first = 0;
-  iommu_test_cmd cmd{};
-  cmd.op = IOMMU_TEST_OP_DESTROY_ACCESS_PAGES;
-  cmd.id = static_cast<uint32_t>(access);
   for (uint32_t id : ids) {
-    cmd.destroy_access_pages.access_pages_id = id;
     // Carry on past a failure: every pin must be released.
-    if (TestCmd(iommufd, cmd) < 0 && first == 0) first = errno;
+    int err = kernel::TestDestroyAccessPages(iommufd, access, id);
+    if (err && first == 0) first = err;
   }
   return first;
 }
@@ -204,8 +173,8 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
                                  {"perPage", Napi::Boolean::New(env, perPage)}}));
     }
     if (r >= warmup) {
-      pinNs[r - warmup] = Nanos(t0, t1);
-      unpinNs[r - warmup] = Nanos(t1, t2);
+      pinNs[r - warmup] = kernel::Nanos(t0, t1);
+      unpinNs[r - warmup] = kernel::Nanos(t1, t2);
     }
   }
 

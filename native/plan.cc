@@ -1,54 +1,101 @@
 #include "plan.h"
 
-#include <linux/vfio.h>
-
-#include <cerrno>
+#include <cstring>
 #include <string>
 #include <vector>
 
+#include "addon_data.h"
 #include "args.h"
-#include "container.h"
+#include "dma_buffer.h"
 #include "fail_nth.h"
 
 namespace vfio {
 namespace {
 
-constexpr uint64_t kProtMask = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE;
+constexpr uint64_t kProtMask = 1 | 2;  // PROT_READ | PROT_WRITE
+// runPlanCycles: enough for any benchmark, small enough that the result arrays stay modest.
+constexpr uint32_t kMaxCycles = 1u << 24;
 
-// A type1 container as a plan target. PROT_READ / PROT_WRITE are the MAP_DMA
-// flags themselves.
-class Type1Target final : public PlanTarget {
- public:
-  explicit Type1Target(Container& c) : c_(c) {}
-
-  int MapEntry(uint64_t vaddr, uint64_t iova, uint64_t size, uint32_t prot, double* ns) override {
-    vfio_iommu_type1_dma_map m{};
-    m.argsz = sizeof m;
-    m.flags = prot;
-    m.vaddr = vaddr;
-    m.iova = iova;
-    m.size = size;
-    return TimedIoctl(c_.fd(), VFIO_IOMMU_MAP_DMA, &m, ns);
-  }
-
-  int UnmapEntry(uint64_t iova, uint64_t size, uint64_t* unmapped, double* ns) override {
-    vfio_iommu_type1_dma_unmap u{};
-    u.argsz = sizeof u;
-    u.iova = iova;
-    u.size = size;
-    int err = TimedIoctl(c_.fd(), VFIO_IOMMU_UNMAP_DMA, &u, ns);
-    if (err == 0) *unmapped = u.size;
-    return err;
-  }
-
-  void Mapped(uint64_t vaddr, uint64_t iova, uint64_t size) override { c_.TrackMapped(vaddr, iova, size); }
-  void Unmapped(uint64_t iova, uint64_t size) noexcept override { c_.TrackUnmapped(iova, size); }
-  // Container.map refuses a wrapping range with EINVAL before the ioctl, as the kernel does.
-  int WrapErrno() const override { return EINVAL; }
-
- private:
-  Container& c_;
+// The plan argument, checked: a BigUint64Array of whole entries, and for a
+// map plan, flags that hold only PROT_READ | PROT_WRITE (all checked before
+// any is executed).
+struct PlanArg {
+  const uint64_t* words;
+  size_t entries;
 };
+
+PlanArg ArgPlan(const Napi::CallbackInfo& info, size_t index, bool isMap) {
+  Napi::Env env = info.Env();
+  if (!info[index].IsTypedArray() || info[index].As<Napi::TypedArray>().TypedArrayType() != napi_biguint64_array) {
+    ThrowType(env, "plan must be a BigUint64Array");
+  }
+  Napi::BigUint64Array plan = info[index].As<Napi::BigUint64Array>();
+  size_t words = plan.ElementLength();
+  if (words % kPlanStride != 0) ThrowRange(env, "plan length must be a multiple of PLAN_STRIDE (4)");
+  PlanArg p{plan.Data(), words / kPlanStride};
+  if (isMap) {
+    for (size_t i = 0; i < p.entries; i++) {
+      if (p.words[i * kPlanStride + 3] & ~kProtMask) {
+        ThrowRange(env, "plan entry " + std::to_string(i) + ": flags may only hold PROT_READ | PROT_WRITE");
+      }
+    }
+  }
+  return p;
+}
+
+// How one pass over the entries ended.
+struct Pass {
+  size_t attempted = 0;  // completed, plus the failed one
+  size_t completed = 0;
+  int64_t failedIndex = -1;
+  int err = 0;
+  uint64_t unmapped = 0;
+};
+
+// One pass: entry i's ioctl time goes to ns[i] (0 for a wrapping entry
+// refused without a system call). Stops at the first failure, without
+// unwinding; the books follow every entry the kernel acted on.
+Pass RunPass(PlanTarget& target, AddonData* data, const PlanArg& plan, bool isMap, double* ns) {
+  Pass p;
+  int wrapErrno = target.WrapErrno();
+  Books& books = target.books();
+  for (size_t i = 0; i < plan.entries; i++) {
+    const uint64_t* e = plan.words + i * kPlanStride;
+    uint64_t vaddr = e[0], iova = e[1], size = e[2];
+    p.attempted++;
+    if (wrapErrno != 0 && (RangeWraps(iova, size) || (isMap && RangeWraps(vaddr, size)))) {
+      ns[i] = 0;
+      p.failedIndex = static_cast<int64_t>(i);
+      p.err = wrapErrno;
+      break;
+    }
+    uint64_t gone = 0;
+    p.err = isMap ? target.MapEntry(vaddr, iova, size, static_cast<uint32_t>(e[3]), &ns[i])
+                  : target.UnmapEntry(iova, size, &gone, &ns[i]);
+    if (p.err != 0) {
+      p.failedIndex = static_cast<int64_t>(i);
+      if (!isMap) books.UnmapFailed(iova, size, p.err);
+      break;
+    }
+    p.completed++;
+    p.unmapped += gone;
+    // Bookkeeping stays outside the timed window.
+    if (isMap) {
+      books.Mapped(iova, size, data->BuffersOverlapping(vaddr, size));
+    } else {
+      books.Unmapped(iova, size);
+    }
+  }
+  return p;
+}
+
+// arr cut to its first n elements: a new array only when n is shorter.
+Napi::Float64Array Cut(Napi::Env env, Napi::Float64Array arr, size_t n) {
+  if (n == arr.ElementLength()) return arr;
+  Napi::Float64Array cut = Napi::Float64Array::New(env, n);
+  if (n) std::memcpy(cut.Data(), arr.Data(), n * sizeof(double));
+  return cut;
+}
 
 }  // namespace
 
@@ -57,74 +104,75 @@ Napi::Value ExecutePlan(const Napi::CallbackInfo& info, PlanTarget& target) {
   std::string op = ArgString(info, 0, "op");
   bool isMap = op == "map";
   if (!isMap && op != "unmap") ThrowType(env, "op must be 'map' or 'unmap'");
-  if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_biguint64_array) {
-    ThrowType(env, "plan must be a BigUint64Array");
-  }
-  Napi::BigUint64Array plan = info[1].As<Napi::BigUint64Array>();
-  size_t words = plan.ElementLength();
-  if (words % kPlanStride != 0) ThrowRange(env, "plan length must be a multiple of PLAN_STRIDE (4)");
-  size_t entries = words / kPlanStride;
-  const uint64_t* w = plan.Data();
-  if (isMap) {
-    for (size_t i = 0; i < entries; i++) {
-      if (w[i * kPlanStride + 3] & ~kProtMask) {
-        ThrowRange(env, "plan entry " + std::to_string(i) + ": flags may only hold PROT_READ | PROT_WRITE");
-      }
-    }
+  PlanArg plan = ArgPlan(info, 1, isMap);
+  AddonData* data = AddonData::Of(env);
+
+  // The times go straight into the result; it is cut to the entries
+  // attempted afterwards, and only when the plan stopped early.
+  Napi::Float64Array nsOut = Napi::Float64Array::New(env, plan.entries);
+  Pass p;
+  {
+    // Test hook (armFailNth, fail_nth.h): inert unless armed; spans exactly this loop.
+    FailNthScope failNth;
+    p = RunPass(target, data, plan, isMap, plan.entries ? nsOut.Data() : nullptr);
   }
 
-  std::vector<double> ns;
-  ns.reserve(entries);
-  size_t completed = 0;
-  int64_t failedIndex = -1;
-  int err = 0;
-  uint64_t unmapped = 0;
-  int wrapErrno = target.WrapErrno();
-  // Test hook (armFailNth, fail_nth.h): inert unless armed; spans exactly this loop.
-  FailNthScope failNth;
-  for (size_t i = 0; i < entries; i++) {
-    const uint64_t* e = w + i * kPlanStride;
-    uint64_t vaddr = e[0], iova = e[1], size = e[2];
-    if (wrapErrno != 0 && (RangeWraps(iova, size) || (isMap && RangeWraps(vaddr, size)))) {
-      ns.push_back(0);
-      failedIndex = static_cast<int64_t>(i);
-      err = wrapErrno;
-      break;
-    }
-    double t = 0;
-    uint64_t gone = 0;
-    err = isMap ? target.MapEntry(vaddr, iova, size, static_cast<uint32_t>(e[3]), &t)
-                : target.UnmapEntry(iova, size, &gone, &t);
-    ns.push_back(t);
-    if (err != 0) {
-      failedIndex = static_cast<int64_t>(i);
-      if (!isMap) target.UnmapFailed(iova, size, err);
-      break;
-    }
-    completed++;
-    unmapped += gone;
-    // Bookkeeping stays outside the timed window.
-    if (isMap) {
-      target.Mapped(vaddr, iova, size);
-    } else {
-      target.Unmapped(iova, size);
-    }
-  }
-
-  Napi::Float64Array nsOut = Napi::Float64Array::New(env, ns.size());
-  for (size_t i = 0; i < ns.size(); i++) nsOut[i] = ns[i];
   Napi::Object out = Napi::Object::New(env);
-  out.Set("ns", nsOut);
-  out.Set("completed", Napi::Number::New(env, static_cast<double>(completed)));
-  out.Set("failedIndex", Napi::Number::New(env, static_cast<double>(failedIndex)));
-  out.Set("errno", Napi::Number::New(env, err));
-  out.Set("unmapped", Napi::BigInt::New(env, unmapped));
+  out.Set("ns", Cut(env, nsOut, p.attempted));
+  out.Set("completed", Napi::Number::New(env, static_cast<double>(p.completed)));
+  out.Set("failedIndex", Napi::Number::New(env, static_cast<double>(p.failedIndex)));
+  out.Set("errno", Napi::Number::New(env, p.err));
+  out.Set("unmapped", Napi::BigInt::New(env, p.unmapped));
   return out;
 }
 
-Napi::Value ExecutePlan(const Napi::CallbackInfo& info, Container& container) {
-  Type1Target target(container);
-  return ExecutePlan(info, target);
+Napi::Value ExecutePlanCycles(const Napi::CallbackInfo& info, PlanTarget& target) {
+  Napi::Env env = info.Env();
+  PlanArg plan = ArgPlan(info, 0, true);
+  uint32_t reps = ArgU32(info, 1, "reps", kMaxCycles);
+  if (reps == 0) ThrowRange(env, "reps must be at least 1");
+  AddonData* data = AddonData::Of(env);
+
+  Napi::Float64Array mapOut = Napi::Float64Array::New(env, reps);
+  Napi::Float64Array unmapOut = Napi::Float64Array::New(env, reps);
+  double* mapNs = mapOut.Data();
+  double* unmapNs = unmapOut.Data();
+  // Per-entry times of the pass under way, summed into the rep's figure.
+  std::vector<double> ns(plan.entries);
+  uint32_t completed = 0;
+  Pass p;
+  const char* failedOp = nullptr;
+  {
+    FailNthScope failNth;  // as in ExecutePlan
+    for (uint32_t r = 0; r < reps; r++) {
+      p = RunPass(target, data, plan, true, ns.data());
+      double sum = 0;
+      for (size_t i = 0; i < p.attempted; i++) sum += ns[i];
+      mapNs[r] = sum;
+      if (p.err != 0) {
+        failedOp = "map";
+        break;
+      }
+      p = RunPass(target, data, plan, false, ns.data());
+      sum = 0;
+      for (size_t i = 0; i < p.attempted; i++) sum += ns[i];
+      unmapNs[r] = sum;
+      if (p.err != 0) {
+        failedOp = "unmap";
+        break;
+      }
+      completed++;
+    }
+  }
+
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("mapNs", Cut(env, mapOut, completed));
+  out.Set("unmapNs", Cut(env, unmapOut, completed));
+  out.Set("completed", Napi::Number::New(env, completed));
+  out.Set("failedOp", failedOp ? Napi::String::New(env, failedOp) : env.Null());
+  out.Set("failedIndex", Napi::Number::New(env, static_cast<double>(failedOp ? p.failedIndex : -1)));
+  out.Set("errno", Napi::Number::New(env, failedOp ? p.err : 0));
+  return out;
 }
 
 }  // namespace vfio

@@ -4,58 +4,41 @@
 // unwind: the planner above decides what to undo.
 //
 // One loop serves every kind of DMA space: a type1 container (MAP_DMA /
-// UNMAP_DMA) and an iommufd IOAS (IOMMU_IOAS_MAP / IOMMU_IOAS_UNMAP) each
-// supply a PlanTarget that issues one entry's ioctl and keeps its own books.
+// UNMAP_DMA) and an iommufd IOAS (IOMMU_IOAS_MAP / IOMMU_IOAS_UNMAP) are each
+// a PlanTarget, which issues one entry's ioctl; the books (books.h) follow
+// with the target's unmap rule.
 #pragma once
 
 #include <napi.h>
-#include <sys/ioctl.h>
-#include <time.h>
 
-#include <cerrno>
+#include <cstddef>
 #include <cstdint>
+
+#include "books.h"
 
 namespace vfio {
 
-class Container;
+class DmaBuffer;
+using Books = MappingBooks<DmaBuffer>;
 
 class PlanTarget {
  public:
-  virtual ~PlanTarget() = default;
-  // Issue one entry; return 0 or the errno. *ns is the time around the ioctl
-  // alone (use TimedIoctl). prot holds PROT_READ (1) | PROT_WRITE (2).
+  // Issue one entry; return 0 or the errno. prot holds PROT_READ (1) |
+  // PROT_WRITE (2). ns non-null: the time around the ioctl alone (kernel::Call).
   virtual int MapEntry(uint64_t vaddr, uint64_t iova, uint64_t size, uint32_t prot, double* ns) = 0;
   virtual int UnmapEntry(uint64_t iova, uint64_t size, uint64_t* unmapped, double* ns) = 0;
-  // Bookkeeping after a successful entry (outside the timed window). An
-  // unmap that failed may still have removed something (iommufd does), so
-  // UnmapFailed lets the target mirror that.
-  virtual void Mapped(uint64_t vaddr, uint64_t iova, uint64_t size) = 0;
-  virtual void Unmapped(uint64_t iova, uint64_t size) noexcept = 0;
-  virtual void UnmapFailed(uint64_t /*iova*/, uint64_t /*size*/, int /*err*/) noexcept {}
   // The errno for an entry whose range wraps 2^64, given without a system
   // call; 0 leaves the judgement to the kernel.
   virtual int WrapErrno() const = 0;
+
+  Books& books() { return books_; }
+
+ protected:
+  explicit PlanTarget(UnmapRule rule) : books_(rule) {}
+  ~PlanTarget() = default;  // owned and deleted as the ObjectWrap it also is
+
+  Books books_;
 };
-
-inline double Nanos(const timespec& a, const timespec& b) {
-  return static_cast<double>(b.tv_sec - a.tv_sec) * 1e9 + static_cast<double>(b.tv_nsec - a.tv_nsec);
-}
-
-// ioctl (retried on EINTR, as Ioctl does) with the clock read just around
-// it; returns 0 or the errno.
-template <class Arg>
-int TimedIoctl(int fd, unsigned long request, Arg* arg, double* ns) {
-  timespec t0, t1;
-  int r;
-  clock_gettime(CLOCK_MONOTONIC, &t0);
-  do {
-    r = ::ioctl(fd, request, arg);
-  } while (r < 0 && errno == EINTR);
-  int err = r < 0 ? errno : 0;
-  clock_gettime(CLOCK_MONOTONIC, &t1);
-  *ns = Nanos(t0, t1);
-  return err;
-}
 
 // runPlan(op: 'map' | 'unmap', plan: BigUint64Array) ->
 //   { ns: Float64Array, completed, failedIndex, errno, unmapped: bigint }
@@ -64,8 +47,18 @@ int TimedIoctl(int fd, unsigned long request, Arg* arg, double* ns) {
 // the failed one. An entry whose range wraps 2^64 fails with the target's
 // WrapErrno without a system call (ns 0) when that is non-zero.
 Napi::Value ExecutePlan(const Napi::CallbackInfo& info, PlanTarget& target);
-// The type1 container's target (VFIO_IOMMU_MAP_DMA / UNMAP_DMA).
-Napi::Value ExecutePlan(const Napi::CallbackInfo& info, Container& container);
+
+// runPlanCycles(plan: BigUint64Array, reps) ->
+//   { mapNs: Float64Array, unmapNs: Float64Array, completed, failedOp: 'map' | 'unmap' | null,
+//     failedIndex, errno }
+// reps times: every entry of the map plan mapped, then every one unmapped
+// (its iova and size), so the kernel is timed rep after rep with no JS in
+// between. mapNs[r] / unmapNs[r]: rep r's ioctl times summed, as runPlan's
+// ns would be. Stops at the first failure without unwinding, like runPlan:
+// after a failed map, entries before failedIndex stay mapped; after a failed
+// unmap, entries from failedIndex on do (the books say so either way). The
+// arrays hold the completed reps only.
+Napi::Value ExecutePlanCycles(const Napi::CallbackInfo& info, PlanTarget& target);
 
 constexpr size_t kPlanStride = 4;
 

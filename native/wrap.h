@@ -17,6 +17,20 @@ namespace vfio {
 Napi::Value ConstructToken(Napi::Env env);
 void RequireConstructToken(const Napi::CallbackInfo& info, const char* className);
 
+// A new T from its class constructor (cls). What the caller acquired for it
+// (a descriptor, a kernel object) is not the T's until this returns, so undo()
+// releases it if construction throws.
+template <class T, class Undo>
+T* Construct(Napi::Env env, const Napi::FunctionReference& cls, Napi::Object* obj, Undo&& undo) {
+  try {
+    *obj = cls.New({ConstructToken(env)});
+  } catch (...) {
+    undo();
+    throw;
+  }
+  return T::Unwrap(*obj);
+}
+
 template <class T>
 T* UnwrapThis(const Napi::CallbackInfo& info) {
   Napi::Value self = info.This();

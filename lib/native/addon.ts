@@ -28,6 +28,19 @@ export interface NativeContainer {
     errno: number;
     unmapped: bigint;
   };
+  /**
+   * reps times: map every entry of the map plan, then unmap every one, with no JS in between
+   * (native/plan.h). mapNs[r] / unmapNs[r]: rep r's ioctl times summed. Stops at the first
+   * failure without unwinding, as runPlan does; the arrays hold the completed reps only.
+   */
+  runPlanCycles(plan: BigUint64Array, reps: number): {
+    mapNs: Float64Array;
+    unmapNs: Float64Array;
+    completed: number;
+    failedOp: 'map' | 'unmap' | null;
+    failedIndex: number;
+    errno: number;
+  };
   close(): void;
 }
 
@@ -78,6 +91,7 @@ export interface NativeIoas {
   unmapAll(): bigint;
   copyFrom(src: NativeIoas, srcIova: bigint, size: bigint, dstIova: bigint | null, prot: number): bigint;
   runPlan: NativeContainer['runPlan'];
+  runPlanCycles: NativeContainer['runPlanCycles'];
   close(): void;
 }
 

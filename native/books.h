@@ -1,0 +1,134 @@
+// MappingBooks: what a DMA space (type1 container or iommufd IOAS) has mapped,
+// one record per kernel mapping, each holding the buffers it covers pinned
+// (Buffer::Pin / Unpin) so that none is freed while the IOMMU may point at it.
+//
+// The books follow the kernel, so an unmap removes exactly the records the
+// kernel removed. Which ones depends on the interface (UnmapRule); each
+// kernel walks its mappings in IOVA order from the first one that reaches
+// the range's start:
+//   type1 v1  vfio_dma_do_unmap: every mapping that begins inside the range
+//             goes, but a mapping that begins below the start stops the walk
+//             (nothing goes).
+//   type1 v2  the same, without the stop: the kernel has refused a range that
+//             would bisect a mapping before this point.
+//   IOAS      iopt_unmap_iova_range: mappings wholly inside go, in order, until
+//             one that sticks out stops it with ENOENT, so a failed unmap may
+//             still have removed the ones before it. iova 0 with length
+//             UINT64_MAX is "everything".
+//
+// No N-API here: Buffer is DmaBuffer in the addon and a counting stand-in in
+// test/native/books_test.cc.
+#pragma once
+
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <iterator>
+#include <map>
+#include <utility>
+#include <vector>
+
+namespace vfio {
+
+enum class UnmapRule { kType1v1, kType1v2, kIoas };
+
+template <class Buffer>
+class MappingBooks {
+ public:
+  explicit MappingBooks(UnmapRule rule) : rule_(rule) {}
+  MappingBooks(const MappingBooks&) = delete;
+  MappingBooks& operator=(const MappingBooks&) = delete;
+
+  UnmapRule rule() const { return rule_; }
+  // A type1 container learns its rule at SET_IOMMU and loses it with the
+  // last group.
+  void set_rule(UnmapRule rule) { rule_ = rule; }
+  size_t size() const { return areas_.size(); }
+
+  // After a successful map of [iova, iova + size): pins buffers. A record
+  // already at iova is replaced, its pins released (the kernel refuses
+  // overlaps; the pins stay balanced regardless).
+  void Mapped(uint64_t iova, uint64_t size, std::vector<Buffer*> buffers) {
+    for (Buffer* b : buffers) b->Pin();
+    auto it = areas_.find(iova);
+    if (it != areas_.end()) {
+      Release(it->second);
+      areas_.erase(it);
+    }
+    areas_.emplace(iova, Area{size, std::move(buffers)});
+  }
+
+  // After a successful unmap of [iova, iova + size).
+  void Unmapped(uint64_t iova, uint64_t size) noexcept {
+    if (rule_ == UnmapRule::kIoas && iova == 0 && size == UINT64_MAX) {
+      Clear();
+    } else if (size != 0 && iova <= UINT64_MAX - (size - 1)) {
+      Walk(iova, iova + (size - 1));
+    }
+  }
+
+  // After a failed unmap: only an IOAS's ENOENT (a mapping sticking out)
+  // leaves anything removed, the mappings before that one.
+  void UnmapFailed(uint64_t iova, uint64_t size, int err) noexcept {
+    if (rule_ == UnmapRule::kIoas && err == ENOENT && size != 0 && iova <= UINT64_MAX - (size - 1)) {
+      Walk(iova, iova + (size - 1));
+    }
+  }
+
+  // After an unmap of everything, or when the kernel dropped the whole space.
+  void Clear() noexcept {
+    for (auto& [iova, a] : areas_) Release(a);
+    areas_.clear();
+  }
+
+  // After IOMMU_IOAS_COPY of src's [srcIova, srcIova + size) to dstIova: one
+  // new record per source mapping the range spans (iopt_get_pages), over the
+  // same buffers.
+  void Copied(const MappingBooks& src, uint64_t srcIova, uint64_t size, uint64_t dstIova) {
+    uint64_t last = srcIova + (size - 1);
+    auto it = src.areas_.upper_bound(srcIova);
+    if (it != src.areas_.begin()) --it;
+    for (; it != src.areas_.end() && it->first <= last; ++it) {
+      uint64_t aFirst = it->first, aLast = it->first + (it->second.size - 1);
+      if (aLast < srcIova) continue;
+      uint64_t from = aFirst > srcIova ? aFirst : srcIova, to = aLast < last ? aLast : last;
+      Mapped(dstIova + (from - srcIova), to - from + 1, it->second.buffers);
+    }
+  }
+
+  // f(iova, size) for every record, in IOVA order.
+  template <class F>
+  void ForEach(F&& f) const {
+    for (const auto& [iova, a] : areas_) f(iova, a.size);
+  }
+
+ private:
+  struct Area {
+    uint64_t size;
+    std::vector<Buffer*> buffers;
+  };
+
+  static void Release(Area& a) noexcept {
+    for (Buffer* b : a.buffers) b->Unpin();
+  }
+
+  // The kernel's walk over [iova, last] (see the top of this file).
+  void Walk(uint64_t iova, uint64_t last) noexcept {
+    auto it = areas_.upper_bound(iova);
+    if (it != areas_.begin()) {
+      auto prev = std::prev(it);
+      if (prev->first + (prev->second.size - 1) >= iova) it = prev;
+    }
+    while (it != areas_.end() && it->first <= last) {
+      if (rule_ == UnmapRule::kType1v1 && it->first < iova) break;
+      if (rule_ == UnmapRule::kIoas && (it->first < iova || it->first + (it->second.size - 1) > last)) break;
+      Release(it->second);
+      it = areas_.erase(it);
+    }
+  }
+
+  UnmapRule rule_;
+  std::map<uint64_t, Area> areas_;  // keyed by iova
+};
+
+}  // namespace vfio
