@@ -1,7 +1,7 @@
 // scripts/install.cjs, npm's install step: it never fails the install, builds
 // nothing for a non-Linux target (npm's --os reaches it as npm_config_os), and
 // on Linux, when no prebuild loads and the compile fails, says what a
-// consumer installs and runs. Runs from a scratch copy of the package with
+// consumer installs and runs (and fails when the compile was asked for). Runs from a scratch copy of the package with
 // no prebuild and no build, so node-gyp-build has to compile.
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
@@ -28,7 +28,7 @@ beforeAll(() => {
 afterAll(() => rmSync(pkg, { recursive: true, force: true }));
 
 function install(env: Record<string, string>) {
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_config_(os|platform)$/i.test(k)));
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_config_(os|platform|build_from_source)$/i.test(k)));
   const r = spawnSync(process.execPath, [join(pkg, 'scripts', 'install.cjs')], {
     cwd: pkg, encoding: 'utf8', env: { ...clean, ...env },
   });
@@ -53,5 +53,13 @@ describe('the install script', () => {
     expect(r.out).toContain('dnf install gcc-c++ make python3');
     expect(r.out).toMatch(/then run: npm rebuild node-vfio\n/);
     expect(existsSync(join(pkg, 'build', 'Release', 'vfio.node'))).toBe(false);
+  });
+
+  it.skipIf(process.platform !== 'linux' || !localHeaders)('--build-from-source and no compiler: the install fails, saying why', () => {
+    // CI installs with --build-from-source to test these sources: a broken compile must not pass unseen.
+    const r = install({ CXX: 'false', CC: 'false', npm_config_nodedir: prefix, npm_config_build_from_source: 'true' });
+    expect(r.status).not.toBe(0);
+    expect(r.out).toContain('node-vfio: building from source was asked for and failed (exit 1)');
+    expect(r.out).toMatch(/then run: npm rebuild node-vfio\n/);
   });
 });
