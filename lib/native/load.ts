@@ -15,6 +15,14 @@ export interface NativeAvailability {
 
 const packageRoot = fileURLToPath(new URL('../../', import.meta.url));
 
+/**
+ * What a consumer can do when neither the prebuild nor a compile gave an
+ * addon: the same advice scripts/install.cjs prints at install time (a
+ * checkout of this repository can also run npm run build:native).
+ */
+export const REBUILD_HINT = 'compile it for this machine: install g++, make and python3 '
+  + '(apt-get install g++ make python3, or dnf install gcc-c++ make python3), then run npm rebuild node-vfio';
+
 export type Loaded = { addon: NativeAddon } | { addon: null; reason: string };
 let loaded: Loaded | undefined;
 
@@ -32,7 +40,7 @@ export function loadAddon(root: string, platform: string = process.platform): Lo
     return { addon };
   } catch (err) {
     const why = err instanceof Error ? err.message.split('\n')[0] : String(err);
-    return { addon: null, reason: `native addon failed to load (${why}); build it with npm run build:native` };
+    return { addon: null, reason: `native addon failed to load (${why}); ${REBUILD_HINT}` };
   }
 }
 

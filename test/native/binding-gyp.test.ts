@@ -30,7 +30,7 @@ function configure(args: string[], env: Record<string, string> = {}): string {
   cpSync(join(root, 'package.json'), join(dir, 'package.json'));
   symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
   execFileSync(process.execPath, [nodeGyp, 'configure', `--nodedir=${prefix}`, ...args], {
-    cwd: dir, stdio: 'pipe', env: { ...process.env, VFIO_ASAN: '', ...env },
+    cwd: dir, stdio: 'pipe', env: { ...process.env, VFIO_ASAN: '', VFIO_STATIC_RUNTIME: '', ...env },
   });
   return readFileSync(join(dir, 'build', 'vfio.target.mk'), 'utf8');
 }
@@ -51,6 +51,13 @@ describe.skipIf(!localHeaders || process.env.VFIO_HIL === '1')(
     for (const src of ['addon', 'container', 'group', 'device', 'dma_buffer', 'plan', 'errors']) {
       expect(mk).toContain(`native/${src}.o`);
     }
+  });
+
+  it('VFIO_STATIC_RUNTIME=1 (the prebuild) links the C++ runtime in; a source build and the sanitizer build do not', () => {
+    const staticRe = /LDFLAGS_Release :=[^]*-static-libstdc\+\+[^]*-static-libgcc/;
+    expect(configure([], { VFIO_STATIC_RUNTIME: '1' })).toMatch(staticRe);
+    expect(configure([])).not.toMatch(/-static-libstdc\+\+/);
+    expect(configure([], { VFIO_STATIC_RUNTIME: '1', VFIO_ASAN: '1' })).not.toMatch(/-static-libstdc\+\+/);
   });
 
   it('-Dvfio_asan=1 adds AddressSanitizer and UBSan to compile and link', () => {
