@@ -104,6 +104,21 @@ export interface PlanResult {
   simulated: boolean;
 }
 
+/**
+ * Repetitions of (map the plan, unmap it) in one call, each repetition's
+ * ioctl times summed: the kernel's cost with nothing between repetitions, as
+ * a C loop measures it. Stops at the first failure without unwinding, like
+ * runPlan; the arrays hold the completed repetitions only.
+ */
+export interface PlanCycles {
+  mapNs: Float64Array;
+  unmapNs: Float64Array;
+  completed: number;
+  failedOp: PlanOp | null;
+  failedIndex: number;
+  errno: number;
+}
+
 export interface DirtyBitmap {
   pageSize: bigint;
   /** Bit i (LSB first, u64 words) = page at iova + i * pageSize was dirtied. */
@@ -135,6 +150,8 @@ export interface DmaSpace {
   runPlan(op: PlanOp, plan: BigUint64Array): PlanResult;
   /** Dirty tracking of the whole space. An IOAS has none: iommufd tracks through a HWPT (Iommufd.hwptDirty). */
   dirtyTracking?(): DirtyTracking;
+  /** reps x (map plan, unmap plan) inside one native call (lib/seam/capabilities.ts planCyclesOf). */
+  runPlanCycles?(plan: BigUint64Array, reps: number): PlanCycles;
 }
 
 export interface Container extends DmaSpace, Disposable {

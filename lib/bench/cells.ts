@@ -26,7 +26,13 @@ export function emptyCell(spec: CellSpec, reason: string): CellResult {
   };
 }
 
-export function fullCell(spec: CellSpec, entries: number, samples: number[], jsSamples: number[], bytes: number): CellResult {
+/** How the samples were taken, and the same ioctls driven one call from JS at a time. */
+export interface LoopTimes {
+  timing: 'native-loop' | 'js-loop';
+  jsLoopSamples: number[];
+}
+
+export function fullCell(spec: CellSpec, entries: number, samples: number[], jsSamples: number[], bytes: number, loop?: LoopTimes): CellResult {
   const s = summarize(samples);
   return {
     ...baseCell(spec),
@@ -41,6 +47,7 @@ export function fullCell(spec: CellSpec, entries: number, samples: number[], jsS
     nsPerPage: s.median / (bytes / 4096),
     jsSamples,
     jsMedian: summarize(jsSamples).median,
+    ...(loop ? { timing: loop.timing, jsLoopSamples: loop.jsLoopSamples, jsLoopMedian: summarize(loop.jsLoopSamples).median } : {}),
   };
 }
 

@@ -34,8 +34,22 @@ export interface CellResult {
   strategy: Strategy | null;
   /** Plan entries (ioctls) per repetition. */
   entries: number;
-  /** ns per repetition, from the plan executor (native: CLOCK_MONOTONIC around each ioctl; sim: cost model). */
+  /**
+   * ns per repetition, from the plan executor (native: CLOCK_MONOTONIC around
+   * each ioctl; sim: cost model). With `timing` 'native-loop', every
+   * repetition ran inside one native call (runPlanCycles), as a C loop does.
+   */
   samples: number[];
+  /** How `samples` were taken: 'native-loop' (no JS between repetitions) or 'js-loop' (one call from JS each). */
+  timing?: 'native-loop' | 'js-loop';
+  /**
+   * The executor's ns per repetition when each repetition is a mapBatch /
+   * unmapBatch call from JS: the same ioctls, with the planner and V8 between
+   * them. Beside a 'native-loop' median it shows what returning to JS costs
+   * the kernel path (caches, and under emulation far more).
+   */
+  jsLoopSamples?: number[];
+  jsLoopMedian?: number;
   min: number;
   median: number;
   p99: number;

@@ -3,7 +3,7 @@
 // the same way, and both read the locked-memory budget from /proc. Each
 // subclass adds what its interface has of its own (GET_INFO and dirty pages;
 // IOVA_RANGES, kernel-chosen IOVAs, copies).
-import type { DmaMapping, DmaSpace, IommuInfo, MemlockStatus, PlanOp, PlanResult } from '../backend.js';
+import type { DmaMapping, DmaSpace, IommuInfo, MemlockStatus, PlanCycles, PlanOp, PlanResult } from '../backend.js';
 import { checkMapping, checkPlan, checkRange } from '../seam/args.js';
 import type { NativeAddon, NativeContainer } from './addon.js';
 import { readMemlock } from './memlock.js';
@@ -15,6 +15,7 @@ export interface NativeSpaceHandle {
   unmap(iova: bigint, size: bigint): bigint;
   unmapAll(): bigint;
   runPlan: NativeContainer['runPlan'];
+  runPlanCycles: NativeContainer['runPlanCycles'];
   close(): void;
 }
 
@@ -56,6 +57,11 @@ export abstract class NativeSpace<N extends NativeSpaceHandle> implements DmaSpa
   runPlan(op: PlanOp, plan: BigUint64Array): PlanResult {
     checkPlan(op, plan);
     return { ...this.n.runPlan(op, plan), simulated: false };
+  }
+
+  runPlanCycles(plan: BigUint64Array, reps: number): PlanCycles {
+    checkPlan('map', plan);
+    return this.n.runPlanCycles(plan, reps);
   }
 
   close(): void {

@@ -1,7 +1,7 @@
 // Optional capabilities of the seam, asked for without casts: a backend that
 // has one implements the method, and for one that does not, these answer
 // "unsupported" (EOPNOTSUPP, naming what is missing) by themselves.
-import type { Container, DirtyTracking, DmaSpace, HwptDirty, Iommufd } from '../backend.js';
+import type { Container, DirtyTracking, DmaSpace, HwptDirty, Iommufd, PlanCycles } from '../backend.js';
 import { Errno, VfioError } from '../errors.js';
 
 /** The space's dirty tracking, or null when it has none. */
@@ -26,4 +26,35 @@ export function containerDirtyTracking(c: Container): DirtyTracking {
     stop: () => c.dirtyStop(),
     get: (iova, size, pageSize) => c.dirtyGet(iova, size, pageSize),
   };
+}
+
+export interface Cycles {
+  run(plan: BigUint64Array, reps: number): PlanCycles;
+  /** True when the repetitions run inside one native call (no JS between them). */
+  native: boolean;
+}
+
+/**
+ * Repeated (map plan, unmap plan) on a space: inside one native call where
+ * the space can (runPlanCycles), otherwise the same loop here over runPlan,
+ * which is exact for a cost model that does not see the JS between calls.
+ */
+export function planCyclesOf(space: DmaSpace): Cycles {
+  if (space.runPlanCycles) return { run: (plan, reps) => space.runPlanCycles!(plan, reps), native: true };
+  return { run: (plan, reps) => cyclesOverRunPlan(space, plan, reps), native: false };
+}
+
+function cyclesOverRunPlan(space: DmaSpace, plan: BigUint64Array, reps: number): PlanCycles {
+  const mapNs = new Float64Array(reps);
+  const unmapNs = new Float64Array(reps);
+  const sumOf = (ns: Float64Array) => ns.reduce((a, b) => a + b, 0);
+  for (let r = 0; r < reps; r++) {
+    const m = space.runPlan('map', plan);
+    if (m.failedIndex >= 0) return { mapNs: mapNs.subarray(0, r), unmapNs: unmapNs.subarray(0, r), completed: r, failedOp: 'map', failedIndex: m.failedIndex, errno: m.errno };
+    const u = space.runPlan('unmap', plan);
+    if (u.failedIndex >= 0) return { mapNs: mapNs.subarray(0, r), unmapNs: unmapNs.subarray(0, r), completed: r, failedOp: 'unmap', failedIndex: u.failedIndex, errno: u.errno };
+    mapNs[r] = sumOf(m.ns);
+    unmapNs[r] = sumOf(u.ns);
+  }
+  return { mapNs, unmapNs, completed: reps, failedOp: null, failedIndex: -1, errno: 0 };
 }

@@ -85,11 +85,12 @@ describe('bench runner on the sim', () => {
       container.close();
       return calls;
     };
-    // 18 cells and 3 overhead rows of (warmup + 2) calls each; no warm-up at --warmup 0.
-    expect(count(0)).toBe(21 * 2);
+    // 18 cells of one plan for the native loop plus (warmup + 2) from JS, and 3 overhead
+    // rows of (warmup + 2) calls each; no warm-up at --warmup 0.
+    expect(count(0)).toBe(18 * 3 + 3 * 2);
     // Each warm-up makes at least 4 rounds of 100 calls (it compares two stretches of
     // rounds) and runs longer while timings fall: 3 backings x (before the cells + the table).
-    expect(count(1)).toBeGreaterThanOrEqual(21 * 3 + 6 * 400);
+    expect(count(1)).toBeGreaterThanOrEqual(18 * 4 + 3 * 3 + 6 * 400);
   });
 
   it('leaves nothing mapped or pinned after a run', () => {
@@ -158,5 +159,60 @@ describe('bench runner on the sim', () => {
     expect(out.cells.filter((c) => c.skipped)).toHaveLength(9);
     group.close();
     container.close();
+  });
+});
+
+describe('map and unmap cells time the kernel with every repetition in one call where the space can', () => {
+  function simContainer() {
+    const backend = new SimBackend();
+    const container = backend.openContainer();
+    const group = backend.openGroup(7);
+    group.setContainer(container);
+    container.setIommu('type1v2');
+    return { backend, container };
+  }
+  const oneCell = cellsFor('matrix').filter((c) => c.size === 4096n && c.backing === '4k' && c.strategy === 'coalesced');
+
+  it('uses runPlanCycles: its figures are the samples, the JS-driven loop is kept beside them', () => {
+    const { backend, container } = simContainer();
+    const calls: number[] = [];
+    // The sim has no native loop: give it one that reports recognisable figures.
+    const space = Object.assign(container, {
+      runPlanCycles(plan: BigUint64Array, reps: number) {
+        calls.push(reps);
+        const mapNs = Float64Array.from({ length: reps }, (_, i) => 1000 + i);
+        const unmapNs = Float64Array.from({ length: reps }, (_, i) => 2000 + i);
+        expect(plan.length).toBe(4);
+        return { mapNs, unmapNs, completed: reps, failedOp: null, failedIndex: -1, errno: 0 };
+      },
+    });
+    const out = new BenchRunner(backend, space, defaultPlanner, { reps: 5, warmup: 2, budget, warm: { minCalls: 0 } }).run(oneCell);
+    const cell = out.cells[0]!;
+    expect(calls).toEqual([7]);
+    expect(cell.timing).toBe('native-loop');
+    expect(cell.samples).toEqual([1002, 1003, 1004, 1005, 1006]);
+    expect(cell.jsLoopSamples).toHaveLength(5);
+    expect(cell.jsSamples).toHaveLength(5);
+  });
+
+  it('without it, the same loop runs over runPlan (the sim), marked js-loop', () => {
+    const { backend, container } = simContainer();
+    const cell = new BenchRunner(backend, container, defaultPlanner, { reps: 3, warmup: 0, budget }).run(oneCell).cells[0]!;
+    expect(cell.timing).toBe('js-loop');
+    expect(cell.samples).toHaveLength(3);
+    expect(cell.samples.every((ns) => ns > 0)).toBe(true);
+  });
+
+  it('a failure inside the native loop skips the cell with the errno and leaves nothing mapped', () => {
+    const { backend, container } = simContainer();
+    const space = Object.assign(container, {
+      runPlanCycles(plan: BigUint64Array) {
+        container.runPlan('map', plan); // the first repetition mapped, then the unmap "failed"
+        return { mapNs: new Float64Array(0), unmapNs: new Float64Array(0), completed: 0, failedOp: 'unmap' as const, failedIndex: 0, errno: 4 };
+      },
+    });
+    const out = new BenchRunner(backend, space, defaultPlanner, { reps: 2, warmup: 0, budget }).run(oneCell);
+    expect(out.cells[0]!.skipped).toMatch(/EINTR/);
+    expect(container.info().dmaAvail).toBe(65535);
   });
 });
