@@ -6,7 +6,7 @@
 // answer (empty lists, nulls). Writes are confined to <root>/sys/bus/pci and
 // only ever take a PCI address that matched PCI_ADDRESS, so no argument can
 // steer them anywhere else.
-import { existsSync, readFileSync, readdirSync, readlinkSync, realpathSync, writeFileSync } from 'node:fs';
+import { accessSync, constants as fsConstants, existsSync, readFileSync, readdirSync, readlinkSync, realpathSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { Errno, VfioError } from './errors.js';
@@ -299,4 +299,18 @@ export function bindToVfioPci(address: string, root = '/'): BindResult {
   write('drivers_probe', address);
   const after = pciDevice(address, root);
   return { address, previousDriver: before.driver, driver: after?.driver ?? null, changes };
+}
+
+/** Whether this process may open /dev/vfio/<group>: 'rw', 'denied' (the node is there, its permissions say no), or 'absent'. */
+export type VfioNodeAccess = 'rw' | 'denied' | 'absent';
+
+export function vfioNodeAccess(group: number, root = '/'): VfioNodeAccess {
+  const node = join(root, 'dev/vfio', String(group));
+  if (!existsSync(node)) return 'absent';
+  try {
+    accessSync(node, fsConstants.R_OK | fsConstants.W_OK);
+    return 'rw';
+  } catch {
+    return 'denied';
+  }
 }

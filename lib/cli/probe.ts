@@ -3,10 +3,10 @@
 // It only reads: binding a device is `vfio bind BDF --yes`.
 import type { Backend, IommuInfo, MemlockStatus } from '../backend.js';
 import { renderTable } from '../bench/text-table.js';
-import { formatSize } from '../bench/suites.js';
+import { formatBytes } from '../bench/suites.js';
 import {
-  dmaEntryLimit, hugepagePools, listIommuGroups, memlockLimit, thpMode, usableVfioGroup, vfioPresence,
-  type IommuGroupInfo, type VfioPresence,
+  dmaEntryLimit, hugepagePools, listIommuGroups, memlockLimit, thpMode, usableVfioGroup, vfioNodeAccess, vfioPresence,
+  type IommuGroupInfo, type VfioNodeAccess, type VfioPresence,
 } from '../sysfs.js';
 import type { ProbeArgs } from './args.js';
 import { attachGroup, EXTENSION_NAMES, type BackendOpener } from './backends.js';
@@ -33,7 +33,8 @@ export interface ProbeReport {
   native: { available: boolean; reason: string };
   apiVersion: number | null;
   extensions: Record<string, boolean> | null;
-  groups: Array<Omit<IommuGroupInfo, 'devices'> & { devices: Array<Record<string, unknown>> }>;
+  /** node: whether this user may open /dev/vfio/<id> ('absent' until a device of the group is bound to vfio-pci). */
+  groups: Array<Omit<IommuGroupInfo, 'devices'> & { node: VfioNodeAccess; devices: Array<Record<string, unknown>> }>;
   container: ContainerReport | null;
   memlock: { soft: number | null; hard: number | null } | null;
   dmaEntryLimit: number | null;
@@ -74,7 +75,7 @@ export function collectProbe(args: ProbeArgs, root: string, open: BackendOpener 
     native: { available: false, reason: 'not tried' },
     apiVersion: null,
     extensions: null,
-    groups: groups.map((g) => ({ ...g, devices: g.devices.map((d) => ({ ...d })) })),
+    groups: groups.map((g) => ({ ...g, node: vfioNodeAccess(g.id, root), devices: g.devices.map((d) => ({ ...d })) })),
     container: null,
     memlock: ml && { soft: ml.soft === null ? null : Number(ml.soft), hard: ml.hard === null ? null : Number(ml.hard) },
     dmaEntryLimit: dmaEntryLimit(root),
@@ -119,12 +120,16 @@ export function collectProbe(args: ProbeArgs, root: string, open: BackendOpener 
   return report;
 }
 
+const NODE_LABEL: Record<VfioNodeAccess, string> = { rw: 'yours', denied: 'no access', absent: '-' };
+
 const vendorDevice = (d: Record<string, unknown>) => {
   const h = (v: unknown, w: number) => (typeof v === 'number' ? v.toString(16).padStart(w, '0') : '?');
   return `${h(d.vendor, 4)}:${h(d.device, 4)}`;
 };
 
-const bytes = (v: number | null | undefined) => (v === null || v === undefined ? 'unlimited' : formatSize(v));
+/** Byte counts as 4 KiB, 2 MiB ... (the report keeps them as numbers). */
+const size = (n: number) => formatBytes(BigInt(n));
+const bytes = (v: number | null | undefined) => (v === null || v === undefined ? 'unlimited' : size(v));
 
 // No group at all means no IOMMU driver bound any device: almost always an
 // IOMMU turned off in the firmware or not asked for on the kernel command line.
@@ -152,10 +157,15 @@ export function formatProbe(r: ProbeReport): string {
   else {
     out.push(`IOMMU groups (${r.groups.length}):`);
     const rows = r.groups.flatMap((g) => g.devices.map((d, i) => [
-      i === 0 ? String(g.id) : '', i === 0 ? (g.viable ? 'yes' : 'no') : '', String(d.address), vendorDevice(d),
+      i === 0 ? String(g.id) : '', i === 0 ? (g.viable ? 'yes' : 'no') : '', i === 0 ? NODE_LABEL[g.node] : '', String(d.address), vendorDevice(d),
       typeof d.classCode === 'number' ? d.classCode.toString(16).padStart(6, '0') : '?', String(d.driver ?? '-'),
     ]));
-    out.push(renderTable(['group', 'viable', 'device', 'vendor:device', 'class', 'driver'], rows));
+    out.push(renderTable(['group', 'viable', '/dev/vfio', 'device', 'vendor:device', 'class', 'driver'], rows));
+    const denied = r.groups.filter((g) => g.node === 'denied').map((g) => g.id);
+    if (denied.length) {
+      out.push(`  you may not open /dev/vfio/${denied.join(', /dev/vfio/')}: its owner or a udev rule must give you the node `
+        + '(e.g. SUBSYSTEM=="vfio", OWNER="you"), or run as root');
+    }
     const blocked = r.groups.filter((g) => !g.viable);
     if (blocked.length) out.push(`  not viable until bound to vfio-pci: ${blocked.flatMap((g) => g.blockers).join(', ')}`);
   }
@@ -165,13 +175,13 @@ export function formatProbe(r: ProbeReport): string {
     if (c.error) out.push(`Container on group ${c.group}: ${c.error}`);
     else {
       out.push(`Container on group ${c.group} (${c.iommuType}), VFIO_IOMMU_GET_INFO:`);
-      out.push(`  page sizes: ${c.pageSizes!.map(formatSize).join(', ')}`);
+      out.push(`  page sizes: ${c.pageSizes!.map(size).join(', ')}`);
       out.push(`  IOVA ranges: ${c.ranges!.map((x) => `${x.start}-${x.last}`).join(', ')}`);
       out.push(`  DMA mappings available: ${c.dmaAvail ?? 'not reported'}`);
       out.push(`  dirty tracking (migration cap): ${c.migration
-        ? `yes, page sizes ${c.migration.pageSizes.map(formatSize).join(', ')}, max bitmap ${formatSize(c.migration.maxDirtyBitmapSize)}`
+        ? `yes, page sizes ${c.migration.pageSizes.map(size).join(', ')}, max bitmap ${size(c.migration.maxDirtyBitmapSize)}`
         : 'no'}`);
-      if (c.memlock) out.push(`  locked memory: ${formatSize(c.memlock.locked)} of ${bytes(c.memlock.limit)}${c.memlock.exempt ? ' (CAP_IPC_LOCK: exempt)' : ''}`);
+      if (c.memlock) out.push(`  locked memory: ${size(c.memlock.locked)} of ${bytes(c.memlock.limit)}${c.memlock.exempt ? ' (CAP_IPC_LOCK: exempt)' : ''}`);
     }
   } else {
     out.push(`Container: not opened (${r.native.available ? 'no viable group with devices; pass --group N' : 'native backend unavailable'})`);
@@ -179,7 +189,7 @@ export function formatProbe(r: ProbeReport): string {
   out.push('');
   out.push(`RLIMIT_MEMLOCK: ${r.memlock ? `soft ${bytes(r.memlock.soft)}, hard ${bytes(r.memlock.hard)}` : 'unknown'}`);
   out.push(`Huge pages: ${r.hugepages.length
-    ? r.hugepages.map((h) => `${formatSize(h.pageSize)}: ${h.free} free of ${h.total}`).join('; ')
+    ? r.hugepages.map((h) => `${size(h.pageSize)}: ${h.free} free of ${h.total}`).join('; ')
     : 'none'}`);
   out.push(`THP: ${r.thp ?? 'not available'}`);
   return `${out.join('\n')}\n`;

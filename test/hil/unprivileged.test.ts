@@ -54,6 +54,21 @@ describe.skipIf(!inLaneVm || !SETPRIV)(`an unprivileged user with the group's no
     expect(r.lockedAfterUnmap).toBe(0);
   });
 
+  it('`vfio probe` as a user without the node says it may not open it, and how that is given', () => {
+    chownSync(node, owner.uid, owner.gid);
+    try {
+      const r = spawnChild(`${checkout}/lib/cli/main.ts`, { memlockKiB: LIMIT_KIB, dropIpcLock: false, user: NOBODY, env: { HOME: '/tmp' } }, ['probe']);
+      const stdout = String(r.stdout);
+      expect(r.status, `${stdout}\n${String(r.stderr)}`).toBe(0);
+      expect(String(r.stderr)).not.toMatch(/\n\s+at /);
+      expect(stdout).toMatch(new RegExp(`\\n${group}\\s+yes\\s+no access\\s+`));
+      expect(stdout).toMatch(new RegExp(`you may not open /dev/vfio/${group}: its owner or a udev rule must give you the node`));
+      expect(stdout).toMatch(new RegExp(`Container on group ${group}: .*EACCES`));
+    } finally {
+      chownSync(node, NOBODY, NOBODY);
+    }
+  });
+
   it('`vfio probe` as that user: what it can and cannot see, exit 0, no stack trace', () => {
     const r = spawnChild(`${checkout}/lib/cli/main.ts`, { memlockKiB: LIMIT_KIB, dropIpcLock: false, user: NOBODY, env: { HOME: '/tmp' } }, ['probe']);
     const stdout = String(r.stdout);
@@ -62,6 +77,7 @@ describe.skipIf(!inLaneVm || !SETPRIV)(`an unprivileged user with the group's no
     expect(r.status, `stdout:\n${stdout}\nstderr:\n${stderr}`).toBe(0);
     expect(stderr).not.toMatch(/\n\s+at /);
     // It opens the group it was given and reads the container's GET_INFO...
+    expect(stdout).toMatch(new RegExp(`\\n${group}\\s+yes\\s+yours\\s+`));
     expect(stdout).toMatch(new RegExp(`Container on group ${group} \\(type1v2?\\), VFIO_IOMMU_GET_INFO`));
     // ...and says it is held to its memlock limit, not exempt.
     expect(stdout).toMatch(/locked memory: .* of 64 KiB/);

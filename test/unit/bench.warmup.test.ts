@@ -34,6 +34,16 @@ describe('warmUntilStable', () => {
     expect(r).toEqual({ calls: 1000, stable: true, firstMedian: 500, lastMedian: 500 });
   });
 
+  it('slow calls that run out of time before the minimum: judged on the curve it has (flat = stable)', () => {
+    // A real kernel under emulation: 1,000 calls fill the time budget. A fake clock: 3 ms a call.
+    let ms = 0;
+    const flat = warmUntilStable(curve(() => (ms += 3, 500_000)), { nowMs: () => ms, maxMs: 3000 });
+    expect(flat).toMatchObject({ calls: 1000, stable: true });
+    ms = 0;
+    const falling = warmUntilStable(curve((n) => (ms += 3, 1e9 / (n + 1))), { nowMs: () => ms, maxMs: 3000 });
+    expect(falling).toMatchObject({ calls: 1000, stable: false });
+  });
+
   it('a curve that never settles ends at the call budget, not stable', () => {
     const r = warmUntilStable(curve((n) => 1e9 / (n + 1)), { minCalls: 1000, maxCalls: 20_000 });
     expect(r.stable).toBe(false);

@@ -14,10 +14,12 @@ const noNative: BackendOpener = () => {
 };
 
 function richHost(): FakeHost {
-  return fakeHost({
+  const h = fakeHost({
     devices: [EDU, NIC], vfio: true, memlock: '65536                65536',
     hugepages: { '2048kB': { nr: 16, free: 12 } }, thp: 'always madvise [never]', dmaEntryLimit: 4096,
   });
+  h.write('dev/vfio/3', '');
+  return h;
 }
 
 describe('vfio probe', () => {
@@ -28,8 +30,9 @@ describe('vfio probe', () => {
     expect(r.stdout).toMatch(/VFIO: present/);
     expect(r.stdout).toMatch(/Native backend: unavailable \(open \/dev\/vfio\/vfio failed: ENOENT/);
     expect(r.stdout).toMatch(/IOMMU groups \(2\)/);
-    expect(r.stdout).toMatch(/2\s+no\s+0000:00:02\.0\s+8086:10d3\s+020000\s+e1000e/);
-    expect(r.stdout).toMatch(/3\s+yes\s+0000:00:03\.0\s+1234:11e8/);
+    expect(r.stdout).toMatch(/2\s+no\s+-\s+0000:00:02\.0\s+8086:10d3\s+020000\s+e1000e/);
+    // Group 3 has its /dev/vfio node (this user may open it); group 2's device is not bound to vfio-pci: no node.
+    expect(r.stdout).toMatch(/3\s+yes\s+yours\s+0000:00:03\.0\s+1234:11e8/);
     expect(r.stdout).toMatch(/not viable until bound to vfio-pci: 0000:00:02\.0 \(e1000e\)/);
     expect(r.stdout).toMatch(/RLIMIT_MEMLOCK: soft 64 KiB, hard 64 KiB/);
     expect(r.stdout).toMatch(/Huge pages: 2 MiB: 12 free of 16/);
