@@ -65,7 +65,9 @@ describe.skipIf(!onVfioHost)(`vfio CLI on the native backend (${SKIP_REASON})`, 
       // The C reference ran the same plan for every cell.
       expect(c.ref?.samples, c.id).toHaveLength(3);
     }
-    expect(report.notes).toEqual([]);
+    // No cell skipped or failed. A warm-up note ('JS timings still falling', measured) is a
+    // timing judgement, which under emulation depends on the load: not asserted here.
+    expect(report.notes.filter((n) => !/JS timings still falling/.test(n))).toEqual([]);
     expect(report.plannerOverhead).toHaveLength(3);
 
     const after = (await nativeBackend()).openContainer();
