@@ -9,25 +9,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   assertPciAddress, bindToVfioPci, iommuGroup, isPciAddress, pciDevice, writePciAttribute,
 } from '../../lib/sysfs.js';
-import { EDU, NIC, fakeHost, type FakeHost } from '../unit/sysfs.fixture.js';
+import { EDU, NIC, fakeHost, snapshot, type FakeHost } from '../unit/sysfs.fixture.js';
 import { runCli } from '../unit/cli.helpers.js';
 import { casesRun, runTable, type Case } from './bad-input/table.js';
 
-/** Every file, link and its content under root: what "nothing changed" is checked against. */
-function snapshot(root: string): Map<string, string> {
-  const out = new Map<string, string>();
-  const walk = (dir: string) => {
-    for (const name of readdirSync(dir)) {
-      const p = join(dir, name);
-      const st = lstatSync(p);
-      if (st.isSymbolicLink()) out.set(p, `-> ${readlinkSync(p)}`);
-      else if (st.isDirectory()) walk(p);
-      else out.set(p, readFileSync(p, 'utf8'));
-    }
-  };
-  walk(root);
-  return out;
-}
 
 const BAD_ADDRESSES: ReadonlyArray<[string, string]> = [
   ['empty', ''], ['trailing newline', '0000:00:03.0\n'], ['leading space', ' 0000:00:03.0'], ['trailing space', '0000:00:03.0 '],

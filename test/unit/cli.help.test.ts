@@ -10,7 +10,7 @@ import { COMMANDS, COMMAND_USAGE } from '../../lib/cli/usage.js';
 import { formatEta, progressBar } from '../../lib/bench/progress.js';
 import { VfioError } from '../../lib/errors.js';
 import type { BackendOpener } from '../../lib/cli/backends.js';
-import { runCli } from './cli.helpers.js';
+import { noNative, runCli } from './cli.helpers.js';
 import { fakeHost, type FakeHost } from './sysfs.fixture.js';
 
 const quick = ['--reps', '1', '--warmup', '0', '--no-progress'];
@@ -110,9 +110,6 @@ describe('progress line', () => {
 describe('probe with the IOMMU off', () => {
   let host: FakeHost | undefined;
   afterEach(() => host?.cleanup());
-  const noNative: BackendOpener = () => {
-    throw new VfioError(2, 'open /dev/vfio/vfio', {}, 'native addon not built here');
-  };
 
   it('says how to turn it on: firmware VT-d / AMD-Vi, intel_iommu=on / amd_iommu=on', async () => {
     host = fakeHost();

@@ -1,5 +1,12 @@
 // Runs the CLI in-process and captures what it printed.
+import type { BackendOpener } from '../../lib/cli/backends.js';
 import { main, type MainDeps } from '../../lib/cli/run.js';
+import { VfioError } from '../../lib/errors.js';
+
+/** A backend opener for a host where the native addon cannot open /dev/vfio: probe then reads sysfs alone. */
+export const noNative: BackendOpener = () => {
+  throw new VfioError(2, 'open /dev/vfio/vfio', {}, 'native addon not built here');
+};
 
 export interface Captured {
   code: number;

@@ -4,14 +4,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { BackendOpener } from '../../lib/cli/backends.js';
 import { VfioError } from '../../lib/errors.js';
 import { EDU, NIC, fakeHost, type FakeHost } from './sysfs.fixture.js';
-import { runCli } from './cli.helpers.js';
+import { noNative, runCli } from './cli.helpers.js';
 
 let host: FakeHost | undefined;
 afterEach(() => host?.cleanup());
 
-const noNative: BackendOpener = () => {
-  throw new VfioError(2, 'open /dev/vfio/vfio', {}, 'native addon not built here');
-};
 
 function richHost(): FakeHost {
   const h = fakeHost({

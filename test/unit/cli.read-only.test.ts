@@ -3,36 +3,15 @@
 // root, and afterwards every file under it is byte for byte what it was
 // (paths, contents, links). The one writer is checked to really write, so the
 // snapshot is known to see a change.
-import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { BackendOpener } from '../../lib/cli/backends.js';
 import { VfioError } from '../../lib/errors.js';
-import { runCli } from './cli.helpers.js';
-import { EDU, NIC, fakeHost, type FakeHost } from './sysfs.fixture.js';
+import { noNative, runCli } from './cli.helpers.js';
+import { EDU, NIC, fakeHost, snapshot, type FakeHost } from './sysfs.fixture.js';
 
 let host: FakeHost | undefined;
 afterEach(() => host?.cleanup());
 
-const noNative: BackendOpener = () => {
-  throw new VfioError(2, 'open /dev/vfio/vfio', {}, 'native addon not built here');
-};
-
-/** Every path under root with its content (files) or target (links). */
-function snapshot(root: string): Map<string, string> {
-  const out = new Map<string, string>();
-  const walk = (dir: string) => {
-    for (const name of readdirSync(dir)) {
-      const path = join(dir, name);
-      const st = lstatSync(path);
-      if (st.isSymbolicLink()) out.set(path, `-> ${readlinkSync(path)}`);
-      else if (st.isDirectory()) { out.set(path, 'dir'); walk(path); }
-      else out.set(path, readFileSync(path, 'latin1'));
-    }
-  };
-  walk(root);
-  return out;
-}
 
 /** All subsets of `flags`, each a flat argv fragment. */
 function subsets(flags: string[][]): string[][] {

@@ -1,7 +1,7 @@
 // A fake /sys + /proc + /dev tree laid out the way the kernel lays it out
 // (device directories under /sys/devices, symlinks from bus/pci and from the
 // IOMMU groups), for the sysfs helpers and the CLI's probe/bind commands.
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 
@@ -87,3 +87,21 @@ export const EDU: FakeDevice = { address: '0000:00:03.0', vendor: '0x1234', devi
 export const NIC: FakeDevice = {
   address: '0000:00:02.0', vendor: '0x8086', device: '0x10d3', classCode: '0x020000', driver: 'e1000e', group: 2,
 };
+
+/** Every path under root with its content (files) or target (links): what "nothing changed" is checked against. */
+export function snapshot(root: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir)) {
+      const path = join(dir, name);
+      const st = lstatSync(path);
+      if (st.isSymbolicLink()) out.set(path, `-> ${readlinkSync(path)}`);
+      else if (st.isDirectory()) {
+        out.set(path, 'dir');
+        walk(path);
+      } else out.set(path, readFileSync(path, 'latin1'));
+    }
+  };
+  walk(root);
+  return out;
+}
