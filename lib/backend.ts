@@ -1,6 +1,7 @@
 // The one seam. `native` (real ioctls) and `sim` (a model of vfio_iommu_type1)
 // implement these interfaces; the planner, allocator, benchmarks and CLI only
 // ever see them. Nothing here imports anything above it.
+import type { IrqKind, IrqOptions, IrqSet } from './irq.js';
 //
 // Addresses and sizes are bigint; bulk plans are BigUint64Array. Every method
 // that the kernel could refuse throws a VfioError carrying the errno the kernel
@@ -191,6 +192,12 @@ export interface Device extends Disposable {
   /** mmap of a whole region; detached when the device closes. */
   mmap(region: number): ArrayBuffer;
   irqInfo(index: number): IrqInfo;
+  /**
+   * VFIO_DEVICE_SET_IRQS: enables `count` vectors of one index, each with its
+   * own eventfd delivered on the event loop (lib/irq.ts). INTx, MSI and MSI-X
+   * exclude each other; closing the device disables them (waiters: EBADF).
+   */
+  irqs(kind: IrqKind, opts?: IrqOptions): IrqSet;
   reset(): void;
   close(): void;
 }

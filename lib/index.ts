@@ -4,6 +4,10 @@
 // the benchmark. The CLI (dist/cli/main.js) is built on exactly these.
 export * from './backend.js';
 export { VfioError, Errno, errnoCode, type VfioErrorArgs } from './errors.js';
+export {
+  IrqEvent, IrqIndex, IrqSet, IrqVector,
+  type IrqKind, type IrqOptions, type IrqWaitOptions,
+} from './irq.js';
 
 export { openBackend, type BackendChoice, type OpenBackendOptions, type OpenedBackend } from './open.js';
 export { NativeBackend, nativeAvailability, nativeUapiVersion, type NativeAvailability } from './native/index.js';

@@ -3,6 +3,7 @@
 // (iommufd-iopt.ts), cdev devices bound to the context and attached to an
 // IOAS, and IOMMU_OPTION_RLIMIT_MODE. Object ids come from one allocator per
 // context, lowest free first from 1 (xa_alloc with XA_FLAGS_ALLOC1).
+import type { IrqKind, IrqOptions, IrqSet } from '../irq.js';
 import {
   PROT_READ, PROT_RW, PROT_WRITE,
   type CdevDevice, type DeviceInfo, type DmaMapping, type Ioas, type IoasRanges, type IommuInfo, type Iommufd,
@@ -469,6 +470,10 @@ export class SimCdevDevice implements CdevDevice {
 
   irqInfo(index: number): IrqInfo {
     return this.#dev.irqInfo(index);
+  }
+
+  irqs(kind: IrqKind, opts?: IrqOptions): IrqSet {
+    return this.#dev.irqs(kind, opts);
   }
 
   reset(): void {
