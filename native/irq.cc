@@ -198,7 +198,7 @@ void IrqTable::CloseAll(int deviceFd, bool notify) noexcept {
     if (!index.onClose.IsEmpty()) tell.push_back(std::move(index.onClose));
   }
   indexes_.clear();
-  if (!notify || rt_->tearingDown) return;
+  if (tell.empty() || !notify || rt_->tearingDown) return;
   Napi::Env env(rt_->env);
   Napi::HandleScope scope(env);
   for (auto& ref : tell) {
@@ -424,7 +424,11 @@ void IrqTeardown(AddonData* data) noexcept {
   if (!rt) return;
   rt->tearingDown = true;
   for (Device* d : data->devices) {
-    if (d->irqs) d->irqs->CloseAll(d->fd(), false);
+    if (!d->irqs) continue;
+    d->irqs->CloseAll(d->fd(), false);
+    // The table points at the runtime, which frees itself once the handles
+    // are closed: the device, closed later by TearDown, must not reach it.
+    d->irqs.reset();
   }
   // The runtime frees itself once the last close callback has run.
   data->irq = nullptr;
