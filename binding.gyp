@@ -30,6 +30,7 @@
         "native/ioas.cc",
         "native/iommufd.cc",
         "native/iommufd_mock.cc",
+        "native/irq.cc",
         "native/mapped_memory.cc",
         "native/memlock.cc",
         "native/plan.cc"

@@ -4,6 +4,7 @@
 // Arguments are checked once for every backend (lib/seam/args.ts); optional
 // capabilities are asked for through lib/seam/capabilities.ts. Nothing here
 // imports anything above it.
+import type { IrqKind, IrqOptions, IrqSet } from './irq.js';
 //
 // Addresses and sizes are bigint; bulk plans are BigUint64Array. Every method
 // that the kernel could refuse throws a VfioError carrying the errno the kernel
@@ -225,6 +226,12 @@ export interface Device extends Disposable {
   /** mmap of a whole region; detached when the device closes. */
   mmap(region: number): ArrayBuffer;
   irqInfo(index: number): IrqInfo;
+  /**
+   * VFIO_DEVICE_SET_IRQS: enables `count` vectors of one index, each with its
+   * own eventfd delivered on the event loop (lib/irq.ts). INTx, MSI and MSI-X
+   * exclude each other; closing the device disables them (waiters: EBADF).
+   */
+  irqs(kind: IrqKind, opts?: IrqOptions): IrqSet;
   reset(): void;
   close(): void;
 }

@@ -6,6 +6,10 @@
 // the progress bar).
 export * from './backend.js';
 export { VfioError, Errno, Op, errnoCode, type OpName, type VfioErrorArgs } from './errors.js';
+export {
+  IrqEvent, IrqIndex, IrqSet, IrqVector,
+  type IrqKind, type IrqOptions, type IrqWaitOptions,
+} from './irq.js';
 
 export { openBackend, BACKEND_CHOICES, type BackendChoice, type OpenBackendOptions, type OpenedBackend } from './open.js';
 export { NativeBackend, nativeAvailability, nativeUapiVersion, type NativeAvailability } from './native/index.js';

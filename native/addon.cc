@@ -15,6 +15,7 @@
 #include "iommufd_test_access.h"
 #include "ioas.h"
 #include "iommufd.h"
+#include "irq.h"
 #include "memlock.h"
 #include "plan.h"
 #include "wrap.h"
@@ -28,6 +29,7 @@ char constructToken;
 void TearDown(AddonData* data) {
   // Cleanup hooks run outside any JS call: closing views needs handles.
   Napi::HandleScope scope(Napi::Env(data->env));
+  IrqTeardown(data);  // no JS may run from here on
   data->CloseAll();
   data->errorFactory.Reset();
   data->containerClass.Reset();

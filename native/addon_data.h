@@ -18,6 +18,7 @@ class Device;
 class DmaBuffer;
 class Group;
 class Iommufd;
+struct IrqRuntime;
 
 struct AddonData {
   napi_env env = nullptr;
@@ -35,6 +36,8 @@ struct AddonData {
   std::set<Group*> groups;
   std::set<Device*> devices;
   std::map<uint64_t, DmaBuffer*> buffers;  // keyed by vaddr
+  // Interrupt polling in this env's loop (native/irq.cc); created on first use.
+  IrqRuntime* irq = nullptr;
 
   static AddonData* Of(Napi::Env env) { return env.GetInstanceData<AddonData>(); }
 

@@ -42,6 +42,7 @@ void Device::Init(Napi::Env env, AddonData* data) {
       Method<Device, &Device::DetachPt>(env, "detachPt"),
       Getter<Device, &Device::GetDevId>("devId"),
   });
+  DefineIrqMethods(env, ctor.Get("prototype").As<Napi::Object>());
   data->deviceClass = Napi::Persistent(ctor);
 }
 
@@ -77,6 +78,10 @@ void Device::CloseNow() noexcept {
   // Views first: no JS may touch a BAR once the descriptor is gone.
   for (auto& [index, mem] : mmaps_) mem->Close(Env());
   mmaps_.clear();
+  // Interrupts next, while SET_IRQS can still reach the kernel; their waiters
+  // hear EBADF.
+  if (irqs) irqs->CloseAll(fd_, true);
+  irqs.reset();
   close(fd_);
   fd_ = -1;
   data_->devices.erase(this);

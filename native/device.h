@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 
+#include "irq.h"
 #include "mapped_memory.h"
 
 namespace vfio {
@@ -43,6 +44,12 @@ class Device : public Napi::ObjectWrap<Device> {
   uint32_t AttachedIoas() const { return attachedIoas_; }
   // VFIO_DEVICE_DETACH_IOMMUFD_PT; never throws.
   void DetachNow() noexcept;
+
+  // Interrupts (native/irq.cc): the descriptor SET_IRQS goes to, and the
+  // vectors enabled through it (torn down by CloseNow before the fd closes).
+  int fd() const { return fd_; }
+  const std::string& name() const { return name_; }
+  std::unique_ptr<IrqTable> irqs;
 
  private:
   void RequireOpen(Napi::Env env, const char* op) const;

@@ -67,6 +67,15 @@ export interface NativeDevice {
   irqInfo(index: number): { index: number; flags: number; count: number };
   reset(): void;
   close(): void;
+  // Interrupts (native/irq.cc): one eventfd per vector, polled in this env's loop.
+  irqEnable(index: number, count: number, onEvent: (vector: number, count: bigint) => void,
+    onClose: (errno: number) => void): void;
+  /** vector undefined: the whole index. */
+  irqDisable(index: number, vector?: number): void;
+  /** action 0 mask, 1 unmask, 2 trigger (DATA_NONE). */
+  irqAction(index: number, vector: number, action: number): void;
+  irqPoll(index: number, vector: number, on: boolean): void;
+  irqRef(index: number, vector: number, on: boolean): void;
 }
 
 /** A cdev device: NativeDevice plus the iommufd binding (native/device_cdev.cc). */

@@ -1,6 +1,8 @@
 // Backend Device over the addon's device: region and device flags decoded.
 import type { Device, DeviceInfo, IrqInfo, RegionInfo } from '../backend.js';
+import type { IrqKind, IrqOptions, IrqSet } from '../irq.js';
 import type { NativeDevice } from './addon.js';
+import { nativeIrqs } from './irq.js';
 
 const DEVICE_FLAGS_RESET = 1 << 0;
 const DEVICE_FLAGS_PCI = 1 << 1;
@@ -61,6 +63,10 @@ export class NativeBackendDevice implements Device {
 
   irqInfo(index: number): IrqInfo {
     return this.#n.irqInfo(index);
+  }
+
+  irqs(kind: IrqKind, opts?: IrqOptions): IrqSet {
+    return nativeIrqs(this.#n, kind, opts);
   }
 
   reset(): void {

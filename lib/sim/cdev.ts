@@ -1,6 +1,7 @@
 // A simulated vfio device cdev (drivers/vfio/device_cdev.c, Linux 6.12) bound
 // to a SimIommufd: an edu-like SimDevice whose DMA goes through the IOAS it is
 // attached to (blocked while detached).
+import type { IrqKind, IrqOptions, IrqSet } from '../irq.js';
 import {
   type CdevDevice, type DeviceInfo, type Ioas, type IovaRange, type IrqInfo, type RegionInfo,
 } from '../backend.js';
@@ -112,6 +113,10 @@ export class SimCdevDevice implements CdevDevice {
 
   irqInfo(index: number): IrqInfo {
     return this.#dev.irqInfo(index);
+  }
+
+  irqs(kind: IrqKind, opts?: IrqOptions): IrqSet {
+    return this.#dev.irqs(kind, opts);
   }
 
   reset(): void {

@@ -7,9 +7,11 @@ import {
   type Device, type DeviceInfo, type IrqInfo, type RegionInfo,
 } from '../backend.js';
 import { Errno, VfioError } from '../errors.js';
+import type { IrqKind, IrqOptions, IrqSet } from '../irq.js';
 import { toU32, toU64 } from '../seam/args.js';
 import { closedError } from './args.js';
 import { EDU_BAR0_SIZE, EduRegisters, eduConfigSpace, type DmaPort } from './edu.js';
+import { SimIrqController } from './irq.js';
 
 // uapi/linux/vfio.h
 const VFIO_DEVICE_FLAGS_RESET = 1 << 0;
@@ -47,11 +49,26 @@ export class SimDevice implements Device {
   readonly #regs = new EduRegisters();
   #config = eduConfigSpace();
   #mmaps: ArrayBuffer[] = [];
+  readonly #irqs: SimIrqController;
+  // The MSI enable bit the device itself sees. vfio-pci shows user space a
+  // virtual config space: the bit read back through region 7 is the one user
+  // space wrote, not this one (vfio_pci_config.c virtualizes the MSI capability).
+  #msiEnabled = false;
 
   /** @internal SimGroup.openDevice() constructs these. */
   constructor(name: string, parent: SimDeviceParent) {
     this.name = name;
     this.#parent = parent;
+    this.#irqs = new SimIrqController({
+      isClosed: () => this.#closed,
+      irqInfo: (i) => this.irqInfo(i),
+      setMsiEnable: (on) => { this.#msiEnabled = on; },
+    });
+    this.#regs.irq = {
+      msiEnabled: () => this.#msiEnabled,
+      msi: () => this.#irqs.msi(),
+      intx: (level) => this.#irqs.intx(level),
+    };
   }
 
   get closed(): boolean {
@@ -169,6 +186,10 @@ export class SimDevice implements Device {
     }
   }
 
+  irqs(kind: IrqKind, opts?: IrqOptions): IrqSet {
+    return this.#irqs.open(kind, opts);
+  }
+
   reset(): void {
     const op = 'VFIO_DEVICE_RESET';
     this.#live(op);
@@ -181,6 +202,7 @@ export class SimDevice implements Device {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#irqs.deviceClosed();
     for (const ab of this.#mmaps) structuredClone(ab, { transfer: [ab] });
     this.#mmaps = [];
     this.#parent.onClose(this);

@@ -25,6 +25,16 @@ export interface DmaPort {
   write(iova: bigint, data: Uint8Array): boolean;
 }
 
+/**
+ * Where edu's interrupts go (edu_raise_irq / edu_lower_irq in edu.c): an MSI
+ * message when the MSI capability is enabled, else the INTx line level.
+ */
+export interface EduIrqLine {
+  msiEnabled(): boolean;
+  msi(): void;
+  intx(level: boolean): void;
+}
+
 export class EduRegisters {
   #addr4 = 0n;
   #fact = 0n;
@@ -37,6 +47,8 @@ export class EduRegisters {
   readonly #buf = new Uint8Array(EDU_DMA_SIZE);
   /** DMA transfers that hit an unmapped or read-only IOVA (a DMAR fault on real hardware). */
   faults = 0;
+  /** Set by the device that owns these registers (lib/sim/device.ts). */
+  irq: EduIrqLine | null = null;
 
   /**
    * One access of `size` bytes. QEMU refuses 1- and 2-byte accesses before
@@ -69,8 +81,8 @@ export class EduRegisters {
         this.#status = value & BigInt(STATUS_IRQFACT) ? this.#status | BigInt(STATUS_IRQFACT)
           : this.#status & ~BigInt(STATUS_IRQFACT);
         break;
-      case 0x60: this.#irqStatus |= Number(value & 0xffff_ffffn); break;
-      case 0x64: this.#irqStatus &= ~Number(value & 0xffff_ffffn); break;
+      case 0x60: this.#raise(Number(value & 0xffff_ffffn)); break;
+      case 0x64: this.#lower(Number(value & 0xffff_ffffn)); break;
       case 0x80: this.#src = value; break;
       case 0x88: this.#dst = value; break;
       case 0x90: this.#cnt = value; break;
@@ -81,7 +93,21 @@ export class EduRegisters {
         break;
       default: break;
     }
-    if (addr === 0x08 && this.#status & BigInt(STATUS_IRQFACT)) this.#irqStatus |= FACT_IRQ;
+    if (addr === 0x08 && this.#status & BigInt(STATUS_IRQFACT)) this.#raise(FACT_IRQ);
+  }
+
+  /** edu_raise_irq(): every raise is one MSI; INTx is a level held while any cause is set. */
+  #raise(val: number): void {
+    this.#irqStatus = (this.#irqStatus | val) >>> 0;
+    if (!this.#irqStatus || !this.irq) return;
+    if (this.irq.msiEnabled()) this.irq.msi();
+    else this.irq.intx(true);
+  }
+
+  /** edu_lower_irq(): the INTx line drops once nothing is left to acknowledge. */
+  #lower(val: number): void {
+    this.#irqStatus = (this.#irqStatus & ~val) >>> 0;
+    if (!this.#irqStatus && this.irq && !this.irq.msiEnabled()) this.irq.intx(false);
   }
 
   #runDma(port: DmaPort): void {
@@ -100,7 +126,7 @@ export class EduRegisters {
       }
     }
     this.#cmd &= ~DMA_RUN;
-    if (this.#cmd & DMA_IRQ_ENABLE) this.#irqStatus |= DMA_IRQ;
+    if (this.#cmd & DMA_IRQ_ENABLE) this.#raise(DMA_IRQ);
   }
 }
 

@@ -153,6 +153,9 @@ boot_kernel() {
     -machine q35,kernel-irqchip=split -accel tcg -cpu max -m 2G -smp 2
     "${iommu[@]}"
     -device edu
+    # MSI-X for test/hil/msix-loopback (edu has none): a virtio-rng with no
+    # driver in the initramfs; the test binds it to vfio-pci itself.
+    -device virtio-rng-pci
     -virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap
     -virtfs "local,path=$run,mount_tag=out,security_model=none"
     -kernel "${image[$kind]}"

@@ -1,0 +1,20 @@
+// The README's Interrupts example runs as printed (examples/edu-interrupt.ts),
+// on the sim here and on vfio-pci in the lane when the environment names edu.
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { eduInterrupt } from '../../examples/edu-interrupt.js';
+
+describe('README interrupts example', () => {
+  it('awaits edu\'s DMA completion as one MSI', async () => {
+    const r = await eduInterrupt();
+    expect(r.count).toBe(1n);
+  });
+
+  it('is the code the README shows', (ctx) => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    // The lead adds the README section when merging this branch.
+    if (!readme.includes('## Interrupts')) ctx.skip('README has no Interrupts section yet');
+    const example = readFileSync(new URL('../../examples/edu-interrupt.ts', import.meta.url), 'utf8');
+    expect(readme).toContain(example.slice(example.indexOf('export async function')).trim());
+  });
+});
