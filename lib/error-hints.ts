@@ -21,6 +21,7 @@ export const Op = {
   DEVICE_GET_INFO: 'VFIO_DEVICE_GET_INFO',
   DEVICE_GET_REGION_INFO: 'VFIO_DEVICE_GET_REGION_INFO',
   DEVICE_GET_IRQ_INFO: 'VFIO_DEVICE_GET_IRQ_INFO',
+  DEVICE_SET_IRQS: 'VFIO_DEVICE_SET_IRQS',
   DEVICE_RESET: 'VFIO_DEVICE_RESET',
   DEVICE_BIND_IOMMUFD: 'VFIO_DEVICE_BIND_IOMMUFD',
   DEVICE_ATTACH_IOMMUFD_PT: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT',
@@ -57,7 +58,7 @@ export type OpName = (typeof Op)[keyof typeof Op];
 /** What an operation does, as far as the hints care. */
 type Kind =
   | 'open' | 'map' | 'unmap' | 'ioas-unmap' | 'dirty' | 'hwpt-dirty' | 'set-container' | 'set-iommu'
-  | 'info' | 'group' | 'device' | 'bind' | 'attach' | 'ioas' | 'option' | 'memory' | 'test' | 'other';
+  | 'info' | 'group' | 'device' | 'irq' | 'bind' | 'attach' | 'ioas' | 'option' | 'memory' | 'test' | 'other';
 
 const KIND: Record<OpName, Kind> = {
   VFIO_GET_API_VERSION: 'other',
@@ -74,6 +75,7 @@ const KIND: Record<OpName, Kind> = {
   VFIO_DEVICE_GET_INFO: 'device',
   VFIO_DEVICE_GET_REGION_INFO: 'device',
   VFIO_DEVICE_GET_IRQ_INFO: 'device',
+  VFIO_DEVICE_SET_IRQS: 'irq',
   VFIO_DEVICE_RESET: 'device',
   VFIO_DEVICE_BIND_IOMMUFD: 'bind',
   VFIO_DEVICE_ATTACH_IOMMUFD_PT: 'attach',
@@ -170,6 +172,13 @@ const BY_KIND: Record<Kind, Hints> = {
   device: {
     EINVAL: 'no such region or IRQ index, an access outside the region, or a device that does not support this (reset)',
     EIO: 'the device did not answer (disabled memory decoding, or a device in error)',
+  },
+  irq: {
+    EINVAL: 'no such IRQ index or vector (irqInfo(index).count), or another interrupt type is on: '
+      + 'INTx, MSI and MSI-X exclude each other (disable() the one that is on first)',
+    ENOTTY: 'the kernel cannot do that on this index: only INTx can be masked or unmasked',
+    EBUSY: 'this index is already enabled here: disable() it first',
+    ENOMEM: 'the kernel could not allocate the vectors',
   },
   bind: {
     EINVAL: 'the cdev is already bound, or the iommufd is not valid',

@@ -12,7 +12,7 @@
 #include "args.h"
 #include "device.h"
 #include "errors.h"
-#include "ioctl.h"
+#include "kernel/device.h"
 #include "wrap.h"
 
 namespace vfio {
@@ -71,23 +71,9 @@ std::string IndexName(uint32_t index) {
   return index < 5 ? kIndexNames[index] : "index " + std::to_string(index);
 }
 
-// VFIO_DEVICE_SET_IRQS with `count` eventfds (fds != nullptr) or no data.
-int SetIrqs(int fd, uint32_t flags, uint32_t index, uint32_t start, uint32_t count, const int32_t* fds) {
-  size_t dataBytes = fds ? count * sizeof(int32_t) : 0;
-  std::vector<uint8_t> buf(sizeof(vfio_irq_set) + dataBytes);
-  auto* set = reinterpret_cast<vfio_irq_set*>(buf.data());
-  set->argsz = static_cast<uint32_t>(buf.size());
-  set->flags = flags;
-  set->index = index;
-  set->start = start;
-  set->count = count;
-  if (fds) std::memcpy(set->data, fds, dataBytes);
-  return Ioctl(fd, VFIO_DEVICE_SET_IRQS, set);
-}
-
-// Count 0 with DATA_NONE | ACTION_TRIGGER: the kernel's "disable this index".
+// Count 0 with DATA_NONE | ACTION_TRIGGER: the kernel's "disable this index". 0 or the errno.
 int DisableIndex(int fd, uint32_t index) {
-  return SetIrqs(fd, VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER, index, 0, 0, nullptr);
+  return kernel::DeviceSetIrqs(fd, VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER, index, 0, 0, nullptr);
 }
 
 Napi::Object Args(Napi::Env env, Device* d, uint32_t index, uint32_t start, uint32_t count) {
@@ -223,9 +209,8 @@ Napi::Value IrqMethods::Enable(const Napi::CallbackInfo& info) {
   RequireOpen(env, d, kOp);
   int fd = d->fd();
 
-  vfio_device_info di{};
-  di.argsz = sizeof di;
-  if (Ioctl(fd, VFIO_DEVICE_GET_INFO, &di) < 0) ThrowErrno(env, errno, "VFIO_DEVICE_GET_INFO", Args(env, d, index, 0, count));
+  vfio_device_info di;
+  if (int err = kernel::DeviceGetInfo(fd, &di)) ThrowErrno(env, err, "VFIO_DEVICE_GET_INFO", Args(env, d, index, 0, count));
   // vfio_set_irqs_validate_and_prepare(): index >= num_irqs.
   if (index >= di.num_irqs) {
     std::string hint = "the device has " + std::to_string(di.num_irqs) + " IRQ indexes (0-" +
@@ -234,11 +219,9 @@ Napi::Value IrqMethods::Enable(const Napi::CallbackInfo& info) {
   }
   // ...then start + count > vfio_pci_get_irq_count(), which GET_IRQ_INFO reports
   // (and refuses, EINVAL, for an index the device lacks, such as ERR off PCIe).
-  vfio_irq_info ii{};
-  ii.argsz = sizeof ii;
-  ii.index = index;
+  vfio_irq_info ii;
   uint32_t have = 0;
-  if (Ioctl(fd, VFIO_DEVICE_GET_IRQ_INFO, &ii) == 0) have = ii.count;
+  if (kernel::DeviceGetIrqInfo(fd, index, &ii) == 0) have = ii.count;
   if (count > have || !(ii.flags & VFIO_IRQ_INFO_EVENTFD)) {
     std::string hint = "the device has " + std::to_string(have) + " " + IndexName(index) +
                        " vector(s) (irqInfo(" + std::to_string(index) + ").count)";
@@ -275,8 +258,7 @@ Napi::Value IrqMethods::Enable(const Napi::CallbackInfo& info) {
     }
     fds.push_back(e);
   }
-  if (SetIrqs(fd, VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER, index, 0, count, fds.data()) < 0) {
-    int err = errno;
+  if (int err = kernel::DeviceSetIrqs(fd, VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER, index, 0, count, fds.data())) {
     closeFds();
     ThrowErrno(env, err, kOp, Args(env, d, index, 0, count));
   }
@@ -331,24 +313,21 @@ Napi::Value IrqMethods::Disable(const Napi::CallbackInfo& info) {
   IrqTable::Index& st = it->second;
   size_t live = 0;
   for (PollSlot* s : st.slots) live += s != nullptr;
-  int rc = 0;
   int err = 0;
   if (one && vector < st.slots.size() && live > 1) {
     if (!st.slots[vector]) return env.Undefined();
     int32_t none = -1;
-    rc = SetIrqs(d->fd(), VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER, index, vector, 1, &none);
-    err = errno;
+    err = kernel::DeviceSetIrqs(d->fd(), VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER, index, vector, 1, &none);
     CloseSlot(st.slots[vector]);
     st.slots[vector] = nullptr;
   } else {
     if (one && (vector >= st.slots.size() || !st.slots[vector])) return env.Undefined();
-    rc = DisableIndex(d->fd(), index);
-    err = errno;
+    err = DisableIndex(d->fd(), index);
     CloseIndex(st);
     d->irqs->indexes_.erase(it);
   }
   // Our side is gone either way; a kernel refusal is still reported.
-  if (rc < 0) ThrowErrno(env, err, kOp, Args(env, d, index, one ? vector : 0, 0));
+  if (err != 0) ThrowErrno(env, err, kOp, Args(env, d, index, one ? vector : 0, 0));
   return env.Undefined();
 }
 
@@ -375,8 +354,7 @@ Napi::Value IrqMethods::Action(const Napi::CallbackInfo& info) {
   PollSlot* s = Slot(info, d, kOp);
   static constexpr uint32_t kActions[] = {VFIO_IRQ_SET_ACTION_MASK, VFIO_IRQ_SET_ACTION_UNMASK,
                                           VFIO_IRQ_SET_ACTION_TRIGGER};
-  if (SetIrqs(d->fd(), VFIO_IRQ_SET_DATA_NONE | kActions[action], s->index, s->vector, 1, nullptr) < 0) {
-    int err = errno;
+  if (int err = kernel::DeviceSetIrqs(d->fd(), VFIO_IRQ_SET_DATA_NONE | kActions[action], s->index, s->vector, 1, nullptr)) {
     const char* hint = err == ENOTTY && action < 2 ? "the kernel cannot mask MSI or MSI-X vectors (only INTx)" : nullptr;
     ThrowErrno(env, err, kOp, Args(env, d, s->index, s->vector, 1), hint);
   }

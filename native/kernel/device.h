@@ -6,6 +6,8 @@
 #include <linux/vfio.h>
 
 #include <cstdint>
+#include <cstring>
+#include <vector>
 
 #include "call.h"
 
@@ -14,6 +16,7 @@ namespace vfio::kernel {
 VFIO_PIN_IOCTL(VFIO_DEVICE_GET_INFO, 0x3b6b);
 VFIO_PIN_IOCTL(VFIO_DEVICE_GET_REGION_INFO, 0x3b6c);
 VFIO_PIN_IOCTL(VFIO_DEVICE_GET_IRQ_INFO, 0x3b6d);
+VFIO_PIN_IOCTL(VFIO_DEVICE_SET_IRQS, 0x3b6e);
 VFIO_PIN_IOCTL(VFIO_DEVICE_RESET, 0x3b6f);
 VFIO_PIN_IOCTL(VFIO_DEVICE_BIND_IOMMUFD, 0x3b76);
 VFIO_PIN_IOCTL(VFIO_DEVICE_ATTACH_IOMMUFD_PT, 0x3b77);
@@ -37,6 +40,21 @@ inline int DeviceGetIrqInfo(int device, uint32_t index, vfio_irq_info* out) {
   out->argsz = sizeof *out;
   out->index = index;
   return Errno(device, VFIO_DEVICE_GET_IRQ_INFO, out);
+}
+
+// VFIO_DEVICE_SET_IRQS for vectors [start, start + count) of an index; fds
+// (count eventfds, -1 to unassign one) only with VFIO_IRQ_SET_DATA_EVENTFD.
+inline int DeviceSetIrqs(int device, uint32_t flags, uint32_t index, uint32_t start, uint32_t count, const int32_t* fds) {
+  size_t dataBytes = fds ? count * sizeof(int32_t) : 0;
+  std::vector<uint8_t> buf(sizeof(vfio_irq_set) + dataBytes);
+  auto* set = reinterpret_cast<vfio_irq_set*>(buf.data());
+  set->argsz = static_cast<uint32_t>(buf.size());
+  set->flags = flags;
+  set->index = index;
+  set->start = start;
+  set->count = count;
+  if (fds) std::memcpy(set->data, fds, dataBytes);
+  return Errno(device, VFIO_DEVICE_SET_IRQS, set);
 }
 
 inline int DeviceReset(int device) { return Errno(device, VFIO_DEVICE_RESET, 0); }

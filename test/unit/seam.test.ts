@@ -111,10 +111,11 @@ describe('layers point only down', () => {
   const all = sources(LIB);
   const under = (d: string) => all.filter((f) => relative(LIB, f).startsWith(`${d}/`));
 
-  it('the seam (backend, errors, seam/) imports nothing above it', () => {
-    const base = [join(LIB, 'backend.ts'), join(LIB, 'errors.ts'), join(LIB, 'error-hints.ts')];
-    expect(offenders(base, (s) => !/^(node:|\.\/(backend|errors|error-hints)\.js$)/.test(s))).toEqual([]);
-    expect(offenders(under('seam'), (s) => !/^(node:|\.\.\/(backend|errors|error-hints)\.js$|\.\/[a-z-]+\.js$)/.test(s))).toEqual([]);
+  it('the seam (backend, errors, irq, seam/) imports nothing above it', () => {
+    // irq.ts: the interrupt vectors both backends hand out (an EventTarget over their delivery), seam-level like VfioError.
+    const base = [join(LIB, 'backend.ts'), join(LIB, 'errors.ts'), join(LIB, 'error-hints.ts'), join(LIB, 'irq.ts')];
+    expect(offenders(base, (s) => !/^(node:|\.\/(backend|errors|error-hints|irq)\.js$)/.test(s))).toEqual([]);
+    expect(offenders(under('seam'), (s) => !/^(node:|\.\.\/(backend|errors|error-hints|irq)\.js$|\.\/[a-z-]+\.js$)/.test(s))).toEqual([]);
   });
 
   it('lib/native and lib/sim never import each other', () => {
