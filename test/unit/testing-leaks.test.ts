@@ -84,6 +84,19 @@ describe('node-vfio/testing: the device under test on the simulator', () => {
     expect(err.leaks).toEqual([{ kind: 'pinned', detail: '4096 bytes of pinned memory (VmLck + VmPin) not released' }]);
   });
 
+  it('fails a test that left pages pinned by iommufd (VmPin), which no container shows', async () => {
+    const dut = await open({ sim: { groups: [{ id: 7, devices: ['0000:00:03.0'] }, { id: 9, devices: ['0000:00:05.0'] }] } });
+    const b = buffer(dut);
+    dut.begin();
+    const fd = dut.backend.openIommufd!();
+    cleanup.push(() => fd.close());
+    const ioas = fd.allocIoas();
+    fd.bindDevice(dut.backend.host().cdevOfGroup(9)!).attach(ioas);
+    ioas.map({ vaddr: b.vaddr, iova: IOVA, size: SZ_4K, prot: PROT_RW });
+    const err = caught(() => dut.checkClean());
+    expect(err.leaks).toEqual([{ kind: 'pinned', detail: '4096 bytes of pinned memory (VmLck + VmPin) not released' }]);
+  });
+
   it('fails a test that left a file descriptor open, naming what it points at', async () => {
     const dut = await open();
     dut.begin();
