@@ -11,6 +11,7 @@ import { checkIommuType, checkMapping, checkPageSize, checkPlan, checkRange, ext
 import { containerDirtyTracking } from '../seam/capabilities.js';
 import { closedError } from './args.js';
 import type { SimHost } from './host.js';
+import { simPinnedBytes } from './iommufd-accounts.js';
 import { runSimPlan, type PlanTarget } from './plan.js';
 import { DIRTY_BITMAP_SIZE_MAX, Type1 } from './type1.js';
 
@@ -118,8 +119,11 @@ export class SimContainer implements Container {
     };
   }
 
+  // VmLck + VmPin, like the native backend's /proc read: a type1 pin raises
+  // mm->locked_vm, an iommufd one mm->pinned_vm, and both are the process's.
   memlock(): MemlockStatus {
-    return this.#host.memlock.status();
+    const s = this.#host.memlock.status();
+    return { ...s, locked: s.locked + simPinnedBytes(this.#host) };
   }
 
   map(m: DmaMapping): void {

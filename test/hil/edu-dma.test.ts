@@ -1,13 +1,16 @@
 // The proof that mappings are real: the edu device's DMA engine reads and
 // writes process memory only where MAP_DMA put it, through the (emulated)
 // VT-d, and is stopped by the IOMMU once the mapping is gone or read-only.
-import type { Container, Device, DmaBuffer, Group } from '../../lib/backend.js';
+// The device comes from node-vfio/testing, as a user's suite would get it:
+// each test maps what it uses and unmaps it, and the helper fails a test that
+// leaves a mapping, pinned pages or an fd behind.
+import type { DmaBuffer } from '../../lib/backend.js';
 import { PROT_READ, PROT_RW, SZ_4K } from '../../lib/backend.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { openDeviceUnderTest, type DeviceUnderTest } from '../../lib/testing/index.js';
 import { Edu, EDU_DMA_LIMIT } from './edu.js';
 import { KernelLog } from './kmsg.js';
 import { inLaneVm, isEdu, onVfioHost, SKIP_REASON, testDevice } from './lane.js';
-import { nativeBackend } from './native-backend.js';
 
 const eduHere = onVfioHost && isEdu(testDevice());
 
@@ -48,34 +51,37 @@ async function expectFault(run: () => Promise<void>, iova: bigint): Promise<() =
 }
 
 describe.skipIf(!eduHere)(`edu DMA through VFIO type1 (${SKIP_REASON}; edu device only)`, () => {
-  let container: Container;
-  let group: Group;
-  let device: Device;
+  let dut: DeviceUnderTest;
   let edu: Edu;
   let src: DmaBuffer;
   let dst: DmaBuffer;
 
   beforeAll(async () => {
-    const dev = testDevice();
-    const backend = await nativeBackend();
-    container = backend.openContainer();
-    group = backend.openGroup(dev.group);
-    group.setContainer(container);
-    container.setIommu('type1v2');
-    device = group.openDevice(dev.address);
-    edu = new Edu(device);
-    src = backend.allocBuffer({ size: SZ_4K, backing: '4k', prefault: true });
-    dst = backend.allocBuffer({ size: SZ_4K, backing: '4k', prefault: true });
+    dut = await openDeviceUnderTest(); // VFIO_TEST_DEVICE: the native backend, or a failure saying why
+    src = dut.backend.allocBuffer({ size: SZ_4K, backing: '4k', prefault: true });
+    dst = dut.backend.allocBuffer({ size: SZ_4K, backing: '4k', prefault: true });
   });
 
-  // Container first: closing it unmaps everything, and a buffer that is still
-  // DMA-mapped refuses to be freed.
+  // A reset (where the device has one) clears bus mastering: enable it again
+  // for every test, through a fresh BAR0 mapping.
+  beforeEach(() => {
+    dut.begin();
+    edu = new Edu(dut.device);
+  });
+  afterEach(() => dut.checkClean());
+
+  // The device and container first: closing the container unmaps everything,
+  // and a buffer that is still DMA-mapped refuses to be freed.
   afterAll(() => {
-    device?.close();
-    group?.close();
-    container?.close();
+    dut?.close();
     src?.close();
     dst?.close();
+  });
+
+  it('opened the device the lane handed over, on the real kernel', () => {
+    expect(dut.device.name).toBe(testDevice().address);
+    expect(dut.groupId).toBe(testDevice().group);
+    expect(dut.backend.simulated).toBe(false);
   });
 
   it('reaches the device registers through the BAR0 mmap', () => {
@@ -85,7 +91,7 @@ describe.skipIf(!eduHere)(`edu DMA through VFIO type1 (${SKIP_REASON}; edu devic
   });
 
   it('uses IOVAs the kernel says are usable and the device can reach', () => {
-    const { ranges } = container.info();
+    const { ranges } = dut.container.info();
     for (const iova of [IOVA_SRC, IOVA_DST, IOVA_RO]) {
       expect(iova + SZ_4K).toBeLessThanOrEqual(EDU_DMA_LIMIT);
       expect(ranges.some((r) => r.start <= iova && iova + SZ_4K - 1n <= r.last)).toBe(true);
@@ -95,8 +101,8 @@ describe.skipIf(!eduHere)(`edu DMA through VFIO type1 (${SKIP_REASON}; edu devic
   it('copies RAM -> device -> RAM through two mappings', async () => {
     pattern(src.bytes, 7);
     dst.bytes.fill(0);
-    container.map({ vaddr: src.vaddr, iova: IOVA_SRC, size: SZ_4K, prot: PROT_READ });
-    container.map({ vaddr: dst.vaddr, iova: IOVA_DST, size: SZ_4K, prot: PROT_RW });
+    dut.container.map({ vaddr: src.vaddr, iova: IOVA_SRC, size: SZ_4K, prot: PROT_READ });
+    dut.container.map({ vaddr: dst.vaddr, iova: IOVA_DST, size: SZ_4K, prot: PROT_RW });
 
     await edu.fromRam(IOVA_SRC, 0, COUNT);
     await edu.toRam(0, IOVA_DST, COUNT);
@@ -104,18 +110,26 @@ describe.skipIf(!eduHere)(`edu DMA through VFIO type1 (${SKIP_REASON}; edu devic
     expect(Buffer.compare(dst.bytes.subarray(0, COUNT), src.bytes.subarray(0, COUNT))).toBe(0);
     // Only the bytes the device was told to move, nothing past them.
     expect(allEqual(dst.bytes.subarray(COUNT), 0)).toBe(true);
+    expect(dut.container.unmap(IOVA_SRC, SZ_4K)).toBe(SZ_4K);
+    expect(dut.container.unmap(IOVA_DST, SZ_4K)).toBe(SZ_4K);
   });
 
   it('lands device writes at an offset inside the mapping', async () => {
+    pattern(src.bytes, 11);
     dst.bytes.fill(0);
+    dut.container.map({ vaddr: src.vaddr, iova: IOVA_SRC, size: SZ_4K, prot: PROT_READ });
+    dut.container.map({ vaddr: dst.vaddr, iova: IOVA_DST, size: SZ_4K, prot: PROT_RW });
+    await edu.fromRam(IOVA_SRC, 0, 100);
     await edu.toRam(0, IOVA_DST + 1000n, 100);
     expect(Buffer.compare(dst.bytes.subarray(1000, 1100), src.bytes.subarray(0, 100))).toBe(0);
     expect(allEqual(dst.bytes.subarray(0, 1000), 0)).toBe(true);
     expect(allEqual(dst.bytes.subarray(1100), 0)).toBe(true);
+    dut.container.unmapAll();
   });
 
   it('blocks device writes once the mapping is gone (IOMMU fault, memory untouched)', async () => {
-    expect(container.unmap(IOVA_DST, SZ_4K)).toBe(SZ_4K);
+    dut.container.map({ vaddr: dst.vaddr, iova: IOVA_DST, size: SZ_4K, prot: PROT_RW });
+    expect(dut.container.unmap(IOVA_DST, SZ_4K)).toBe(SZ_4K);
     dst.bytes.fill(POISON);
     // intel-iommu reports the blocked write with the bus address it hit.
     const fault = await expectFault(() => edu.toRam(0, IOVA_DST, COUNT), IOVA_DST);
@@ -124,7 +138,7 @@ describe.skipIf(!eduHere)(`edu DMA through VFIO type1 (${SKIP_REASON}; edu devic
   });
 
   it('blocks device writes to a read-only mapping', async () => {
-    container.map({ vaddr: dst.vaddr, iova: IOVA_RO, size: SZ_4K, prot: PROT_READ });
+    dut.container.map({ vaddr: dst.vaddr, iova: IOVA_RO, size: SZ_4K, prot: PROT_READ });
     dst.bytes.fill(POISON);
     const fault = await expectFault(() => edu.toRam(0, IOVA_RO, COUNT), IOVA_RO);
     expect(allEqual(dst.bytes, POISON)).toBe(true);
@@ -132,9 +146,11 @@ describe.skipIf(!eduHere)(`edu DMA through VFIO type1 (${SKIP_REASON}; edu devic
     // ...while reads through it still work.
     pattern(dst.bytes, 99);
     await edu.fromRam(IOVA_RO, 0, COUNT);
-    container.map({ vaddr: src.vaddr, iova: IOVA_DST, size: SZ_4K, prot: PROT_RW });
+    dut.container.map({ vaddr: src.vaddr, iova: IOVA_DST, size: SZ_4K, prot: PROT_RW });
     src.bytes.fill(0);
     await edu.toRam(0, IOVA_DST, COUNT);
     expect(Buffer.compare(src.bytes.subarray(0, COUNT), dst.bytes.subarray(0, COUNT))).toBe(0);
+    expect(dut.container.unmap(IOVA_RO, SZ_4K)).toBe(SZ_4K);
+    expect(dut.container.unmap(IOVA_DST, SZ_4K)).toBe(SZ_4K);
   });
 });

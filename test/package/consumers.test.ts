@@ -24,6 +24,7 @@ const ESM = `
 import {
   openBackend, nativeAvailability, buildPlan, mapBatch, unmapBatch, PROT_RW, SZ_4K, SIM_DEFAULT_GROUP,
 } from 'node-vfio';
+import { openDeviceUnderTest } from 'node-vfio/testing';
 const { backend, reason } = openBackend({ backend: 'sim' });
 const c = backend.openContainer();
 const g = backend.openGroup(SIM_DEFAULT_GROUP);
@@ -42,17 +43,23 @@ try {
   g.close();
   b.close();
 }
-console.log(JSON.stringify({ native: nativeAvailability(), auto: openBackend({ backend: 'auto' }).reason, calls, reason }));
+const dut = await openDeviceUnderTest({ env: {}, log: () => {} });
+const testing = { backend: dut.backend.name, leaks: dut.leaks() };
+dut.close();
+console.log(JSON.stringify({ native: nativeAvailability(), auto: openBackend({ backend: 'auto' }).reason, calls, reason, testing }));
 `;
 
 const CJS = `
 const viaRequire = process.features.require_module ? require('node-vfio') : null;
-import('node-vfio').then((viaImport) => {
+const testingViaRequire = process.features.require_module ? require('node-vfio/testing') : null;
+Promise.all([import('node-vfio'), import('node-vfio/testing')]).then(([viaImport, testingViaImport]) => {
   const { version } = require('node-vfio/package.json');
   console.log(JSON.stringify({
     version,
     requireModule: Boolean(process.features.require_module),
     same: viaRequire === null || viaRequire.buildPlan === viaImport.buildPlan,
+    testingSame: testingViaRequire === null || testingViaRequire.openDeviceUnderTest === testingViaImport.openDeviceUnderTest,
+    testing: typeof testingViaImport.openDeviceUnderTest,
     native: viaImport.nativeAvailability(),
   }));
 });
@@ -68,7 +75,11 @@ function readmeExample(): string {
 
 const TS_MAIN = `
 import { mapAndMeasure } from './map-and-measure.mjs';
-console.log('RESULT ' + JSON.stringify(mapAndMeasure()));
+import { openDeviceUnderTest, type DeviceUnderTest, type Leak } from 'node-vfio/testing';
+const dut: DeviceUnderTest = await openDeviceUnderTest({ env: {}, log: () => {} });
+const leaks: Leak[] = dut.leaks();
+dut.close();
+console.log('RESULT ' + JSON.stringify({ ...mapAndMeasure(), testingLeaks: leaks.length }));
 `;
 
 const TSCONFIG = {
@@ -116,6 +127,8 @@ describe.each(['linux', 'darwin', 'win32'])('a consumer project on %s', (platfor
   it('ESM: the API runs on the sim; the native backend loads on Linux, or says why not', () => {
     const out = JSON.parse(run(process.execPath, ['esm.mjs']));
     expect(out.calls).toBe(1);
+    // node-vfio/testing resolves and opens the simulated device under test (no VFIO_TEST_* here).
+    expect(out.testing).toEqual({ backend: 'sim', leaks: [] });
     if (foreign) {
       expect(out.native).toEqual({ available: false, reason: `VFIO is Linux-only (this is ${platform})` });
       expect(out.auto).toBe(`sim: native backend unavailable (VFIO is Linux-only (this is ${platform}))`);
@@ -130,6 +143,8 @@ describe.each(['linux', 'darwin', 'win32'])('a consumer project on %s', (platfor
     const out = JSON.parse(run(process.execPath, ['cjs.cjs']));
     expect(out.version).toMatch(/^\d+\.\d+\.\d+/);
     expect(out.same).toBe(true);
+    expect(out.testingSame).toBe(true);
+    expect(out.testing).toBe('function');
     expect(out.native.available).toBe(!foreign);
     const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
     const promised = major > 22 || (major === 22 && minor >= 12) || (major === 20 && minor >= 19);
@@ -141,6 +156,7 @@ describe.each(['linux', 'darwin', 'win32'])('a consumer project on %s', (platfor
     const out = run(process.execPath, [join('out', 'main.mjs')]);
     const result = JSON.parse(/^RESULT (.*)$/m.exec(out)![1]!);
     expect(result.calls).toBe(1);
+    expect(result.testingLeaks).toBe(0);
     expect(result.ns).toBeGreaterThan(0);
     expect(result.simulated).toBe(foreign || !hasVfio);
     if (foreign) expect(out).toContain(`backend: sim: native backend unavailable (VFIO is Linux-only (this is ${platform}))`);

@@ -128,6 +128,13 @@ describe('layers point only down', () => {
     expect(offenders(files, (s) => /\/(native|sim)\//.test(s))).toEqual([]);
   });
 
+  it('node-vfio/testing reaches backends only through lib/open.ts, imports no test runner and never branches on simulated', () => {
+    const files = under('testing');
+    expect(files.length).toBeGreaterThan(0);
+    expect(offenders(files, (s) => /\/(native|sim)\/|vitest/.test(s))).toEqual([]);
+    expect(files.filter((f) => /\.simulated\b/.test(readFileSync(f, 'utf8'))).map((f) => relative(LIB, f))).toEqual([]);
+  });
+
   it('the CLI never branches on simulated', () => {
     expect(under('cli').filter((f) => /\.simulated\b/.test(readFileSync(f, 'utf8'))).map((f) => relative(LIB, f))).toEqual([]);
   });
