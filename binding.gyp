@@ -32,6 +32,7 @@
         "native/iommufd_mock.cc",
         "native/mapped_memory.cc",
         "native/memlock.cc",
+        "native/overhead_space.cc",
         "native/plan.cc"
       ],
       "include_dirs": [

@@ -18,6 +18,7 @@ class Device;
 class DmaBuffer;
 class Group;
 class Iommufd;
+class OverheadSpace;
 
 struct AddonData {
   napi_env env = nullptr;
@@ -28,12 +29,14 @@ struct AddonData {
   Napi::FunctionReference bufferClass;
   Napi::FunctionReference iommufdClass;
   Napi::FunctionReference ioasClass;
+  Napi::FunctionReference overheadClass;
 
   // Open objects only: each removes itself when it closes.
   std::set<Container*> containers;
   std::set<Iommufd*> iommufds;
   std::set<Group*> groups;
   std::set<Device*> devices;
+  std::set<OverheadSpace*> overheadSpaces;
   std::map<uint64_t, DmaBuffer*> buffers;  // keyed by vaddr
 
   static AddonData* Of(Napi::Env env) { return env.GetInstanceData<AddonData>(); }

@@ -44,6 +44,23 @@ export interface NativeContainer {
   close(): void;
 }
 
+/**
+ * native/overhead_space.h: a stand-in DMA space whose per-entry "ioctl" is
+ * ioctl(eventfd, FIONBIO, &0); map/unmap/runPlan take a container's arguments
+ * and keep a container's books.
+ */
+export interface NativeOverheadSpace {
+  readonly closed: boolean;
+  readonly trackedMappings: number;
+  map(vaddr: bigint, iova: bigint, size: bigint, flags: number): void;
+  /** Bytes the books held in the range (what the kernel would report unmapped). */
+  unmap(iova: bigint, size: bigint): bigint;
+  unmapAll(): bigint;
+  runPlan: NativeContainer['runPlan'];
+  runPlanCycles: NativeContainer['runPlanCycles'];
+  close(): void;
+}
+
 export interface NativeGroup {
   readonly id: number;
   readonly closed: boolean;
@@ -140,6 +157,10 @@ export interface NativeAddon {
   allocBuffer(size: bigint, backing: string, hugePageSize: bigint, prefault: boolean): NativeDmaBuffer;
   /** RLIMIT_MEMLOCK soft limit in bytes, null when unlimited. */
   memlockLimit(): bigint | null;
+  /** A stand-in DMA space over its own eventfd (needs no VFIO). */
+  openOverheadSpace(): NativeOverheadSpace;
+  /** The stand-in system call `calls` times in a C loop: ns per call (bare, and timed per call as the executor does). */
+  overheadFloor(calls: number): { bareNs: number; timedNs: number };
   readonly PLAN_STRIDE: number;
   /** Kernel version of the linux/vfio.h the addon was built against. */
   readonly uapiVersion: string;
