@@ -9,6 +9,7 @@ import { styleSeries } from './report-style.js';
 import type { TableRow, TableSpec } from './report-table.js';
 import type { ChartSpec, DotSeries } from './svg-chart.js';
 import { ns, nsFine, ratio } from './text-table.js';
+import { OVERHEAD_FIGURE_HEADERS, OVERHEAD_TARGET_HEADERS, figureRows, overheadNote, overheadTitle, targetRows } from './overhead-format.js';
 
 export interface SuiteView {
   /** The suite's name, as in the JSON (cells' `suite`, or `kernel-pin`). */
@@ -241,5 +242,23 @@ export function suiteViews(r: BenchReport): SuiteView[] {
   }
   const kp = kernelPinView(r);
   if (kp) views.push(kp);
+  const ov = overheadView(r);
+  if (ov) views.push(ov);
   return views;
+}
+
+/** The overhead suite: two plain tables (figures, targets), no chart: the figures are of different kinds. */
+function overheadView(r: BenchReport): SuiteView | null {
+  const o = r.overhead;
+  if (!o) return null;
+  const title = overheadTitle(o);
+  if (!o.available) return { key: 'overhead', title, tables: [], charts: [], unavailable: o.reason ?? 'unavailable' };
+  const rows = (xs: string[][]): TableRow[] => xs.map((cells) => ({ cells }));
+  return {
+    key: 'overhead', title, charts: [],
+    tables: [
+      { className: 'cells', caption: `${title}. ${overheadNote(o)}`, headers: OVERHEAD_FIGURE_HEADERS, numeric: [false, true, true, true], rows: rows(figureRows(o)) },
+      { className: 'targets', caption: 'Targets', headers: OVERHEAD_TARGET_HEADERS, numeric: [false, true, true, false], rows: rows(targetRows(o)) },
+    ],
+  };
 }
