@@ -69,6 +69,7 @@ void OverheadSpace::Init(Napi::Env env, AddonData* data) {
       Method<OverheadSpace, &OverheadSpace::Unmap>(env, "unmap"),
       Method<OverheadSpace, &OverheadSpace::UnmapAll>(env, "unmapAll"),
       Method<OverheadSpace, &OverheadSpace::RunPlan>(env, "runPlan"),
+      Method<OverheadSpace, &OverheadSpace::RunPlanInto>(env, "runPlanInto"),
       Method<OverheadSpace, &OverheadSpace::RunPlanCycles>(env, "runPlanCycles"),
       Method<OverheadSpace, &OverheadSpace::Close>(env, "close"),
       Getter<OverheadSpace, &OverheadSpace::GetClosed>("closed"),
@@ -156,6 +157,11 @@ Napi::Value OverheadSpace::UnmapAll(const Napi::CallbackInfo& info) {
 Napi::Value OverheadSpace::RunPlan(const Napi::CallbackInfo& info) {
   RequireOpen(info.Env(), "plan");
   return ExecutePlan(info, *this);
+}
+
+Napi::Value OverheadSpace::RunPlanInto(const Napi::CallbackInfo& info) {
+  RequireOpen(info.Env(), "plan");
+  return ExecutePlanInto(info, *this);
 }
 
 Napi::Value OverheadSpace::RunPlanCycles(const Napi::CallbackInfo& info) {

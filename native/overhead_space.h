@@ -50,6 +50,7 @@ class OverheadSpace : public Napi::ObjectWrap<OverheadSpace>, public PlanTarget 
   Napi::Value Unmap(const Napi::CallbackInfo& info);
   Napi::Value UnmapAll(const Napi::CallbackInfo& info);
   Napi::Value RunPlan(const Napi::CallbackInfo& info);
+  Napi::Value RunPlanInto(const Napi::CallbackInfo& info);
   Napi::Value RunPlanCycles(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value GetClosed(const Napi::CallbackInfo& info);

@@ -126,6 +126,41 @@ Napi::Value ExecutePlan(const Napi::CallbackInfo& info, PlanTarget& target) {
   return out;
 }
 
+namespace {
+
+// A Float64Array argument of at least `min` elements, as a pointer to its data.
+double* ArgF64Out(const Napi::CallbackInfo& info, size_t index, const char* name, size_t min) {
+  Napi::Env env = info.Env();
+  if (!info[index].IsTypedArray() || info[index].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+    ThrowType(env, std::string(name) + " must be a Float64Array");
+  }
+  Napi::Float64Array a = info[index].As<Napi::Float64Array>();
+  if (a.ElementLength() < min) ThrowRange(env, std::string(name) + " must have at least " + std::to_string(min) + " elements");
+  return a.Data();
+}
+
+}  // namespace
+
+Napi::Value ExecutePlanInto(const Napi::CallbackInfo& info, PlanTarget& target) {
+  Napi::Env env = info.Env();
+  std::string op = ArgString(info, 0, "op");
+  bool isMap = op == "map";
+  if (!isMap && op != "unmap") ThrowType(env, "op must be 'map' or 'unmap'");
+  PlanArg plan = ArgPlan(info, 1, isMap);
+  double* ns = ArgF64Out(info, 2, "ns", plan.entries);
+  double* status = ArgF64Out(info, 3, "status", 4);
+  Pass p;
+  {
+    FailNthScope failNth;  // as in ExecutePlan
+    p = RunPass(target, AddonData::Of(env), plan, isMap, ns);
+  }
+  status[0] = static_cast<double>(p.completed);
+  status[1] = static_cast<double>(p.failedIndex);
+  status[2] = p.err;
+  status[3] = static_cast<double>(p.attempted);
+  return Napi::BigInt::New(env, p.unmapped);
+}
+
 Napi::Value ExecutePlanCycles(const Napi::CallbackInfo& info, PlanTarget& target) {
   Napi::Env env = info.Env();
   PlanArg plan = ArgPlan(info, 0, true);

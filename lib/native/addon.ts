@@ -29,6 +29,12 @@ export interface NativeContainer {
     unmapped: bigint;
   };
   /**
+   * runPlan without a result object made in native code (native/plan.h): the times go into
+   * `ns` (>= one slot per entry), status[0..3] = completed, failedIndex, errno, attempted;
+   * returns the bytes unmapped. lib/native/space.ts builds runPlan's result from these.
+   */
+  runPlanInto(op: 'map' | 'unmap', plan: BigUint64Array, ns: Float64Array, status: Float64Array): bigint;
+  /**
    * reps times: map every entry of the map plan, then unmap every one, with no JS in between
    * (native/plan.h). mapNs[r] / unmapNs[r]: rep r's ioctl times summed. Stops at the first
    * failure without unwinding, as runPlan does; the arrays hold the completed reps only.
@@ -57,6 +63,7 @@ export interface NativeOverheadSpace {
   unmap(iova: bigint, size: bigint): bigint;
   unmapAll(): bigint;
   runPlan: NativeContainer['runPlan'];
+  runPlanInto: NativeContainer['runPlanInto'];
   runPlanCycles: NativeContainer['runPlanCycles'];
   close(): void;
 }
@@ -108,6 +115,7 @@ export interface NativeIoas {
   unmapAll(): bigint;
   copyFrom(src: NativeIoas, srcIova: bigint, size: bigint, dstIova: bigint | null, prot: number): bigint;
   runPlan: NativeContainer['runPlan'];
+  runPlanInto: NativeContainer['runPlanInto'];
   runPlanCycles: NativeContainer['runPlanCycles'];
   close(): void;
 }

@@ -176,3 +176,36 @@ describe('overhead space through the seam', () => {
     expect(src.backend?.simulated).toBe(false);
   });
 });
+
+describe('runPlanInto (what NativeSpace.runPlan calls): the executor\'s result without a native result object', () => {
+  it('refuses ns or status arrays of the wrong kind or too short, before running anything', () => {
+    s = addon.openOverheadSpace();
+    const plan = pagesPlan(0x10000n, 0x1000n, 2);
+    expect(() => s!.runPlanInto('map', plan, new Float64Array(1), new Float64Array(4))).toThrow(RangeError);
+    expect(() => s!.runPlanInto('map', plan, new Float32Array(2) as unknown as Float64Array, new Float64Array(4))).toThrow(TypeError);
+    expect(() => s!.runPlanInto('map', plan, new Float64Array(2), new Float64Array(3))).toThrow(RangeError);
+    expect(s.trackedMappings).toBe(0);
+  });
+
+  it('the wrapper\'s result matches the native runPlan\'s, a stopped plan included', () => {
+    const space = new NativeOverheadSpaceWrapper(addon, addon.openOverheadSpace());
+    c = addon.openContainer('/dev/null');
+    try {
+      // Entry 1 wraps 2^64: refused without a system call, so ns has two slots, the second 0.
+      const plan = BigUint64Array.from([0x1000n, 0x10000n, PAGE, 3n, 0n, U64_MAX, 2n, 3n, 0n, 0x20000n, PAGE, 3n]);
+      const r = space.runPlan('map', plan);
+      expect(r).toMatchObject({ completed: 1, failedIndex: 1, errno: Errno.EINVAL, unmapped: 0n, simulated: false });
+      expect(r.ns.length).toBe(2);
+      expect(r.ns[0]).toBeGreaterThan(0);
+      expect(r.ns[1]).toBe(0);
+      // The same plan on a container stops at entry 0 (ENOTTY from /dev/null): same fields, same kinds.
+      const raw = c.runPlan('map', plan);
+      const mine = { ...r } as Record<string, unknown>;
+      delete mine.simulated;
+      expect(Object.keys(mine).sort()).toEqual(Object.keys(raw).sort());
+      expect(space.unmap(0n, 1n << 40n)).toBe(PAGE);
+    } finally {
+      space.close();
+    }
+  });
+});
