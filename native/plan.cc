@@ -24,15 +24,30 @@ struct PlanArg {
   size_t entries;
 };
 
+// A typed array of one type: its data and length from a single
+// napi_get_typedarray_info (Napi::TypedArrayOf asks two or three times, and
+// each ask with a data pointer goes through ArrayBufferView::Buffer).
+template <class T>
+T* ArgTyped(const Napi::CallbackInfo& info, size_t index, napi_typedarray_type want, const std::string& what,
+            size_t* length) {
+  napi_env env = info.Env();
+  napi_value v = info[index];
+  bool typed = false;
+  napi_typedarray_type type = napi_int8_array;
+  void* data = nullptr;
+  if (napi_is_typedarray(env, v, &typed) != napi_ok || !typed ||
+      napi_get_typedarray_info(env, v, &type, length, &data, nullptr, nullptr) != napi_ok || type != want) {
+    ThrowType(info.Env(), what);
+  }
+  return static_cast<T*>(data);
+}
+
 PlanArg ArgPlan(const Napi::CallbackInfo& info, size_t index, bool isMap) {
   Napi::Env env = info.Env();
-  if (!info[index].IsTypedArray() || info[index].As<Napi::TypedArray>().TypedArrayType() != napi_biguint64_array) {
-    ThrowType(env, "plan must be a BigUint64Array");
-  }
-  Napi::BigUint64Array plan = info[index].As<Napi::BigUint64Array>();
-  size_t words = plan.ElementLength();
+  size_t words = 0;
+  const uint64_t* data = ArgTyped<const uint64_t>(info, index, napi_biguint64_array, "plan must be a BigUint64Array", &words);
   if (words % kPlanStride != 0) ThrowRange(env, "plan length must be a multiple of PLAN_STRIDE (4)");
-  PlanArg p{plan.Data(), words / kPlanStride};
+  PlanArg p{data, words / kPlanStride};
   if (isMap) {
     for (size_t i = 0; i < p.entries; i++) {
       if (p.words[i * kPlanStride + 3] & ~kProtMask) {
@@ -130,13 +145,10 @@ namespace {
 
 // A Float64Array argument of at least `min` elements, as a pointer to its data.
 double* ArgF64Out(const Napi::CallbackInfo& info, size_t index, const char* name, size_t min) {
-  Napi::Env env = info.Env();
-  if (!info[index].IsTypedArray() || info[index].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
-    ThrowType(env, std::string(name) + " must be a Float64Array");
-  }
-  Napi::Float64Array a = info[index].As<Napi::Float64Array>();
-  if (a.ElementLength() < min) ThrowRange(env, std::string(name) + " must have at least " + std::to_string(min) + " elements");
-  return a.Data();
+  size_t length = 0;
+  double* data = ArgTyped<double>(info, index, napi_float64_array, std::string(name) + " must be a Float64Array", &length);
+  if (length < min) ThrowRange(info.Env(), std::string(name) + " must have at least " + std::to_string(min) + " elements");
+  return data;
 }
 
 }  // namespace

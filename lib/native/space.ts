@@ -24,8 +24,11 @@ export abstract class NativeSpace<N extends NativeSpaceHandle> implements DmaSpa
   readonly simulated = false;
   protected readonly n: N;
   protected readonly addon: NativeAddon;
-  // runPlanInto's completed, failedIndex, errno, attempted: one array for every call.
+  // runPlanInto's outputs, kept between calls: the addon reaching a fresh
+  // small typed array's data moves it off the V8 heap (a malloc, then a sweep).
+  // status: completed, failedIndex, errno, attempted.
   readonly #status = new Float64Array(4);
+  #scratch = new Float64Array(16);
 
   constructor(addon: NativeAddon, n: N) {
     this.addon = addon;
@@ -64,12 +67,11 @@ export abstract class NativeSpace<N extends NativeSpaceHandle> implements DmaSpa
    */
   runPlan(op: PlanOp, plan: BigUint64Array): PlanResult {
     const entries = checkPlan(op, plan);
-    const ns = new Float64Array(entries);
+    if (this.#scratch.length < entries) this.#scratch = new Float64Array(Math.max(entries, this.#scratch.length * 2));
     const st = this.#status;
-    const unmapped = this.n.runPlanInto(op, plan, ns, st);
-    const attempted = st[3]!;
+    const unmapped = this.n.runPlanInto(op, plan, this.#scratch, st);
     return {
-      ns: attempted === entries ? ns : ns.slice(0, attempted),
+      ns: this.#scratch.slice(0, st[3]!),
       completed: st[0]!, failedIndex: st[1]!, errno: st[2]!, unmapped, simulated: false,
     };
   }
