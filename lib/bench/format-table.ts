@@ -22,7 +22,10 @@ export function header(r: BenchReport): string {
     `${r.options.reps} repetitions after ${r.options.warmup} warm-up; min / median / p99 in ns`,
   ];
   if (r.simulated) {
-    lines.push('SIMULATED: every figure below comes from the sim backend\'s cost model, not from a kernel. '
+    // kernel-pin and overhead are measured whatever the backend (their tables carry no [simulated] tag).
+    const measured = [r.kernelPin && 'kernel pin path', r.overhead && 'library overhead'].filter(Boolean);
+    lines.push(`SIMULATED: every figure below comes from the sim backend's cost model, not from a kernel${
+      measured.length ? ` (except the ${measured.join(' and ')} table${measured.length > 1 ? 's' : ''}, measured on this host)` : ''}. `
       + 'Use --group N or --device BDF on a VFIO host for real figures.');
   }
   return lines.join('\n');

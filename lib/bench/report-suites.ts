@@ -20,6 +20,8 @@ export interface SuiteView {
   charts: ChartSpec[];
   /** Set when the suite could not run at all, with the reason. */
   unavailable?: string;
+  /** Measured whatever the run's backend (kernel-pin, overhead): never labelled simulated. */
+  measured?: boolean;
 }
 
 /** A figure a chart can plot; the tests recompute it from the JSON by the same name. */
@@ -215,7 +217,7 @@ function kernelPinView(r: BenchReport): SuiteView | null {
         .map((c) => ({ id: kernelPinId(c), category: pagesList.indexOf(c.pages), value: (c.skipped ? null : c.median) ?? NaN })),
     })),
   };
-  return { key: 'kernel-pin', title, tables: [table], charts: [chart] };
+  return { key: 'kernel-pin', title, tables: [table], charts: [chart], measured: true };
 }
 
 function rank(key: string): number {
@@ -252,10 +254,10 @@ function overheadView(r: BenchReport): SuiteView | null {
   const o = r.overhead;
   if (!o) return null;
   const title = overheadTitle(o);
-  if (!o.available) return { key: 'overhead', title, tables: [], charts: [], unavailable: o.reason ?? 'unavailable' };
+  if (!o.available) return { key: 'overhead', title, tables: [], charts: [], unavailable: o.reason ?? 'unavailable', measured: true };
   const rows = (xs: string[][]): TableRow[] => xs.map((cells) => ({ cells }));
   return {
-    key: 'overhead', title, charts: [],
+    key: 'overhead', title, charts: [], measured: true,
     tables: [
       { className: 'cells', caption: `${title}. ${overheadNote(o)}`, headers: OVERHEAD_FIGURE_HEADERS, numeric: [false, true, true, true], rows: rows(figureRows(o)) },
       { className: 'targets', caption: 'Targets', headers: OVERHEAD_TARGET_HEADERS, numeric: [false, true, true, false], rows: rows(targetRows(o)) },

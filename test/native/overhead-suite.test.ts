@@ -2,7 +2,13 @@
 // finds the stand-in even on the sim (this host has no VFIO), and the JSON has
 // every figure. Timings are never compared with the targets here: whether a
 // target is met depends on the machine; that the report says so does not.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { formatTable } from '../../lib/bench/format-table.js';
+import { suiteViews } from '../../lib/bench/report-suites.js';
+import type { BenchReport } from '../../lib/bench/schema.js';
 import { parseCli } from '../../lib/cli/args.js';
 import { runOverhead, type OverheadReport } from '../../lib/bench/overhead.js';
 import { formatOverhead } from '../../lib/bench/overhead-format.js';
@@ -41,11 +47,26 @@ describe('bench --suite overhead', () => {
     }
   }, 60_000);
 
-  it('beside a cell suite, the report carries it and the table prints it', async () => {
-    const res = await runCli(['bench', '--suite', 'matrix,overhead', '--reps', '1', '--warmup', '0', '--no-progress']);
-    expect(res.code).toBe(0);
-    expect(res.stdout).toContain('Library overhead');
-    expect(res.stdout).toMatch(/512-entry plan per entry over the C loop\s+[+-]/);
+  it('beside a cell suite on the sim: in the JSON, the table and the HTML report, never labelled simulated', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vfio-overhead-'));
+    try {
+      const res = await runCli(['bench', '--suite', 'matrix,overhead', '--reps', '1', '--warmup', '0', '--no-progress', '--json', '--report', dir]);
+      expect(res.code).toBe(0);
+      const report = JSON.parse(res.stdout) as BenchReport;
+      expect(report.simulated).toBe(true);
+      expect(report.overhead?.available).toBe(true);
+      const text = formatTable(report);
+      expect(text).toContain('except the library overhead table, measured on this host');
+      expect(text).toMatch(/512-entry plan per entry over the C loop\s+[+-]/);
+      const view = suiteViews(report).find((v) => v.key === 'overhead');
+      expect(view).toMatchObject({ measured: true });
+      expect(view!.tables.map((t) => t.rows.length)).toEqual([report.overhead!.figures.length, report.overhead!.targets.length]);
+      const html = readFileSync(join(dir, 'index.html'), 'utf8');
+      expect(html).toMatch(/<h2>Library overhead[^<]*no VFIO</);
+      expect(html).toMatch(/<h2>Map cost[^<]*\(simulated\)/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 60_000);
 
   it('says unavailable, and why, where there is no addon', () => {
