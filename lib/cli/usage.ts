@@ -67,7 +67,8 @@ Options:
                       "unavailable" and why on kernels without CONFIG_IOMMUFD_TEST).
                       overhead times the library's own cost per call (N-API, the plan
                       executor, the planner) against a cheap real system call and a C
-                      loop making it; needs no VFIO, only the addon on Linux.
+                      loop making it; needs no VFIO, only the addon on Linux. It takes its
+                      own counts (5 rounds of 200 timed samples); --warmup 0 skips its warm-up.
   --reps N            Measured repetitions per cell (default 30).
   --warmup N          Discarded repetitions per cell first (default 3). The figures timed
                       from JS (planner overhead, JS end-to-end) are also warmed until they
