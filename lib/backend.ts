@@ -374,6 +374,21 @@ export interface KernelPinner {
   };
 }
 
+/**
+ * What the addon itself costs, with no VFIO: a DmaSpace that goes through the
+ * same addon path as a container (argument conversion, the plan executor, the
+ * books, the result objects) but whose per-entry "ioctl" is a real, cheap
+ * system call, and a C loop making that same call (the floor).
+ */
+export interface OverheadProbe {
+  /** Which system call stands in for MAP_DMA / UNMAP_DMA, in words. */
+  readonly syscall: string;
+  /** A stand-in space over its own descriptor; close() releases it and the buffers its books pin. */
+  openSpace(): DmaSpace & { close(): void };
+  /** The C loop, `calls` times: ns per call, bare and with the clock read around each as the executor does. */
+  floor(calls: number): { bareNs: number; timedNs: number };
+}
+
 export interface Backend {
   readonly name: BackendName;
   readonly simulated: boolean;
@@ -386,4 +401,6 @@ export interface Backend {
   openIommufd?(): Iommufd;
   /** The kernel's pin path; absent on backends that do not reach a kernel (the sim). */
   kernelPinner?(): KernelPinner;
+  /** The addon's own cost against a stand-in system call; absent on backends without the addon (the sim). */
+  overheadProbe?(): OverheadProbe;
 }

@@ -4,7 +4,7 @@
 // import a backend module. A missing or unloadable addon is a reason to fall
 // back, never a crash. A third backend is one more registry entry.
 import { accessSync, constants } from 'node:fs';
-import type { Backend, BackendName, KernelPinner } from './backend.js';
+import type { Backend, BackendName, KernelPinner, OverheadProbe } from './backend.js';
 import { Errno, VfioError } from './errors.js';
 import { NativeBackend, nativeAvailability } from './native/index.js';
 import { SimBackend } from './sim/index.js';
@@ -143,4 +143,26 @@ export function kernelPinSource(current: Backend): KernelPinSource {
   if (current.kernelPinner) return { backend: current, pinner: current.kernelPinner() };
   const native = nativeAvailability().available ? new NativeBackend() : null;
   return { backend: native, pinner: native?.kernelPinner() ?? null };
+}
+
+export interface OverheadSource {
+  /** Opens the buffers the stand-in maps (a native backend); null with the probe. */
+  backend: Backend | null;
+  probe: OverheadProbe | null;
+  /** Why there is no probe; null when there is one. */
+  reason: string | null;
+}
+
+/**
+ * The addon's own cost is measured by the addon or not at all, whatever
+ * backend a run uses: the backend in use when it has the capability, else a
+ * native one opened for the purpose where the addon loads (the stand-in needs
+ * no /dev/vfio, so a run on the sim still gets it).
+ */
+export function overheadSource(current: Backend): OverheadSource {
+  if (current.overheadProbe) return { backend: current, probe: current.overheadProbe(), reason: null };
+  const a = nativeAvailability();
+  if (!a.available) return { backend: null, probe: null, reason: a.reason ?? 'the native addon is not loaded' };
+  const native = new NativeBackend();
+  return { backend: native, probe: native.overheadProbe(), reason: null };
 }

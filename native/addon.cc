@@ -17,6 +17,7 @@
 #include "iommufd.h"
 #include "irq.h"
 #include "memlock.h"
+#include "overhead_space.h"
 #include "plan.h"
 #include "wrap.h"
 
@@ -38,6 +39,7 @@ void TearDown(AddonData* data) {
   data->bufferClass.Reset();
   data->iommufdClass.Reset();
   data->ioasClass.Reset();
+  data->overheadClass.Reset();
 }
 
 // linux/vfio.h and linux/iommufd.h come from native/uapi (vendored), not from
@@ -75,6 +77,8 @@ void AddonData::CloseAll() noexcept {
   for (Iommufd* i : std::vector<Iommufd*>(iommufds.begin(), iommufds.end())) i->CloseNow();
   for (Device* d : std::vector<Device*>(devices.begin(), devices.end())) d->CloseNow();
   for (Group* g : std::vector<Group*>(groups.begin(), groups.end())) g->CloseNow();
+  // Overhead spaces release their buffer pins before the buffers close.
+  for (OverheadSpace* o : std::vector<OverheadSpace*>(overheadSpaces.begin(), overheadSpaces.end())) o->CloseNow();
   std::vector<DmaBuffer*> open;
   for (auto& [vaddr, b] : buffers) open.push_back(b);
   for (DmaBuffer* b : open) b->CloseNow();
@@ -92,6 +96,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   DmaBuffer::Init(env, data);
   Iommufd::Init(env, data);
   Ioas::Init(env, data);
+  OverheadSpace::Init(env, data);
 
   exports.Set("setErrorFactory", Napi::Function::New<SetErrorFactory>(env, "setErrorFactory"));
   exports.Set("openContainer", Napi::Function::New<Container::Open>(env, "openContainer"));
@@ -102,6 +107,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("memlockLimit", Napi::Function::New<MemlockLimit>(env, "memlockLimit"));
   InitKernelPin(env, exports);
   InitFailNth(env, exports);
+  InitOverheadFloor(env, exports);
   exports.Set("PLAN_STRIDE", Napi::Number::New(env, kPlanStride));
   // Which linux/vfio.h the constants came from (the vendored native/uapi headers).
   exports.Set("uapiVersion", Napi::String::New(env, UapiVersion()));

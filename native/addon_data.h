@@ -19,6 +19,7 @@ class DmaBuffer;
 class Group;
 class Iommufd;
 struct IrqRuntime;
+class OverheadSpace;
 
 struct AddonData {
   napi_env env = nullptr;
@@ -29,12 +30,14 @@ struct AddonData {
   Napi::FunctionReference bufferClass;
   Napi::FunctionReference iommufdClass;
   Napi::FunctionReference ioasClass;
+  Napi::FunctionReference overheadClass;
 
   // Open objects only: each removes itself when it closes.
   std::set<Container*> containers;
   std::set<Iommufd*> iommufds;
   std::set<Group*> groups;
   std::set<Device*> devices;
+  std::set<OverheadSpace*> overheadSpaces;
   std::map<uint64_t, DmaBuffer*> buffers;  // keyed by vaddr
   // Interrupt polling in this env's loop (native/irq.cc); created on first use.
   IrqRuntime* irq = nullptr;

@@ -67,6 +67,20 @@ class MappingBooks {
     }
   }
 
+  // Bytes an unmap of [iova, iova + size) would remove from the books, without
+  // removing them: what the kernel would report unmapped, for a stand-in
+  // target that has no kernel to ask (overhead_space.h).
+  uint64_t BytesIn(uint64_t iova, uint64_t size) const noexcept {
+    uint64_t bytes = 0;
+    if (rule_ == UnmapRule::kIoas && iova == 0 && size == UINT64_MAX) {
+      for (const auto& [at, a] : areas_) bytes += a.size;
+    } else if (size != 0 && iova <= UINT64_MAX - (size - 1)) {
+      auto [first, end] = Span(areas_, rule_, iova, iova + (size - 1));
+      for (auto it = first; it != end; ++it) bytes += it->second.size;
+    }
+    return bytes;
+  }
+
   // After a failed unmap: only an IOAS's ENOENT (a mapping sticking out)
   // leaves anything removed, the mappings before that one.
   void UnmapFailed(uint64_t iova, uint64_t size, int err) noexcept {
@@ -112,19 +126,28 @@ class MappingBooks {
     for (Buffer* b : a.buffers) b->Unpin();
   }
 
-  // The kernel's walk over [iova, last] (see the top of this file).
-  void Walk(uint64_t iova, uint64_t last) noexcept {
-    auto it = areas_.upper_bound(iova);
-    if (it != areas_.begin()) {
+  // The records the kernel's walk over [iova, last] removes (see the top of
+  // this file): always a run of neighbours, [first, end).
+  template <class Map>
+  static auto Span(Map& areas, UnmapRule rule, uint64_t iova, uint64_t last) {
+    auto it = areas.upper_bound(iova);
+    if (it != areas.begin()) {
       auto prev = std::prev(it);
       if (prev->first + (prev->second.size - 1) >= iova) it = prev;
     }
-    while (it != areas_.end() && it->first <= last) {
-      if (rule_ == UnmapRule::kType1v1 && it->first < iova) break;
-      if (rule_ == UnmapRule::kIoas && (it->first < iova || it->first + (it->second.size - 1) > last)) break;
-      Release(it->second);
-      it = areas_.erase(it);
+    auto first = it;
+    while (it != areas.end() && it->first <= last) {
+      if (rule == UnmapRule::kType1v1 && it->first < iova) break;
+      if (rule == UnmapRule::kIoas && (it->first < iova || it->first + (it->second.size - 1) > last)) break;
+      ++it;
     }
+    return std::make_pair(first, it);
+  }
+
+  void Walk(uint64_t iova, uint64_t last) noexcept {
+    auto [first, end] = Span(areas_, rule_, iova, last);
+    for (auto it = first; it != end; ++it) Release(it->second);
+    areas_.erase(first, end);
   }
 
   UnmapRule rule_;

@@ -78,6 +78,7 @@ void Container::Init(Napi::Env env, AddonData* data) {
       Method<Container, &Container::DirtyStop>(env, "dirtyStop"),
       Method<Container, &Container::DirtyGet>(env, "dirtyGet"),
       Method<Container, &Container::RunPlan>(env, "runPlan"),
+      Method<Container, &Container::RunPlanInto>(env, "runPlanInto"),
       Method<Container, &Container::RunPlanCycles>(env, "runPlanCycles"),
       Method<Container, &Container::Close>(env, "close"),
       Getter<Container, &Container::GetClosed>("closed"),
@@ -315,6 +316,11 @@ Napi::Value Container::DirtyGet(const Napi::CallbackInfo& info) {
 Napi::Value Container::RunPlan(const Napi::CallbackInfo& info) {
   RequireOpen(info.Env(), "plan");
   return ExecutePlan(info, *this);
+}
+
+Napi::Value Container::RunPlanInto(const Napi::CallbackInfo& info) {
+  RequireOpen(info.Env(), "plan");
+  return ExecutePlanInto(info, *this);
 }
 
 Napi::Value Container::RunPlanCycles(const Napi::CallbackInfo& info) {

@@ -73,6 +73,7 @@ class Container : public Napi::ObjectWrap<Container>, public PlanTarget {
   Napi::Value DirtyStop(const Napi::CallbackInfo& info);
   Napi::Value DirtyGet(const Napi::CallbackInfo& info);
   Napi::Value RunPlan(const Napi::CallbackInfo& info);
+  Napi::Value RunPlanInto(const Napi::CallbackInfo& info);
   Napi::Value RunPlanCycles(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value GetClosed(const Napi::CallbackInfo& info);

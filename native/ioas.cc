@@ -51,6 +51,7 @@ void Ioas::Init(Napi::Env env, AddonData* data) {
       Method<Ioas, &Ioas::UnmapAll>(env, "unmapAll"),
       Method<Ioas, &Ioas::CopyFrom>(env, "copyFrom"),
       Method<Ioas, &Ioas::RunPlan>(env, "runPlan"),
+      Method<Ioas, &Ioas::RunPlanInto>(env, "runPlanInto"),
       Method<Ioas, &Ioas::RunPlanCycles>(env, "runPlanCycles"),
       Method<Ioas, &Ioas::Close>(env, "close"),
       Getter<Ioas, &Ioas::GetId>("id"),
@@ -237,6 +238,11 @@ Napi::Value Ioas::CopyFrom(const Napi::CallbackInfo& info) {
 Napi::Value Ioas::RunPlan(const Napi::CallbackInfo& info) {
   RequireOpen(info.Env(), "plan");
   return ExecutePlan(info, *this);
+}
+
+Napi::Value Ioas::RunPlanInto(const Napi::CallbackInfo& info) {
+  RequireOpen(info.Env(), "plan");
+  return ExecutePlanInto(info, *this);
 }
 
 Napi::Value Ioas::RunPlanCycles(const Napi::CallbackInfo& info) {

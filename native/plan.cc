@@ -24,15 +24,30 @@ struct PlanArg {
   size_t entries;
 };
 
+// A typed array of one type: its data and length from a single
+// napi_get_typedarray_info (Napi::TypedArrayOf asks two or three times, and
+// each ask with a data pointer goes through ArrayBufferView::Buffer).
+template <class T>
+T* ArgTyped(const Napi::CallbackInfo& info, size_t index, napi_typedarray_type want, const std::string& what,
+            size_t* length) {
+  napi_env env = info.Env();
+  napi_value v = info[index];
+  bool typed = false;
+  napi_typedarray_type type = napi_int8_array;
+  void* data = nullptr;
+  if (napi_is_typedarray(env, v, &typed) != napi_ok || !typed ||
+      napi_get_typedarray_info(env, v, &type, length, &data, nullptr, nullptr) != napi_ok || type != want) {
+    ThrowType(info.Env(), what);
+  }
+  return static_cast<T*>(data);
+}
+
 PlanArg ArgPlan(const Napi::CallbackInfo& info, size_t index, bool isMap) {
   Napi::Env env = info.Env();
-  if (!info[index].IsTypedArray() || info[index].As<Napi::TypedArray>().TypedArrayType() != napi_biguint64_array) {
-    ThrowType(env, "plan must be a BigUint64Array");
-  }
-  Napi::BigUint64Array plan = info[index].As<Napi::BigUint64Array>();
-  size_t words = plan.ElementLength();
+  size_t words = 0;
+  const uint64_t* data = ArgTyped<const uint64_t>(info, index, napi_biguint64_array, "plan must be a BigUint64Array", &words);
   if (words % kPlanStride != 0) ThrowRange(env, "plan length must be a multiple of PLAN_STRIDE (4)");
-  PlanArg p{plan.Data(), words / kPlanStride};
+  PlanArg p{data, words / kPlanStride};
   if (isMap) {
     for (size_t i = 0; i < p.entries; i++) {
       if (p.words[i * kPlanStride + 3] & ~kProtMask) {
@@ -124,6 +139,38 @@ Napi::Value ExecutePlan(const Napi::CallbackInfo& info, PlanTarget& target) {
   out.Set("errno", Napi::Number::New(env, p.err));
   out.Set("unmapped", Napi::BigInt::New(env, p.unmapped));
   return out;
+}
+
+namespace {
+
+// A Float64Array argument of at least `min` elements, as a pointer to its data.
+double* ArgF64Out(const Napi::CallbackInfo& info, size_t index, const char* name, size_t min) {
+  size_t length = 0;
+  double* data = ArgTyped<double>(info, index, napi_float64_array, std::string(name) + " must be a Float64Array", &length);
+  if (length < min) ThrowRange(info.Env(), std::string(name) + " must have at least " + std::to_string(min) + " elements");
+  return data;
+}
+
+}  // namespace
+
+Napi::Value ExecutePlanInto(const Napi::CallbackInfo& info, PlanTarget& target) {
+  Napi::Env env = info.Env();
+  std::string op = ArgString(info, 0, "op");
+  bool isMap = op == "map";
+  if (!isMap && op != "unmap") ThrowType(env, "op must be 'map' or 'unmap'");
+  PlanArg plan = ArgPlan(info, 1, isMap);
+  double* ns = ArgF64Out(info, 2, "ns", plan.entries);
+  double* status = ArgF64Out(info, 3, "status", 4);
+  Pass p;
+  {
+    FailNthScope failNth;  // as in ExecutePlan
+    p = RunPass(target, AddonData::Of(env), plan, isMap, ns);
+  }
+  status[0] = static_cast<double>(p.completed);
+  status[1] = static_cast<double>(p.failedIndex);
+  status[2] = p.err;
+  status[3] = static_cast<double>(p.attempted);
+  return Napi::BigInt::New(env, p.unmapped);
 }
 
 Napi::Value ExecutePlanCycles(const Napi::CallbackInfo& info, PlanTarget& target) {

@@ -48,6 +48,14 @@ class PlanTarget {
 // WrapErrno without a system call (ns 0) when that is non-zero.
 Napi::Value ExecutePlan(const Napi::CallbackInfo& info, PlanTarget& target);
 
+// runPlanInto(op, plan, ns: Float64Array, status: Float64Array) -> unmapped: bigint
+// runPlan with nothing made in native code but the bigint: the times go into
+// ns (at least one slot per entry; the first `attempted` are written) and
+// status[0..3] = completed, failedIndex, errno, attempted. The JS wrapper
+// builds the result object: made here, its five properties cost several times
+// the system call of a one-entry plan (lib/bench/overhead.ts measures it).
+Napi::Value ExecutePlanInto(const Napi::CallbackInfo& info, PlanTarget& target);
+
 // runPlanCycles(plan: BigUint64Array, reps) ->
 //   { mapNs: Float64Array, unmapNs: Float64Array, completed, failedOp: 'map' | 'unmap' | null,
 //     failedIndex, errno }

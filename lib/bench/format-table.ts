@@ -1,6 +1,7 @@
 // The human-readable report: the kernel thread's matrix first (with the
 // thread's own figures beside it), then one table per extra suite.
 import { formatKernelPin } from './kernel-pin.js';
+import { formatOverhead } from './overhead-format.js';
 import { KERNEL_THREAD_LABEL, threadFigure } from './kernel-thread.js';
 import type { BenchReport, CellResult, SuiteName } from './schema.js';
 import { formatSize } from './suites.js';
@@ -21,7 +22,10 @@ export function header(r: BenchReport): string {
     `${r.options.reps} repetitions after ${r.options.warmup} warm-up; min / median / p99 in ns`,
   ];
   if (r.simulated) {
-    lines.push('SIMULATED: every figure below comes from the sim backend\'s cost model, not from a kernel. '
+    // kernel-pin and overhead are measured whatever the backend (their tables carry no [simulated] tag).
+    const measured = [r.kernelPin && 'kernel pin path', r.overhead && 'library overhead'].filter(Boolean);
+    lines.push(`SIMULATED: every figure below comes from the sim backend's cost model, not from a kernel${
+      measured.length ? ` (except the ${measured.join(' and ')} table${measured.length > 1 ? 's' : ''}, measured on this host)` : ''}. `
       + 'Use --group N or --device BDF on a VFIO host for real figures.');
   }
   return lines.join('\n');
@@ -106,6 +110,7 @@ export function formatTable(r: BenchReport): string {
       + 'What separates the two is what runs between the calls (V8, the planner, their effect on caches; under emulation far larger).');
   }
   if (r.kernelPin) parts.push(formatKernelPin(r.kernelPin));
+  if (r.overhead) parts.push(formatOverhead(r.overhead));
   parts.push('Strategies: per-page = one MAP_DMA per 4 KiB page (user space\'s version of the unpatched loop); '
     + 'coalesced = contiguous runs merged by the planner; kernel = the whole region in one MAP_DMA, the kernel batching the pins.\n'
     + 'ns/page = median / pages covered; speed-up = per-page median / this median; '

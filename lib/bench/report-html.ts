@@ -66,10 +66,10 @@ export function renderHtml(r: BenchReport): string {
 <title>node-vfio bench: ${escapeXml(r.host.hostname)} ${escapeXml(r.backend)}${sim}</title>
 <style>${CSS}</style></head><body>
 <h1>node-vfio bench${sim}</h1>
-${r.simulated ? '<p class="sim" role="note"><b>Simulated.</b> Every figure comes from the sim backend\'s cost model, not from a kernel. Use --group N or --device BDF on a VFIO host for real figures.</p>' : ''}
+${r.simulated ? `<p class="sim" role="note"><b>Simulated.</b> Every figure comes from the sim backend's cost model, not from a kernel${views.some((v) => v.measured) ? ', except in the sections not marked simulated (measured on this host whatever the backend)' : ''}. Use --group N or --device BDF on a VFIO host for real figures.</p>` : ''}
 <dl class="meta">${meta.map(([k, v]) => `<dt>${k}</dt><dd>${escapeXml(v)}</dd>`).join('')}</dl>
 <p>${escapeXml(EXPLAIN)}</p>
-${views.map((v) => section(v, sim)).join('\n')}
+${views.map((v) => section(v, v.measured ? '' : sim)).join('\n')}
 ${r.notes.length ? `<section id="notes"><h2>Notes</h2><ul>${r.notes.map((n) => `<li>${escapeXml(n)}</li>`).join('')}</ul></section>` : ''}
 <script type="application/json" id="bench-data">${json}</script>
 </body></html>

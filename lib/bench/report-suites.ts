@@ -9,6 +9,7 @@ import { styleSeries } from './report-style.js';
 import type { TableRow, TableSpec } from './report-table.js';
 import type { ChartSpec, DotSeries } from './svg-chart.js';
 import { ns, nsFine, ratio } from './text-table.js';
+import { OVERHEAD_FIGURE_HEADERS, OVERHEAD_TARGET_HEADERS, figureRows, overheadNote, overheadTitle, targetRows } from './overhead-format.js';
 
 export interface SuiteView {
   /** The suite's name, as in the JSON (cells' `suite`, or `kernel-pin`). */
@@ -19,6 +20,8 @@ export interface SuiteView {
   charts: ChartSpec[];
   /** Set when the suite could not run at all, with the reason. */
   unavailable?: string;
+  /** Measured whatever the run's backend (kernel-pin, overhead): never labelled simulated. */
+  measured?: boolean;
 }
 
 /** A figure a chart can plot; the tests recompute it from the JSON by the same name. */
@@ -214,7 +217,7 @@ function kernelPinView(r: BenchReport): SuiteView | null {
         .map((c) => ({ id: kernelPinId(c), category: pagesList.indexOf(c.pages), value: (c.skipped ? null : c.median) ?? NaN })),
     })),
   };
-  return { key: 'kernel-pin', title, tables: [table], charts: [chart] };
+  return { key: 'kernel-pin', title, tables: [table], charts: [chart], measured: true };
 }
 
 function rank(key: string): number {
@@ -241,5 +244,23 @@ export function suiteViews(r: BenchReport): SuiteView[] {
   }
   const kp = kernelPinView(r);
   if (kp) views.push(kp);
+  const ov = overheadView(r);
+  if (ov) views.push(ov);
   return views;
+}
+
+/** The overhead suite: two plain tables (figures, targets), no chart: the figures are of different kinds. */
+function overheadView(r: BenchReport): SuiteView | null {
+  const o = r.overhead;
+  if (!o) return null;
+  const title = overheadTitle(o);
+  if (!o.available) return { key: 'overhead', title, tables: [], charts: [], unavailable: o.reason ?? 'unavailable', measured: true };
+  const rows = (xs: string[][]): TableRow[] => xs.map((cells) => ({ cells }));
+  return {
+    key: 'overhead', title, charts: [], measured: true,
+    tables: [
+      { className: 'cells', caption: `${title}. ${overheadNote(o)}`, headers: OVERHEAD_FIGURE_HEADERS, numeric: [false, true, true, true], rows: rows(figureRows(o)) },
+      { className: 'targets', caption: 'Targets', headers: OVERHEAD_TARGET_HEADERS, numeric: [false, true, true, false], rows: rows(targetRows(o)) },
+    ],
+  };
 }

@@ -3,6 +3,7 @@
 // field, a changed unit or cell id. Adding optional fields keeps @1.
 import type { Backing, BackendName, DmaInterface } from '../backend.js';
 import type { KernelPinReport } from './kernel-pin.js';
+import type { OverheadReport } from './overhead.js';
 
 export const BENCH_SCHEMA = 'node-vfio/bench@1';
 
@@ -108,6 +109,8 @@ export interface BenchReport {
   notes: string[];
   /** --suite kernel-pin: the kernel's own pin path (IOMMUFD_TEST access), or why it is unavailable. */
   kernelPin?: KernelPinReport;
+  /** --suite overhead: the library's own cost against a stand-in system call, or why it is unavailable. */
+  overhead?: OverheadReport;
 }
 
 /** type1 ids are unchanged from before the interface column (baselines still match); iommufd ids get a prefix. */

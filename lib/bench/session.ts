@@ -3,12 +3,13 @@
 // C reference and the kernel's pin path where the host allows, and return the
 // report. It knows no concrete backend: host facts come from the HostView.
 import { arch, cpus, freemem, hostname, release, totalmem } from 'node:os';
-import type { Backend, DmaInterface, DmaSpace, HostView, KernelPinner } from '../backend.js';
+import type { Backend, DmaInterface, DmaSpace, HostView, KernelPinner, OverheadProbe } from '../backend.js';
 import { SZ_1G, SZ_2M } from '../backend.js';
 import { Errno, VfioError } from '../errors.js';
 import { attachGroup } from '../seam/attach.js';
 import { openIommufdSpace } from './iommufd-space.js';
 import { runKernelPin, type KernelPinReport } from './kernel-pin.js';
+import { DEFAULT_OVERHEAD, runOverhead, type OverheadReport } from './overhead.js';
 import { buildRef, runRef } from './ref.js';
 import { BenchRunner, type BenchPlanner, type MemoryBudget, type RunOutput } from './runner.js';
 import { BENCH_SCHEMA, type BenchReport, type SuiteName } from './schema.js';
@@ -35,6 +36,16 @@ export interface SessionOptions {
   onProgress?: (done: number, total: number, label: string) => void;
   /** Where the kernel's pin path comes from (lib/open.ts kernelPinSource). */
   kernelPinSource: () => { backend: Backend | null; pinner: KernelPinner | null };
+  /** Also measure the library's own cost (--suite overhead). */
+  overhead?: boolean;
+  /** Where the stand-in comes from (lib/open.ts overheadSource). */
+  overheadSource?: () => { backend: Backend | null; probe: OverheadProbe | null; reason: string | null };
+}
+
+/** The overhead table alone: like kernel-pin it needs no IOMMU group (nor VFIO at all). */
+export function overheadOnly(opts: Pick<SessionOptions, 'planner' | 'overheadSource' | 'warmup'>): OverheadReport {
+  const src = opts.overheadSource?.() ?? { backend: null, probe: null, reason: 'no overhead source given' };
+  return runOverhead(src, { ...DEFAULT_OVERHEAD, planner: opts.planner, ...(opts.warmup === 0 ? { warm: false } : {}) });
 }
 
 /** The kernel pin table alone: it needs no IOMMU group, it times the kernel's pin path, not MAP_DMA. */
@@ -139,6 +150,7 @@ export function runBenchSession(backend: Backend, host: HostView, opts: SessionO
   if (wantRef) addReference(out, groupId, opts, notes);
 
   const kernelPin = opts.kernelPin ? kernelPinOnly(opts) : undefined;
+  const overhead = opts.overhead ? overheadOnly(opts) : undefined;
   const cpu = cpus();
   return {
     schema: BENCH_SCHEMA,
@@ -155,5 +167,6 @@ export function runBenchSession(backend: Backend, host: HostView, opts: SessionO
     plannerOverhead: out.plannerOverhead,
     notes: [...notes, ...out.notes],
     ...(kernelPin ? { kernelPin } : {}),
+    ...(overhead ? { overhead } : {}),
   };
 }

@@ -31,6 +31,8 @@ export interface BenchArgs {
   suites: SuiteName[];
   /** --suite kernel-pin (alone or with others): time the kernel's own pin path too. */
   kernelPin?: boolean;
+  /** --suite overhead (alone or with others): time the library's own cost against a stand-in system call. */
+  overhead?: boolean;
   reps: number;
   warmup: number;
   report: string | null;
@@ -178,14 +180,23 @@ export function wantsKernelPin(text: string | undefined): boolean {
   return names.includes(KERNEL_PIN_SUITE) || names.includes('all');
 }
 
+/** The other suite that is not a cell grid: the library's own cost (lib/bench/overhead.ts). */
+export const OVERHEAD_SUITE = 'overhead';
+
+/** Whether --suite asks for overhead (named, or through all: it takes seconds and needs no VFIO). */
+export function wantsOverhead(text: string | undefined): boolean {
+  const names = text?.split(',').map((s) => s.trim()) ?? [];
+  return names.includes(OVERHEAD_SUITE) || names.includes('all');
+}
+
 export function parseSuites(text: string | undefined): SuiteName[] {
   if (text === undefined) return ['matrix'];
   const all = text.split(',').map((s) => s.trim()).filter(Boolean);
   if (all.includes('all')) return [...SUITES];
-  const names = all.filter((n) => n !== KERNEL_PIN_SUITE);
+  const names = all.filter((n) => n !== KERNEL_PIN_SUITE && n !== OVERHEAD_SUITE);
   for (const n of names) {
     if (!(SUITES as readonly string[]).includes(n)) {
-      throw new UsageError(`unknown suite ${JSON.stringify(n)}; choose from ${SUITES.join(', ')}, ${KERNEL_PIN_SUITE}, all`);
+      throw new UsageError(`unknown suite ${JSON.stringify(n)}; choose from ${SUITES.join(', ')}, ${KERNEL_PIN_SUITE}, ${OVERHEAD_SUITE}, all`);
     }
   }
   if (all.length === 0) throw new UsageError('--suite needs at least one suite name');
@@ -218,6 +229,7 @@ function benchArgs(argv: string[]): BenchArgs {
     device,
     suites: parseSuites(v.suite),
     kernelPin: wantsKernelPin(v.suite),
+    overhead: wantsOverhead(v.suite),
     reps: integer(v.reps, '--reps', 1, 1_000_000) ?? 30,
     warmup: integer(v.warmup, '--warmup', 0, 1_000_000) ?? 3,
     report: v.report ?? null,

@@ -11,8 +11,9 @@ import { progressBar } from '../bench/progress.js';
 import { writeHtmlReport } from '../bench/report-html.js';
 import type { BenchPlanner } from '../bench/runner.js';
 import type { BenchReport } from '../bench/schema.js';
-import { kernelPinOnly, runBenchSession } from '../bench/session.js';
-import { kernelPinSource } from '../open.js';
+import { formatOverhead } from '../bench/overhead-format.js';
+import { kernelPinOnly, overheadOnly, runBenchSession } from '../bench/session.js';
+import { kernelPinSource, overheadSource } from '../open.js';
 import type { BenchArgs } from './args.js';
 import type { BackendOpener } from './backends.js';
 import { EXIT_OK, EXIT_REGRESSION } from './exit-codes.js';
@@ -41,10 +42,17 @@ export async function runBench(args: BenchArgs, io: CliIo, deps: BenchDeps): Pro
   const { backend } = opened;
   // args.ts picks sim exactly when neither is given (--backend sim with either is a usage error).
   const reason = args.backend === 'sim' ? 'no --group or --device given' : opened.reason;
-  // kernel-pin alone needs no IOMMU group: it times the kernel's pin path, not MAP_DMA.
+  // kernel-pin and overhead alone need no IOMMU group: neither times MAP_DMA.
+  // Alone, each prints its own object; together, one object with both.
   if (args.suites.length === 0) {
-    const kernelPin = kernelPinOnly({ reps: args.reps, warmup: args.warmup, kernelPinSource: () => kernelPinSource(backend) });
-    io.stdout.write(args.format === 'json' ? `${JSON.stringify(kernelPin, null, 2)}\n` : `${formatKernelPin(kernelPin)}\n`);
+    const kernelPin = args.kernelPin ? kernelPinOnly({ reps: args.reps, warmup: args.warmup, kernelPinSource: () => kernelPinSource(backend) }) : null;
+    const overhead = args.overhead ? overheadOnly({ planner: deps.planner, warmup: args.warmup, overheadSource: () => overheadSource(backend) }) : null;
+    if (args.format === 'json') {
+      const out = kernelPin && overhead ? { kernelPin, overhead } : kernelPin ?? overhead;
+      io.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+    } else {
+      io.stdout.write(`${[kernelPin && formatKernelPin(kernelPin), overhead && formatOverhead(overhead)].filter(Boolean).join('\n\n')}\n`);
+    }
     return EXIT_OK;
   }
   const useBar = args.progress && io.stderr.isTTY === true;
@@ -61,6 +69,8 @@ export async function runBench(args: BenchArgs, io: CliIo, deps: BenchDeps): Pro
     reason,
     planner: deps.planner,
     kernelPinSource: () => kernelPinSource(backend),
+    overhead: args.overhead === true,
+    overheadSource: () => overheadSource(backend),
     ...(useBar ? { onProgress: progressBar(io.stderr) } : {}),
   });
 

@@ -62,9 +62,13 @@ Options:
   --device BDF        Native backend on the group of this PCI device (e.g. 0000:00:03.0).
   --backend NAME      sim | native | auto (default: native with --group/--device, else sim).
   --suite LIST        Comma-separated: matrix (default), scaling, patterns, unmap, dirty,
-                      kernel-pin, all. kernel-pin times the kernel's own pin path
+                      kernel-pin, overhead, all. kernel-pin times the kernel's own pin path
                       (iommufd_access_pin_pages via IOMMUFD_TEST; needs no group; says
                       "unavailable" and why on kernels without CONFIG_IOMMUFD_TEST).
+                      overhead times the library's own cost per call (N-API, the plan
+                      executor, the planner) against a cheap real system call and a C
+                      loop making it; needs no VFIO, only the addon on Linux. It takes its
+                      own counts (5 rounds of 200 timed samples); --warmup 0 skips its warm-up.
   --reps N            Measured repetitions per cell (default 30).
   --warmup N          Discarded repetitions per cell first (default 3). The figures timed
                       from JS (planner overhead, JS end-to-end) are also warmed until they
@@ -89,6 +93,7 @@ Options:
 Examples:
   vfio bench                                  the kernel thread's matrix, simulated
   vfio bench --device 0000:00:03.0 --suite all --report out/
+  vfio bench --suite overhead                 what the library adds per call, any Linux host
   vfio bench --json > base.json; vfio bench --compare base.json --max-regression 10%
 
 ${GLOBAL}

@@ -29,6 +29,12 @@ export interface NativeContainer {
     unmapped: bigint;
   };
   /**
+   * runPlan without a result object made in native code (native/plan.h): the times go into
+   * `ns` (>= one slot per entry), status[0..3] = completed, failedIndex, errno, attempted;
+   * returns the bytes unmapped. lib/native/space.ts builds runPlan's result from these.
+   */
+  runPlanInto(op: 'map' | 'unmap', plan: BigUint64Array, ns: Float64Array, status: Float64Array): bigint;
+  /**
    * reps times: map every entry of the map plan, then unmap every one, with no JS in between
    * (native/plan.h). mapNs[r] / unmapNs[r]: rep r's ioctl times summed. Stops at the first
    * failure without unwinding, as runPlan does; the arrays hold the completed reps only.
@@ -41,6 +47,24 @@ export interface NativeContainer {
     failedIndex: number;
     errno: number;
   };
+  close(): void;
+}
+
+/**
+ * native/overhead_space.h: a stand-in DMA space whose per-entry "ioctl" is
+ * ioctl(eventfd, FIONBIO, &0); map/unmap/runPlan take a container's arguments
+ * and keep a container's books.
+ */
+export interface NativeOverheadSpace {
+  readonly closed: boolean;
+  readonly trackedMappings: number;
+  map(vaddr: bigint, iova: bigint, size: bigint, flags: number): void;
+  /** Bytes the books held in the range (what the kernel would report unmapped). */
+  unmap(iova: bigint, size: bigint): bigint;
+  unmapAll(): bigint;
+  runPlan: NativeContainer['runPlan'];
+  runPlanInto: NativeContainer['runPlanInto'];
+  runPlanCycles: NativeContainer['runPlanCycles'];
   close(): void;
 }
 
@@ -100,6 +124,7 @@ export interface NativeIoas {
   unmapAll(): bigint;
   copyFrom(src: NativeIoas, srcIova: bigint, size: bigint, dstIova: bigint | null, prot: number): bigint;
   runPlan: NativeContainer['runPlan'];
+  runPlanInto: NativeContainer['runPlanInto'];
   runPlanCycles: NativeContainer['runPlanCycles'];
   close(): void;
 }
@@ -149,6 +174,10 @@ export interface NativeAddon {
   allocBuffer(size: bigint, backing: string, hugePageSize: bigint, prefault: boolean): NativeDmaBuffer;
   /** RLIMIT_MEMLOCK soft limit in bytes, null when unlimited. */
   memlockLimit(): bigint | null;
+  /** A stand-in DMA space over its own eventfd (needs no VFIO). */
+  openOverheadSpace(): NativeOverheadSpace;
+  /** The stand-in system call `calls` times in a C loop: ns per call (bare, and timed per call as the executor does). */
+  overheadFloor(calls: number): { bareNs: number; timedNs: number };
   readonly PLAN_STRIDE: number;
   /** Kernel version of the linux/vfio.h the addon was built against. */
   readonly uapiVersion: string;

@@ -1,7 +1,7 @@
 // The native backend: real ioctls through the addon. Constructing it throws
 // (with the reason) where the addon cannot load; nativeAvailability() asks
 // without throwing.
-import type { Backend, Container, DmaBuffer, DmaBufferOptions, Group, HostView, Iommufd, KernelPinner } from '../backend.js';
+import type { Backend, Container, DmaBuffer, DmaBufferOptions, Group, HostView, Iommufd, KernelPinner, OverheadProbe } from '../backend.js';
 import { checkGroupId } from '../seam/args.js';
 import { sysfsHostView } from '../sysfs-host.js';
 import type { NativeAddon } from './addon.js';
@@ -11,6 +11,7 @@ import { NativeBackendGroup } from './group.js';
 import { NativeBackendIommufd } from './iommufd.js';
 import { nativeKernelPinner } from './kernel-pin.js';
 import { nativeAvailability, requireAddon } from './load.js';
+import { nativeOverheadProbe } from './overhead.js';
 
 export { nativeAvailability, type NativeAvailability } from './load.js';
 export { parseIommuInfo } from './iommu-info.js';
@@ -50,6 +51,10 @@ export class NativeBackend implements Backend {
 
   kernelPinner(): KernelPinner {
     return nativeKernelPinner;
+  }
+
+  overheadProbe(): OverheadProbe {
+    return nativeOverheadProbe(this.#addon);
   }
 }
 

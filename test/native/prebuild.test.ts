@@ -31,15 +31,21 @@ describe.skipIf(!existsSync(prebuildDir))(`prebuild for ${process.platform}-${pr
         b.close();
         let code = null;
         try { addon.openContainer('/nonexistent/vfio'); } catch (e) { code = e.code; }
-        console.log(JSON.stringify({ from: gyp.resolve(dir), first, closed: b.closed, code, uapi: addon.uapiVersion,
+        // NativeSpace.runPlan calls runPlanInto: a prebuild older than lib/native would break every mapBatch.
+        const c = addon.openContainer('/dev/null');
+        const s = addon.openOverheadSpace();
+        const into = [typeof c.runPlanInto, typeof s.runPlanInto];
+        c.close();
+        s.close();
+        console.log(JSON.stringify({ from: gyp.resolve(dir), first, closed: b.closed, code, into, uapi: addon.uapiVersion,
           exports: Object.keys(addon).sort() }));`;
       const out = JSON.parse(execFileSync(process.execPath, ['-e', script], { cwd: pkg, encoding: 'utf8' }));
       expect(out.from.startsWith(join(pkg, 'prebuilds'))).toBe(true);
-      expect(out).toMatchObject({ first: 42, closed: true, code: 'ENOENT' });
+      expect(out).toMatchObject({ first: 42, closed: true, code: 'ENOENT', into: ['function', 'function'] });
       expect(out.uapi).toMatch(/^\d+\.\d+\.\d+$/);
       expect(out.exports).toEqual(['PLAN_STRIDE', 'allocBuffer', 'armFailNth', 'disarmFailNth', 'failNthResult',
         'kernelPinProbe', 'kernelPinRun', 'memlockLimit', 'openContainer', 'openDeviceCdev', 'openGroup', 'openIommufd',
-        'setErrorFactory', 'uapiVersion']);
+        'openOverheadSpace', 'overheadFloor', 'setErrorFactory', 'uapiVersion']);
     } finally {
       rmSync(pkg, { recursive: true, force: true });
     }
