@@ -1,9 +1,9 @@
 // A process killed in the middle of a batch leaves nothing pinned. A child
 // maps a large per-page batch (one plan execution: the kernel pins page after
-// page) and the parent SIGKILLs it once the kernel has charged a third of it.
+// page) and the parent SIGKILLs it once the kernel has charged three quarters of it.
 // Then, from outside the dead process: the kernel's count of page pins still
 // held (/proc/vmstat nr_foll_pin_acquired - nr_foll_pin_released) is back to
-// its baseline exactly, HugePages_Free too, MemAvailable is back within 24 MiB,
+// its baseline exactly, HugePages_Free too, MemAvailable is back within 56 MiB,
 // the group (or the cdev) opens again at once, and edu's DMA to the dead
 // process's IOVA faults in a new container.
 // What cleans up is the kernel's release of the container / iommufd file on
@@ -24,11 +24,14 @@ const childrenDir = fileURLToPath(new URL('./children/', import.meta.url));
 const eduHere = onVfioHost && isEdu(testDevice());
 const cdev = eduHere ? eduCdev() : { none: SKIP_REASON };
 const IOVA = 0x100_0000n; // inside edu's 28-bit DMA mask for every size below
-// MemAvailable is the issue's measure for 4 KiB and THP, but freed huge pages
-// can wait on the per-CPU free lists, which it does not count: once, in a full
-// lane run, it read 20 MiB short after a THP child with 32 MiB charged died.
-// The pin count is the proof; this is a bound.
-const MARGIN_KIB = 24 * 1024;
+// MemAvailable is the issue's measure for 4 KiB and THP, but it lags what was
+// freed (pages waiting on the per-CPU free lists, which it does not count):
+// after kills with 32 MiB charged it read 20 MiB (Debian, THP) and 27-42 MiB
+// (built kernel, 4 KiB) short while the pin count was exact. So the child is
+// killed with three quarters charged (72 MiB of the 96 MiB batches) and the
+// bound is 56 MiB: a leak of what was charged still fails it. The pin count
+// is the exact proof; this is a bound.
+const MARGIN_KIB = 56 * 1024;
 
 /** Page pins held system-wide right now (FOLL_PIN: what VFIO takes for DMA). */
 function pinsHeld(): number {
@@ -61,13 +64,13 @@ interface Killed {
   entries: number;
 }
 
-/** Runs the child and kills it once a third of its batch is charged. */
+/** Runs the child and kills it once three quarters of its batch are charged. */
 function killMidBatch(env: Record<string, string>, size: bigint): Promise<Killed> {
   const child = spawn(process.execPath, ['--import', `${childrenDir}register-ts.mjs`, `${childrenDir}crash-map-child.ts`], {
     env: { ...process.env, ...env, SIZE: String(size), IOVA: String(IOVA) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const threshold = Number(size / 1024n) / 3;
+  const threshold = (Number(size / 1024n) * 3) / 4;
   let out = '';
   let err = '';
   let entries = 0;
