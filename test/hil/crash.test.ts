@@ -3,7 +3,7 @@
 // page) and the parent SIGKILLs it once the kernel has charged three quarters of it.
 // Then, from outside the dead process: the kernel's count of page pins still
 // held (/proc/vmstat nr_foll_pin_acquired - nr_foll_pin_released) is back to
-// its baseline exactly, HugePages_Free too, MemAvailable is back within 56 MiB,
+// its baseline exactly, HugePages_Free too, MemAvailable is back within 16 MiB,
 // the group (or the cdev) opens again at once, and edu's DMA to the dead
 // process's IOVA faults in a new container.
 // What cleans up is the kernel's release of the container / iommufd file on
@@ -25,13 +25,14 @@ const eduHere = onVfioHost && isEdu(testDevice());
 const cdev = eduHere ? eduCdev() : { none: SKIP_REASON };
 const IOVA = 0x100_0000n; // inside edu's 28-bit DMA mask for every size below
 // MemAvailable is the issue's measure for 4 KiB and THP, but it lags what was
-// freed (pages waiting on the per-CPU free lists, which it does not count):
-// after kills with 32 MiB charged it read 20 MiB (Debian, THP) and 27-42 MiB
-// (built kernel, 4 KiB) short while the pin count was exact. So the child is
-// killed with three quarters charged (72 MiB of the 96 MiB batches) and the
-// bound is 56 MiB: a leak of what was charged still fails it. The pin count
-// is the exact proof; this is a bound.
-const MARGIN_KIB = 56 * 1024;
+// freed: freed pages wait on the per-CPU lists, which it does not count, and
+// 6.12 gives them back an eighth of the excess per vmstat interval
+// (decay_pcp_high, mm/page_alloc.c). Read within 5 s it came back 20-57 MiB
+// short while the pin count was exact; so it gets 30 s, and the child dies with
+// three quarters charged (72 MiB of the 96 MiB batches), far past the bound.
+// The pin count is the exact proof; this is a bound.
+const MARGIN_KIB = 16 * 1024;
+const MEMAVAILABLE_SETTLE_MS = 30_000;
 
 /** Page pins held system-wide right now (FOLL_PIN: what VFIO takes for DMA). */
 function pinsHeld(): number {
@@ -164,7 +165,7 @@ describe.skipIf(!eduHere)(`SIGKILL in the middle of a map batch (${SKIP_REASON};
     console.log(`${iface} ${backing}: killed with ${killed.chargedAtKill} KiB of ${Number(size / 1024n)} KiB charged (${killed.entries} entries)`);
     expect(await settled(() => pinsHeld() === pins), `page pins held back to ${pins} (now ${pinsHeld()})`).toBe(true);
     expect(await settled(() => meminfoKiB('HugePages_Free') === hugeFree), 'HugePages_Free back to its baseline').toBe(true);
-    expect(await settled(() => meminfoKiB('MemAvailable') >= available - MARGIN_KIB),
+    expect(await settled(() => meminfoKiB('MemAvailable') >= available - MARGIN_KIB, MEMAVAILABLE_SETTLE_MS),
       `MemAvailable back within ${MARGIN_KIB} KiB of ${available} (now ${meminfoKiB('MemAvailable')})`).toBe(true);
     if (iface === 'iommufd') {
       const fd = (await nativeBackend()).openIommufd!();
