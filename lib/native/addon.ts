@@ -55,11 +55,16 @@ export interface NativeContainer {
  * ioctl(eventfd, FIONBIO, &0); map/unmap/runPlan take a container's arguments
  * and keep a container's books.
  */
-export interface NativeOverheadSpace {
-  readonly closed: boolean;
+export interface NativeOverheadSpace extends NativeSpaceHandle {
   readonly trackedMappings: number;
-  map(vaddr: bigint, iova: bigint, size: bigint, flags: number): void;
   /** Bytes the books held in the range (what the kernel would report unmapped). */
+  unmap(iova: bigint, size: bigint): bigint;
+}
+
+/** What the addon's container, IOAS and overhead stand-in share: the part lib/native/space.ts drives. */
+export interface NativeSpaceHandle {
+  readonly closed: boolean;
+  map(vaddr: bigint, iova: bigint, size: bigint, prot: number): unknown;
   unmap(iova: bigint, size: bigint): bigint;
   unmapAll(): bigint;
   runPlan: NativeContainer['runPlan'];

@@ -5,20 +5,8 @@
 // IOVA_RANGES, kernel-chosen IOVAs, copies).
 import type { DmaMapping, DmaSpace, IommuInfo, MemlockStatus, PlanCycles, PlanOp, PlanResult } from '../backend.js';
 import { checkMapping, checkPlan, checkRange } from '../seam/args.js';
-import type { NativeAddon, NativeContainer } from './addon.js';
+import type { NativeAddon, NativeSpaceHandle } from './addon.js';
 import { readMemlock } from './memlock.js';
-
-/** The part of the addon's container and IOAS objects this class drives. */
-export interface NativeSpaceHandle {
-  readonly closed: boolean;
-  map(vaddr: bigint, iova: bigint, size: bigint, prot: number): unknown;
-  unmap(iova: bigint, size: bigint): bigint;
-  unmapAll(): bigint;
-  runPlan: NativeContainer['runPlan'];
-  runPlanInto: NativeContainer['runPlanInto'];
-  runPlanCycles: NativeContainer['runPlanCycles'];
-  close(): void;
-}
 
 export abstract class NativeSpace<N extends NativeSpaceHandle> implements DmaSpace, Disposable {
   readonly simulated = false;

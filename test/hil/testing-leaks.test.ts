@@ -7,18 +7,11 @@ import { PROT_RW, SZ_4K, type DmaBuffer } from '../../lib/backend.js';
 import { Errno } from '../../lib/errors.js';
 import { LeakError, openDeviceUnderTest, type DeviceUnderTest } from '../../lib/testing/index.js';
 import { onVfioHost, SKIP_REASON } from './lane.js';
+import { caughtAs } from '../unit/caught.js';
 
 const IOVA = 0x10_0000n;
 
-function caught(fn: () => void): LeakError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof LeakError) return err;
-    throw err;
-  }
-  throw new Error('checkClean() did not throw');
-}
+const caught = (fn: () => void): LeakError => caughtAs(LeakError, fn);
 
 describe.skipIf(!onVfioHost)(`node-vfio/testing catches leaks on the real kernel (${SKIP_REASON})`, () => {
   let dut: DeviceUnderTest;

@@ -4,6 +4,7 @@ import { closeSync, openSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PciRegion, PROT_RW, SZ_4K, type DmaBuffer } from '../../lib/backend.js';
 import { DeviceUnderTest, LeakError, openDeviceUnderTest, type DeviceUnderTestOptions } from '../../lib/testing/index.js';
+import { caughtAs } from './caught.js';
 
 const PCI_COMMAND = 0x04n;
 const IOVA = 0x10_0000n;
@@ -26,15 +27,7 @@ function buffer(dut: DeviceUnderTest, size = SZ_4K): DmaBuffer {
   return b;
 }
 
-function caught(fn: () => void): LeakError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof LeakError) return err;
-    throw err;
-  }
-  throw new Error('checkClean() did not throw');
-}
+const caught = (fn: () => void): LeakError => caughtAs(LeakError, fn);
 
 describe('node-vfio/testing: the device under test on the simulator', () => {
   it('opens the default simulated device on a type1v2 container and says so', async () => {
