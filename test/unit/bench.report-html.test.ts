@@ -21,33 +21,34 @@ describe('HTML report, strict parse', () => {
   });
 
   it('a real (not simulated) run has no banner, and an unavailable kernel pin path says why', () => {
-    const r = fullReport({ simulated: false, kernelPin: false });
+    const r = fullReport({ simulated: false, kernelPin: false, overhead: false });
     const html = renderHtml(r);
     checkPage(observeParsed(html), r);
     expect(visibleText(parseStrict(html))).not.toMatch(/simulated/i);
     const kp = section(parseStrict(html), 'kernel-pin');
+    expect(visibleText(section(parseStrict(html), 'overhead'))).toMatch(/Unavailable: the addon is not built/);
     expect(visibleText(kp)).toMatch(/Unavailable: no \/dev\/iommu/);
     expect(charts(kp)).toHaveLength(0);
   });
 
-  it('the simulated banner comes before any figure, and every heading says simulated but the kernel pin path\'s', () => {
+  it('the simulated banner comes before any figure, and every heading says simulated but the kernel pin path\'s and the overhead suite\'s', () => {
     const root = parseStrict(renderHtml(fullReport()));
     const body = all(root, (e) => e.tag === 'body')[0]!;
     const order = all(body, (e) => hasClass(e, 'sim') || e.tag === 'section');
     expect(hasClass(order[0]!, 'sim')).toBe(true);
-    // The kernel's pin path is measured on this host whatever the backend (kernelPinSource): never simulated.
+    // The kernel's pin path and the library's overhead are measured on this host whatever the backend: never simulated.
     let measured = 0;
     for (const h of all(body, (e) => e.tag === 'h2')) {
       const text = visibleText(h).trim();
       if (text === 'Notes') continue;
-      if (text.startsWith('Kernel pin path')) {
+      if (text.startsWith('Kernel pin path') || text.startsWith('Library overhead')) {
         measured++;
         expect(text).not.toMatch(/simulated/);
       } else {
         expect(text).toMatch(/\(simulated\)$/);
       }
     }
-    expect(measured).toBe(1);
+    expect(measured).toBe(2);
     expect(visibleText(all(body, (e) => hasClass(e, 'sim'))[0]!)).toMatch(/except in the sections not marked simulated/);
   });
 
@@ -56,6 +57,7 @@ describe('HTML report, strict parse', () => {
     r.cells = [];
     r.plannerOverhead = [];
     r.options.suites = [];
+    delete r.overhead;
     const page = observeParsed(renderHtml(r));
     checkPage(page, r);
     expect(page.sections.map((s) => s.suite)).toEqual(['kernel-pin']);

@@ -67,7 +67,7 @@ export function observeParsed(html: string): ObservedPage {
 /** Suites as the JSON names them, in the order the page must show them. */
 export function expectedSuites(r: BenchReport): string[] {
   const names = [...new Set<string>([...r.options.suites, ...r.cells.map((c) => c.suite)])].filter((s) => r.cells.some((c) => c.suite === s));
-  return r.kernelPin ? [...names, 'kernel-pin'] : names;
+  return [...names, ...(r.kernelPin ? ['kernel-pin'] : []), ...(r.overhead ? ['overhead'] : [])];
 }
 
 /** One mark per measured cell, carrying that cell's value. */
@@ -94,6 +94,13 @@ export function checkPage(page: ObservedPage, rendered: BenchReport): void {
       const want = k.cells.filter((c) => measured(c.median)).map((c) => ({ id: `kernel-pin/${c.pages}/${c.backing}/${c.mode}`, value: c.median }));
       expect(s.charts.map((c) => c.metric)).toEqual(k.available ? ['median'] : []);
       for (const c of s.charts) sameMarks(c.marks, want, 'kernel-pin');
+      continue;
+    }
+    if (s.suite === 'overhead') {
+      const o = r.overhead!;
+      expect(s.unavailable, 'overhead unavailable').toBe(!o.available);
+      expect(s.rows, 'one row per overhead figure').toBe(o.available ? o.figures.length : null);
+      expect(s.charts, 'the overhead suite draws no chart').toEqual([]);
       continue;
     }
     const cells = r.cells.filter((c) => c.suite === s.suite);
