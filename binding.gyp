@@ -34,7 +34,8 @@
         "native/mapped_memory.cc",
         "native/memlock.cc",
         "native/overhead_space.cc",
-        "native/plan.cc"
+        "native/plan.cc",
+        "native/space_calls.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

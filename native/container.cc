@@ -70,15 +70,12 @@ void Container::Init(Napi::Env env, AddonData* data) {
       Method<Container, &Container::CheckExtension>(env, "checkExtension"),
       Method<Container, &Container::SetIommu>(env, "setIommu"),
       Method<Container, &Container::IommuInfo>(env, "iommuInfo"),
-      Method<Container, &Container::Map>(env, "map"),
-      Method<Container, &Container::Unmap>(env, "unmap"),
+      Method<Container, &Container::SpaceCalls>(env, "spaceCalls"),
       Method<Container, &Container::UnmapAll>(env, "unmapAll"),
       Method<Container, &Container::UnmapWithDirty>(env, "unmapWithDirty"),
       Method<Container, &Container::DirtyStart>(env, "dirtyStart"),
       Method<Container, &Container::DirtyStop>(env, "dirtyStop"),
       Method<Container, &Container::DirtyGet>(env, "dirtyGet"),
-      Method<Container, &Container::RunPlan>(env, "runPlan"),
-      Method<Container, &Container::RunPlanInto>(env, "runPlanInto"),
       Method<Container, &Container::RunPlanCycles>(env, "runPlanCycles"),
       Method<Container, &Container::Close>(env, "close"),
       Getter<Container, &Container::GetClosed>("closed"),
@@ -211,39 +208,6 @@ Napi::Value Container::IommuInfo(const Napi::CallbackInfo& info) {
   return out;
 }
 
-Napi::Value Container::Map(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  RequireOpen(env, "VFIO_IOMMU_MAP_DMA");
-  uint64_t vaddr = ArgU64(info, 0, "vaddr");
-  uint64_t iova = ArgU64(info, 1, "iova");
-  uint64_t size = ArgU64(info, 2, "size");
-  uint32_t flags = ArgU32(info, 3, "flags");
-  if (flags & ~kProtMask) ThrowRange(env, "flags may only hold PROT_READ | PROT_WRITE");
-  auto args = [&] {
-    return ErrorArgs(env, {{"vaddr", Big(env, vaddr)}, {"iova", Big(env, iova)}, {"size", Big(env, size)},
-                           {"flags", Napi::Number::New(env, flags)}});
-  };
-  // A range that wraps 2^64 is refused here with the kernel's own errno.
-  if (RangeWraps(iova, size) || RangeWraps(vaddr, size)) ThrowErrno(env, EINVAL, "VFIO_IOMMU_MAP_DMA", args());
-  if (int err = kernel::MapDma(fd_, vaddr, iova, size, flags)) ThrowErrno(env, err, "VFIO_IOMMU_MAP_DMA", args());
-  books_.Mapped(iova, size, data_->BuffersOverlapping(vaddr, size));
-  return env.Undefined();
-}
-
-Napi::Value Container::Unmap(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  RequireOpen(env, "VFIO_IOMMU_UNMAP_DMA");
-  uint64_t iova = ArgU64(info, 0, "iova");
-  uint64_t size = ArgU64(info, 1, "size");
-  if (RangeWraps(iova, size)) ThrowErrno(env, EINVAL, "VFIO_IOMMU_UNMAP_DMA", RangeArgs(env, iova, size));
-  uint64_t gone = 0;
-  if (int err = kernel::UnmapDma(fd_, iova, size, 0, &gone)) {
-    ThrowErrno(env, err, "VFIO_IOMMU_UNMAP_DMA", RangeArgs(env, iova, size));
-  }
-  books_.Unmapped(iova, size);
-  return Big(env, gone);
-}
-
 Napi::Value Container::UnmapAll(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RequireOpen(env, "VFIO_IOMMU_UNMAP_DMA");
@@ -313,15 +277,7 @@ Napi::Value Container::DirtyGet(const Napi::CallbackInfo& info) {
   return BitmapView(env, bits);
 }
 
-Napi::Value Container::RunPlan(const Napi::CallbackInfo& info) {
-  RequireOpen(info.Env(), "plan");
-  return ExecutePlan(info, *this);
-}
-
-Napi::Value Container::RunPlanInto(const Napi::CallbackInfo& info) {
-  RequireOpen(info.Env(), "plan");
-  return ExecutePlanInto(info, *this);
-}
+Napi::Value Container::SpaceCalls(const Napi::CallbackInfo& info) { return TakeSpaceCalls(info.Env()); }
 
 Napi::Value Container::RunPlanCycles(const Napi::CallbackInfo& info) {
   RequireOpen(info.Env(), "plan");

@@ -57,6 +57,7 @@ class Container : public Napi::ObjectWrap<Container>, public PlanTarget {
   int UnmapEntry(uint64_t iova, uint64_t size, uint64_t* unmapped, double* ns) override;
   // Container.map refuses a wrapping range with EINVAL before the ioctl, as the kernel does.
   int WrapErrno() const override;
+  bool Closed() const override { return closed(); }
 
  private:
   void RequireOpen(Napi::Env env, const char* op) const;
@@ -65,15 +66,12 @@ class Container : public Napi::ObjectWrap<Container>, public PlanTarget {
   Napi::Value CheckExtension(const Napi::CallbackInfo& info);
   Napi::Value SetIommu(const Napi::CallbackInfo& info);
   Napi::Value IommuInfo(const Napi::CallbackInfo& info);
-  Napi::Value Map(const Napi::CallbackInfo& info);
-  Napi::Value Unmap(const Napi::CallbackInfo& info);
   Napi::Value UnmapAll(const Napi::CallbackInfo& info);
   Napi::Value UnmapWithDirty(const Napi::CallbackInfo& info);
   Napi::Value DirtyStart(const Napi::CallbackInfo& info);
   Napi::Value DirtyStop(const Napi::CallbackInfo& info);
   Napi::Value DirtyGet(const Napi::CallbackInfo& info);
-  Napi::Value RunPlan(const Napi::CallbackInfo& info);
-  Napi::Value RunPlanInto(const Napi::CallbackInfo& info);
+  Napi::Value SpaceCalls(const Napi::CallbackInfo& info);
   Napi::Value RunPlanCycles(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value GetClosed(const Napi::CallbackInfo& info);

@@ -46,12 +46,10 @@ void Ioas::Init(Napi::Env env, AddonData* data) {
   Napi::Function ctor = DefineTaggedClass<Ioas>(env, kClassName, {
       Method<Ioas, &Ioas::IovaRanges>(env, "iovaRanges"),
       Method<Ioas, &Ioas::AllowIovas>(env, "allowIovas"),
-      Method<Ioas, &Ioas::Map>(env, "map"),
-      Method<Ioas, &Ioas::Unmap>(env, "unmap"),
+      Method<Ioas, &Ioas::MapAuto>(env, "mapAuto"),
+      Method<Ioas, &Ioas::SpaceCalls>(env, "spaceCalls"),
       Method<Ioas, &Ioas::UnmapAll>(env, "unmapAll"),
       Method<Ioas, &Ioas::CopyFrom>(env, "copyFrom"),
-      Method<Ioas, &Ioas::RunPlan>(env, "runPlan"),
-      Method<Ioas, &Ioas::RunPlanInto>(env, "runPlanInto"),
       Method<Ioas, &Ioas::RunPlanCycles>(env, "runPlanCycles"),
       Method<Ioas, &Ioas::Close>(env, "close"),
       Getter<Ioas, &Ioas::GetId>("id"),
@@ -107,6 +105,8 @@ int Ioas::MapEntry(uint64_t vaddr, uint64_t iova, uint64_t size, uint32_t prot, 
   return kernel::IoasMap(Fd(), id_, MapFlags(prot, true), vaddr, size, &iova, ns);
 }
 
+bool Ioas::Closed() const { return closed() || owner_->closed(); }
+
 int Ioas::UnmapEntry(uint64_t iova, uint64_t size, uint64_t* unmapped, double* ns) {
   return kernel::IoasUnmap(Fd(), id_, iova, size, unmapped, ns);
 }
@@ -161,42 +161,24 @@ Napi::Value Ioas::AllowIovas(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// map(vaddr, iova | null, size, prot) -> iova (null: the kernel chooses).
-Napi::Value Ioas::Map(const Napi::CallbackInfo& info) {
+// mapAuto(vaddr, size, prot) -> the IOVA the kernel chose. (A map at a fixed
+// IOVA is a plan entry: space_calls.h.)
+Napi::Value Ioas::MapAuto(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const char* op = "IOMMU_IOAS_MAP";
   RequireOpen(env, op);
   uint64_t vaddr = ArgU64(info, 0, "vaddr");
-  bool fixed = !info[1].IsNull();
-  uint64_t iova = fixed ? ArgU64(info, 1, "iova") : 0;
-  uint64_t size = ArgU64(info, 2, "size");
-  uint32_t prot = ArgProt(info, 3);
-  uint64_t mapped = iova;
-  if (int err = kernel::IoasMap(Fd(), id_, MapFlags(prot, fixed), vaddr, size, &mapped)) {
+  uint64_t size = ArgU64(info, 1, "size");
+  uint32_t prot = ArgProt(info, 2);
+  uint64_t mapped = 0;
+  if (int err = kernel::IoasMap(Fd(), id_, MapFlags(prot, false), vaddr, size, &mapped)) {
     Napi::Object args = ErrorArgs(env, {{"vaddr", Big(env, vaddr)}, {"size", Big(env, size)},
                                         {"prot", Napi::Number::New(env, prot)}});
-    args.Set("iova", fixed ? Big(env, iova) : env.Null());
+    args.Set("iova", env.Null());
     ThrowErrno(env, err, op, args);
   }
   books_.Mapped(mapped, size, data_->BuffersOverlapping(vaddr, size));
   return Big(env, mapped);
-}
-
-Napi::Value Ioas::Unmap(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  const char* op = "IOMMU_IOAS_UNMAP";
-  RequireOpen(env, op);
-  uint64_t iova = ArgU64(info, 0, "iova");
-  uint64_t size = ArgU64(info, 1, "size");
-  uint64_t gone = 0;
-  int err = kernel::IoasUnmap(Fd(), id_, iova, size, &gone);
-  if (err != 0) {
-    books_.UnmapFailed(iova, size, err);
-    ThrowErrno(env, err, op, ErrorArgs(env, {{"iova", Big(env, iova)}, {"size", Big(env, size)}}),
-               err == ENOENT ? "nothing mapped there, or the range cuts a mapping (iommufd never splits one)" : nullptr);
-  }
-  books_.Unmapped(iova, size);
-  return Big(env, gone);
 }
 
 Napi::Value Ioas::UnmapAll(const Napi::CallbackInfo& info) {
@@ -235,15 +217,7 @@ Napi::Value Ioas::CopyFrom(const Napi::CallbackInfo& info) {
   return Big(env, copied);
 }
 
-Napi::Value Ioas::RunPlan(const Napi::CallbackInfo& info) {
-  RequireOpen(info.Env(), "plan");
-  return ExecutePlan(info, *this);
-}
-
-Napi::Value Ioas::RunPlanInto(const Napi::CallbackInfo& info) {
-  RequireOpen(info.Env(), "plan");
-  return ExecutePlanInto(info, *this);
-}
+Napi::Value Ioas::SpaceCalls(const Napi::CallbackInfo& info) { return TakeSpaceCalls(info.Env()); }
 
 Napi::Value Ioas::RunPlanCycles(const Napi::CallbackInfo& info) {
   RequireOpen(info.Env(), "plan");

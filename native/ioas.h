@@ -41,6 +41,7 @@ class Ioas : public Napi::ObjectWrap<Ioas>, public PlanTarget {
   int MapEntry(uint64_t vaddr, uint64_t iova, uint64_t size, uint32_t prot, double* ns) override;
   int UnmapEntry(uint64_t iova, uint64_t size, uint64_t* unmapped, double* ns) override;
   int WrapErrno() const override { return 0; }  // the kernel says EOVERFLOW itself
+  bool Closed() const override;
 
  private:
   void RequireOpen(Napi::Env env, const char* op) const;
@@ -48,12 +49,10 @@ class Ioas : public Napi::ObjectWrap<Ioas>, public PlanTarget {
 
   Napi::Value IovaRanges(const Napi::CallbackInfo& info);
   Napi::Value AllowIovas(const Napi::CallbackInfo& info);
-  Napi::Value Map(const Napi::CallbackInfo& info);
-  Napi::Value Unmap(const Napi::CallbackInfo& info);
+  Napi::Value MapAuto(const Napi::CallbackInfo& info);
   Napi::Value UnmapAll(const Napi::CallbackInfo& info);
   Napi::Value CopyFrom(const Napi::CallbackInfo& info);
-  Napi::Value RunPlan(const Napi::CallbackInfo& info);
-  Napi::Value RunPlanInto(const Napi::CallbackInfo& info);
+  Napi::Value SpaceCalls(const Napi::CallbackInfo& info);
   Napi::Value RunPlanCycles(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value GetId(const Napi::CallbackInfo& info);

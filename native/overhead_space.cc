@@ -65,11 +65,8 @@ Napi::Value OverheadFloor(const Napi::CallbackInfo& info) {
 
 void OverheadSpace::Init(Napi::Env env, AddonData* data) {
   Napi::Function ctor = DefineTaggedClass<OverheadSpace>(env, kClassName, {
-      Method<OverheadSpace, &OverheadSpace::Map>(env, "map"),
-      Method<OverheadSpace, &OverheadSpace::Unmap>(env, "unmap"),
+      Method<OverheadSpace, &OverheadSpace::SpaceCalls>(env, "spaceCalls"),
       Method<OverheadSpace, &OverheadSpace::UnmapAll>(env, "unmapAll"),
-      Method<OverheadSpace, &OverheadSpace::RunPlan>(env, "runPlan"),
-      Method<OverheadSpace, &OverheadSpace::RunPlanInto>(env, "runPlanInto"),
       Method<OverheadSpace, &OverheadSpace::RunPlanCycles>(env, "runPlanCycles"),
       Method<OverheadSpace, &OverheadSpace::Close>(env, "close"),
       Getter<OverheadSpace, &OverheadSpace::GetClosed>("closed"),
@@ -112,38 +109,6 @@ void OverheadSpace::RequireOpen(Napi::Env env, const char* op) const {
   if (closed()) ThrowClosed(env, op, "the overhead space");
 }
 
-// Container::Map, step for step, with the stand-in call in place of MAP_DMA.
-Napi::Value OverheadSpace::Map(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  RequireOpen(env, kMapOp);
-  uint64_t vaddr = ArgU64(info, 0, "vaddr");
-  uint64_t iova = ArgU64(info, 1, "iova");
-  uint64_t size = ArgU64(info, 2, "size");
-  uint32_t flags = ArgU32(info, 3, "flags");
-  if (flags & ~kProtMask) ThrowRange(env, "flags may only hold PROT_READ | PROT_WRITE");
-  auto args = [&] {
-    return ErrorArgs(env, {{"vaddr", Big(env, vaddr)}, {"iova", Big(env, iova)}, {"size", Big(env, size)},
-                           {"flags", Napi::Number::New(env, flags)}});
-  };
-  if (RangeWraps(iova, size) || RangeWraps(vaddr, size)) ThrowErrno(env, EINVAL, kMapOp, args());
-  if (int err = MapEntry(vaddr, iova, size, flags, nullptr)) ThrowErrno(env, err, kMapOp, args());
-  books_.Mapped(iova, size, data_->BuffersOverlapping(vaddr, size));
-  return env.Undefined();
-}
-
-Napi::Value OverheadSpace::Unmap(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  RequireOpen(env, kUnmapOp);
-  uint64_t iova = ArgU64(info, 0, "iova");
-  uint64_t size = ArgU64(info, 1, "size");
-  auto args = [&] { return ErrorArgs(env, {{"iova", Big(env, iova)}, {"size", Big(env, size)}}); };
-  if (RangeWraps(iova, size)) ThrowErrno(env, EINVAL, kUnmapOp, args());
-  uint64_t gone = 0;
-  if (int err = UnmapEntry(iova, size, &gone, nullptr)) ThrowErrno(env, err, kUnmapOp, args());
-  books_.Unmapped(iova, size);
-  return Big(env, gone);
-}
-
 Napi::Value OverheadSpace::UnmapAll(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RequireOpen(env, kUnmapOp);
@@ -154,15 +119,7 @@ Napi::Value OverheadSpace::UnmapAll(const Napi::CallbackInfo& info) {
   return Big(env, gone);
 }
 
-Napi::Value OverheadSpace::RunPlan(const Napi::CallbackInfo& info) {
-  RequireOpen(info.Env(), "plan");
-  return ExecutePlan(info, *this);
-}
-
-Napi::Value OverheadSpace::RunPlanInto(const Napi::CallbackInfo& info) {
-  RequireOpen(info.Env(), "plan");
-  return ExecutePlanInto(info, *this);
-}
+Napi::Value OverheadSpace::SpaceCalls(const Napi::CallbackInfo& info) { return TakeSpaceCalls(info.Env()); }
 
 Napi::Value OverheadSpace::RunPlanCycles(const Napi::CallbackInfo& info) {
   RequireOpen(info.Env(), "plan");

@@ -42,15 +42,13 @@ class OverheadSpace : public Napi::ObjectWrap<OverheadSpace>, public PlanTarget 
   int UnmapEntry(uint64_t iova, uint64_t size, uint64_t* unmapped, double* ns) override;
   // A wrapping range is refused with EINVAL before the system call, as Container does.
   int WrapErrno() const override;
+  bool Closed() const override { return closed(); }
 
  private:
   void RequireOpen(Napi::Env env, const char* op) const;
 
-  Napi::Value Map(const Napi::CallbackInfo& info);
-  Napi::Value Unmap(const Napi::CallbackInfo& info);
   Napi::Value UnmapAll(const Napi::CallbackInfo& info);
-  Napi::Value RunPlan(const Napi::CallbackInfo& info);
-  Napi::Value RunPlanInto(const Napi::CallbackInfo& info);
+  Napi::Value SpaceCalls(const Napi::CallbackInfo& info);
   Napi::Value RunPlanCycles(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value GetClosed(const Napi::CallbackInfo& info);

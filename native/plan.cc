@@ -8,6 +8,7 @@
 #include "args.h"
 #include "dma_buffer.h"
 #include "fail_nth.h"
+#include "space_calls.h"
 
 namespace vfio {
 namespace {
@@ -48,45 +49,52 @@ PlanArg ArgPlan(const Napi::CallbackInfo& info, size_t index, bool isMap) {
   const uint64_t* data = ArgTyped<const uint64_t>(info, index, napi_biguint64_array, "plan must be a BigUint64Array", &words);
   if (words % kPlanStride != 0) ThrowRange(env, "plan length must be a multiple of PLAN_STRIDE (4)");
   PlanArg p{data, words / kPlanStride};
-  if (isMap) {
-    for (size_t i = 0; i < p.entries; i++) {
-      if (p.words[i * kPlanStride + 3] & ~kProtMask) {
-        ThrowRange(env, "plan entry " + std::to_string(i) + ": flags may only hold PROT_READ | PROT_WRITE");
-      }
-    }
+  size_t bad = 0;
+  if (isMap && !PlanFlagsValid(p.words, p.entries, &bad)) {
+    ThrowRange(env, "plan entry " + std::to_string(bad) + ": flags may only hold PROT_READ | PROT_WRITE");
   }
   return p;
 }
 
-// How one pass over the entries ended.
-struct Pass {
-  size_t attempted = 0;  // completed, plus the failed one
-  size_t completed = 0;
-  int64_t failedIndex = -1;
-  int err = 0;
-  uint64_t unmapped = 0;
-};
+// arr cut to its first n elements: a new array only when n is shorter.
+Napi::Float64Array Cut(Napi::Env env, Napi::Float64Array arr, size_t n) {
+  if (n == arr.ElementLength()) return arr;
+  Napi::Float64Array cut = Napi::Float64Array::New(env, n);
+  if (n) std::memcpy(cut.Data(), arr.Data(), n * sizeof(double));
+  return cut;
+}
 
-// One pass: entry i's ioctl time goes to ns[i] (0 for a wrapping entry
-// refused without a system call). Stops at the first failure, without
-// unwinding; the books follow every entry the kernel acted on.
-Pass RunPass(PlanTarget& target, AddonData* data, const PlanArg& plan, bool isMap, double* ns) {
-  Pass p;
+}  // namespace
+
+bool PlanFlagsValid(const uint64_t* words, size_t entries, size_t* bad) {
+  for (size_t i = 0; i < entries; i++) {
+    if (words[i * kPlanStride + 3] & ~kProtMask) {
+      *bad = i;
+      return false;
+    }
+  }
+  return true;
+}
+
+PlanPass RunPlanPass(PlanTarget& target, AddonData* data, const uint64_t* words, size_t entries, bool isMap,
+                     double* ns) {
+  PlanPass p;
   int wrapErrno = target.WrapErrno();
   Books& books = target.books();
-  for (size_t i = 0; i < plan.entries; i++) {
-    const uint64_t* e = plan.words + i * kPlanStride;
+  for (size_t i = 0; i < entries; i++) {
+    const uint64_t* e = words + i * kPlanStride;
     uint64_t vaddr = e[0], iova = e[1], size = e[2];
+    double* entryNs = ns ? &ns[i] : nullptr;
     p.attempted++;
     if (wrapErrno != 0 && (RangeWraps(iova, size) || (isMap && RangeWraps(vaddr, size)))) {
-      ns[i] = 0;
+      if (entryNs) *entryNs = 0;
       p.failedIndex = static_cast<int64_t>(i);
       p.err = wrapErrno;
       break;
     }
     uint64_t gone = 0;
-    p.err = isMap ? target.MapEntry(vaddr, iova, size, static_cast<uint32_t>(e[3]), &ns[i])
-                  : target.UnmapEntry(iova, size, &gone, &ns[i]);
+    p.err = isMap ? target.MapEntry(vaddr, iova, size, static_cast<uint32_t>(e[3]), entryNs)
+                  : target.UnmapEntry(iova, size, &gone, entryNs);
     if (p.err != 0) {
       p.failedIndex = static_cast<int64_t>(i);
       if (!isMap) books.UnmapFailed(iova, size, p.err);
@@ -104,73 +112,10 @@ Pass RunPass(PlanTarget& target, AddonData* data, const PlanArg& plan, bool isMa
   return p;
 }
 
-// arr cut to its first n elements: a new array only when n is shorter.
-Napi::Float64Array Cut(Napi::Env env, Napi::Float64Array arr, size_t n) {
-  if (n == arr.ElementLength()) return arr;
-  Napi::Float64Array cut = Napi::Float64Array::New(env, n);
-  if (n) std::memcpy(cut.Data(), arr.Data(), n * sizeof(double));
-  return cut;
-}
+PlanTarget::~PlanTarget() { ReleaseBond(bond_); }
 
-}  // namespace
-
-Napi::Value ExecutePlan(const Napi::CallbackInfo& info, PlanTarget& target) {
-  Napi::Env env = info.Env();
-  std::string op = ArgString(info, 0, "op");
-  bool isMap = op == "map";
-  if (!isMap && op != "unmap") ThrowType(env, "op must be 'map' or 'unmap'");
-  PlanArg plan = ArgPlan(info, 1, isMap);
-  AddonData* data = AddonData::Of(env);
-
-  // The times go straight into the result; it is cut to the entries
-  // attempted afterwards, and only when the plan stopped early.
-  Napi::Float64Array nsOut = Napi::Float64Array::New(env, plan.entries);
-  Pass p;
-  {
-    // Test hook (armFailNth, fail_nth.h): inert unless armed; spans exactly this loop.
-    FailNthScope failNth;
-    p = RunPass(target, data, plan, isMap, plan.entries ? nsOut.Data() : nullptr);
-  }
-
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("ns", Cut(env, nsOut, p.attempted));
-  out.Set("completed", Napi::Number::New(env, static_cast<double>(p.completed)));
-  out.Set("failedIndex", Napi::Number::New(env, static_cast<double>(p.failedIndex)));
-  out.Set("errno", Napi::Number::New(env, p.err));
-  out.Set("unmapped", Napi::BigInt::New(env, p.unmapped));
-  return out;
-}
-
-namespace {
-
-// A Float64Array argument of at least `min` elements, as a pointer to its data.
-double* ArgF64Out(const Napi::CallbackInfo& info, size_t index, const char* name, size_t min) {
-  size_t length = 0;
-  double* data = ArgTyped<double>(info, index, napi_float64_array, std::string(name) + " must be a Float64Array", &length);
-  if (length < min) ThrowRange(info.Env(), std::string(name) + " must have at least " + std::to_string(min) + " elements");
-  return data;
-}
-
-}  // namespace
-
-Napi::Value ExecutePlanInto(const Napi::CallbackInfo& info, PlanTarget& target) {
-  Napi::Env env = info.Env();
-  std::string op = ArgString(info, 0, "op");
-  bool isMap = op == "map";
-  if (!isMap && op != "unmap") ThrowType(env, "op must be 'map' or 'unmap'");
-  PlanArg plan = ArgPlan(info, 1, isMap);
-  double* ns = ArgF64Out(info, 2, "ns", plan.entries);
-  double* status = ArgF64Out(info, 3, "status", 4);
-  Pass p;
-  {
-    FailNthScope failNth;  // as in ExecutePlan
-    p = RunPass(target, AddonData::Of(env), plan, isMap, ns);
-  }
-  status[0] = static_cast<double>(p.completed);
-  status[1] = static_cast<double>(p.failedIndex);
-  status[2] = p.err;
-  status[3] = static_cast<double>(p.attempted);
-  return Napi::BigInt::New(env, p.unmapped);
+Napi::Value PlanTarget::TakeSpaceCalls(Napi::Env env) {
+  return MakeSpaceCalls(env, this, AddonData::Of(env), &bond_);
 }
 
 Napi::Value ExecutePlanCycles(const Napi::CallbackInfo& info, PlanTarget& target) {
@@ -187,12 +132,12 @@ Napi::Value ExecutePlanCycles(const Napi::CallbackInfo& info, PlanTarget& target
   // Per-entry times of the pass under way, summed into the rep's figure.
   std::vector<double> ns(plan.entries);
   uint32_t completed = 0;
-  Pass p;
+  PlanPass p;
   const char* failedOp = nullptr;
   {
     FailNthScope failNth;  // as in ExecutePlan
     for (uint32_t r = 0; r < reps; r++) {
-      p = RunPass(target, data, plan, true, ns.data());
+      p = RunPlanPass(target, data, plan.words, plan.entries, true, ns.data());
       double sum = 0;
       for (size_t i = 0; i < p.attempted; i++) sum += ns[i];
       mapNs[r] = sum;
@@ -200,7 +145,7 @@ Napi::Value ExecutePlanCycles(const Napi::CallbackInfo& info, PlanTarget& target
         failedOp = "map";
         break;
       }
-      p = RunPass(target, data, plan, false, ns.data());
+      p = RunPlanPass(target, data, plan.words, plan.entries, false, ns.data());
       sum = 0;
       for (size_t i = 0; i < p.attempted; i++) sum += ns[i];
       unmapNs[r] = sum;

@@ -18,6 +18,8 @@
 
 namespace vfio {
 
+struct AddonData;
+class Bond;
 class DmaBuffer;
 using Books = MappingBooks<DmaBuffer>;
 
@@ -30,31 +32,47 @@ class PlanTarget {
   // The errno for an entry whose range wraps 2^64, given without a system
   // call; 0 leaves the judgement to the kernel.
   virtual int WrapErrno() const = 0;
+  virtual bool Closed() const = 0;
 
   Books& books() { return books_; }
 
+  // spaceCalls(): the hot calls bound to this space (space_calls.h), once.
+  Napi::Value TakeSpaceCalls(Napi::Env env);
+
  protected:
   explicit PlanTarget(UnmapRule rule) : books_(rule) {}
-  ~PlanTarget() = default;  // owned and deleted as the ObjectWrap it also is
+  // Owned and deleted as the ObjectWrap it also is; its calls (space_calls.h)
+  // answer "closed" from here on.
+  ~PlanTarget();
 
   Books books_;
+
+ private:
+  Bond* bond_ = nullptr;
 };
 
-// runPlan(op: 'map' | 'unmap', plan: BigUint64Array) ->
-//   { ns: Float64Array, completed, failedIndex, errno, unmapped: bigint }
-// Entries are PLAN_STRIDE (4) words: vaddr, iova, size, flags (unmap ignores
-// vaddr and flags). ns has one slot per entry attempted: completed ones plus
-// the failed one. An entry whose range wraps 2^64 fails with the target's
-// WrapErrno without a system call (ns 0) when that is non-zero.
-Napi::Value ExecutePlan(const Napi::CallbackInfo& info, PlanTarget& target);
+// How one pass over a plan's entries ended.
+struct PlanPass {
+  size_t attempted = 0;  // completed, plus the failed one
+  size_t completed = 0;
+  int64_t failedIndex = -1;
+  int err = 0;
+  uint64_t unmapped = 0;
+};
 
-// runPlanInto(op, plan, ns: Float64Array, status: Float64Array) -> unmapped: bigint
-// runPlan with nothing made in native code but the bigint: the times go into
-// ns (at least one slot per entry; the first `attempted` are written) and
-// status[0..3] = completed, failedIndex, errno, attempted. The JS wrapper
-// builds the result object: made here, its five properties cost several times
-// the system call of a one-entry plan (lib/bench/overhead.ts measures it).
-Napi::Value ExecutePlanInto(const Napi::CallbackInfo& info, PlanTarget& target);
+// One pass over `entries` entries of PLAN_STRIDE (4) words: vaddr, iova,
+// size, flags (unmap ignores vaddr and flags). Entry i's ioctl time goes to
+// ns[i] (0 for an entry whose range wraps 2^64, refused with the target's
+// WrapErrno without a system call when that is non-zero); ns null: untimed.
+// Stops at the first failure, without unwinding: the planner above decides
+// what to undo. The books follow every entry the kernel acted on. Map flags
+// must already be checked (PlanFlagsValid).
+PlanPass RunPlanPass(PlanTarget& target, AddonData* data, const uint64_t* words, size_t entries, bool isMap,
+                     double* ns);
+
+// Whether every entry's flags hold only PROT_READ | PROT_WRITE; *bad is the
+// first that does not.
+bool PlanFlagsValid(const uint64_t* words, size_t entries, size_t* bad);
 
 // runPlanCycles(plan: BigUint64Array, reps) ->
 //   { mapNs: Float64Array, unmapNs: Float64Array, completed, failedOp: 'map' | 'unmap' | null,

@@ -14,26 +14,12 @@ export interface NativeContainer {
   setIommu(type: number): void;
   /** Raw VFIO_IOMMU_GET_INFO reply, capability chain included. */
   iommuInfo(): ArrayBuffer;
-  map(vaddr: bigint, iova: bigint, size: bigint, flags: number): void;
-  unmap(iova: bigint, size: bigint): bigint;
+  spaceCalls: NativeSpaceHandle['spaceCalls'];
   unmapAll(): bigint;
   unmapWithDirty(iova: bigint, size: bigint, pageSize: bigint): { unmapped: bigint; bitmap: BigUint64Array };
   dirtyStart(): void;
   dirtyStop(): void;
   dirtyGet(iova: bigint, size: bigint, pageSize: bigint): BigUint64Array;
-  runPlan(op: 'map' | 'unmap', plan: BigUint64Array): {
-    ns: Float64Array;
-    completed: number;
-    failedIndex: number;
-    errno: number;
-    unmapped: bigint;
-  };
-  /**
-   * runPlan without a result object made in native code (native/plan.h): the times go into
-   * `ns` (>= one slot per entry), status[0..3] = completed, failedIndex, errno, attempted;
-   * returns the bytes unmapped. lib/native/space.ts builds runPlan's result from these.
-   */
-  runPlanInto(op: 'map' | 'unmap', plan: BigUint64Array, ns: Float64Array, status: Float64Array): bigint;
   /**
    * reps times: map every entry of the map plan, then unmap every one, with no JS in between
    * (native/plan.h). mapNs[r] / unmapNs[r]: rep r's ioctl times summed. Stops at the first
@@ -57,18 +43,33 @@ export interface NativeContainer {
  */
 export interface NativeOverheadSpace extends NativeSpaceHandle {
   readonly trackedMappings: number;
-  /** Bytes the books held in the range (what the kernel would report unmapped). */
-  unmap(iova: bigint, size: bigint): bigint;
 }
+
+/**
+ * native/space_calls.h: the hot calls of one DMA space, bound to it. Each
+ * returns 0, the errno of the entry that failed, or SPACE_CLOSED. `block`
+ * holds 10 words: entry (vaddr, iova, size, prot) in, unmapped out (u64), one
+ * reserved, then status (completed, failedIndex, errno, attempted) as f64.
+ */
+export interface NativeSpaceCalls {
+  block: ArrayBuffer;
+  /** The block's entry; untimed. */
+  map(): number;
+  /** The block's iova and size; the bytes gone in `unmapped`. */
+  unmap(): number;
+  /** Entry i's ioctl time in ns[i]; status in the block. */
+  runPlan(isMap: boolean, plan: BigUint64Array, ns: Float64Array): number;
+}
+
+/** What a space's calls answer, instead of an errno, once it is closed. */
+export const SPACE_CLOSED = -1;
 
 /** What the addon's container, IOAS and overhead stand-in share: the part lib/native/space.ts drives. */
 export interface NativeSpaceHandle {
   readonly closed: boolean;
-  map(vaddr: bigint, iova: bigint, size: bigint, prot: number): unknown;
-  unmap(iova: bigint, size: bigint): bigint;
+  /** Once per space: a second call throws. */
+  spaceCalls(): NativeSpaceCalls;
   unmapAll(): bigint;
-  runPlan: NativeContainer['runPlan'];
-  runPlanInto: NativeContainer['runPlanInto'];
   runPlanCycles: NativeContainer['runPlanCycles'];
   close(): void;
 }
@@ -123,13 +124,11 @@ export interface NativeIoas {
   /** ranges: [start, last, start, last, ...]. */
   iovaRanges(): { alignment: bigint; ranges: BigUint64Array };
   allowIovas(pairs: BigUint64Array): void;
-  /** iova null: the kernel chooses. Returns the IOVA mapped. */
-  map(vaddr: bigint, iova: bigint | null, size: bigint, prot: number): bigint;
-  unmap(iova: bigint, size: bigint): bigint;
+  /** The kernel chooses the IOVA; returns it. */
+  mapAuto(vaddr: bigint, size: bigint, prot: number): bigint;
+  spaceCalls: NativeSpaceHandle['spaceCalls'];
   unmapAll(): bigint;
   copyFrom(src: NativeIoas, srcIova: bigint, size: bigint, dstIova: bigint | null, prot: number): bigint;
-  runPlan: NativeContainer['runPlan'];
-  runPlanInto: NativeContainer['runPlanInto'];
   runPlanCycles: NativeContainer['runPlanCycles'];
   close(): void;
 }

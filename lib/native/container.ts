@@ -2,16 +2,24 @@
 // in, the raw GET_INFO bytes parsed on the way out. Everything the kernel
 // refuses arrives as a VfioError built by the addon.
 import type { Container, DirtyBitmap, DirtyTracking, ExtensionName, IommuInfo, IommuType } from '../backend.js';
+import { Op } from '../error-hints.js';
 import { checkIommuType, checkPageSize, checkRange, extensionValue } from '../seam/args.js';
 import { containerDirtyTracking } from '../seam/capabilities.js';
 import type { NativeAddon, NativeContainer } from './addon.js';
 import { parseIommuInfo } from './iommu-info.js';
-import { Handles, NativeSpace } from './space.js';
+import { Handles, NativeSpace, type SpaceNames } from './space.js';
 
 const VFIO_TYPE1_IOMMU = 1;
 const VFIO_TYPE1v2_IOMMU = 3;
 
 const handles = new Handles<NativeContainer>();
+
+const CONTAINER_NAMES: SpaceNames = {
+  map: Op.MAP_DMA,
+  unmap: Op.UNMAP_DMA,
+  mapArgs: (m, prot) => ({ vaddr: m.vaddr, iova: m.iova, size: m.size, flags: prot }),
+  what: 'the container',
+};
 
 /** The addon object behind a Container this backend made, or undefined. */
 export function nativeContainerOf(c: unknown): NativeContainer | undefined {
@@ -20,7 +28,7 @@ export function nativeContainerOf(c: unknown): NativeContainer | undefined {
 
 export class NativeBackendContainer extends NativeSpace<NativeContainer> implements Container {
   constructor(addon: NativeAddon, n: NativeContainer) {
-    super(addon, n);
+    super(addon, n, CONTAINER_NAMES);
     handles.set(this, n);
   }
 

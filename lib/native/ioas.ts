@@ -1,11 +1,19 @@
 // Backend Ioas over the addon's IOAS. info() is built from IOMMU_IOAS_IOVA_RANGES
 // (iommufd reports no page-size bitmap; see IoasRanges in backend.ts).
 import type { Ioas, IoasRanges, IommuInfo, IovaRange } from '../backend.js';
+import { Op } from '../error-hints.js';
 import { checkIovaRanges, checkProt, toU64 } from '../seam/args.js';
 import type { NativeAddon, NativeIoas } from './addon.js';
-import { Handles, NativeSpace } from './space.js';
+import { Handles, NativeSpace, type SpaceNames } from './space.js';
 
 const handles = new Handles<NativeIoas>();
+
+const IOAS_NAMES: SpaceNames = {
+  map: Op.IOAS_MAP,
+  unmap: Op.IOAS_UNMAP,
+  mapArgs: (m, prot) => ({ vaddr: m.vaddr, size: m.size, prot, iova: m.iova }),
+  what: 'the IOAS',
+};
 
 /** The addon object behind an Ioas this backend made, or undefined. */
 export function nativeIoasOf(i: unknown): NativeIoas | undefined {
@@ -20,7 +28,7 @@ export function ioasInfo(r: IoasRanges): IommuInfo {
 
 export class NativeBackendIoas extends NativeSpace<NativeIoas> implements Ioas {
   constructor(addon: NativeAddon, n: NativeIoas) {
-    super(addon, n);
+    super(addon, n, IOAS_NAMES);
     handles.set(this, n);
   }
 
@@ -42,7 +50,7 @@ export class NativeBackendIoas extends NativeSpace<NativeIoas> implements Ioas {
   mapAuto(vaddr: bigint, size: bigint, prot?: number): bigint {
     toU64(vaddr, 'mapAuto: vaddr');
     toU64(size, 'mapAuto: size');
-    return this.n.map(vaddr, null, size, checkProt(prot, 'mapAuto'));
+    return this.n.mapAuto(vaddr, size, checkProt(prot, 'mapAuto'));
   }
 
   copy(src: Ioas, srcIova: bigint, size: bigint, dstIova: bigint | null, prot?: number): bigint {

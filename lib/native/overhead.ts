@@ -5,7 +5,7 @@
 import type { IommuInfo, OverheadProbe } from '../backend.js';
 import type { NativeAddon, NativeOverheadSpace } from './addon.js';
 import { requireAddon } from './load.js';
-import { NativeSpace } from './space.js';
+import { NativeSpace, type SpaceNames } from './space.js';
 
 /** What the stand-in says about itself: 4 KiB, 2 MiB and 1 GiB pages over a 48-bit IOVA space, no entry limit. */
 const STAND_IN_INFO: IommuInfo = {
@@ -15,7 +15,19 @@ const STAND_IN_INFO: IommuInfo = {
   migration: null,
 };
 
+// The ops its errors name: what the stand-in stands in for, and what it really calls.
+const OVERHEAD_NAMES: SpaceNames = {
+  map: 'overhead map (FIONBIO)',
+  unmap: 'overhead unmap (FIONBIO)',
+  mapArgs: (m, prot) => ({ vaddr: m.vaddr, iova: m.iova, size: m.size, flags: prot }),
+  what: 'the overhead space',
+};
+
 export class NativeOverheadSpaceWrapper extends NativeSpace<NativeOverheadSpace> {
+  constructor(addon: NativeAddon, n: NativeOverheadSpace) {
+    super(addon, n, OVERHEAD_NAMES);
+  }
+
   info(): IommuInfo {
     return { ...STAND_IN_INFO, ranges: STAND_IN_INFO.ranges.map((r) => ({ ...r })) };
   }

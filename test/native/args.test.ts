@@ -1,10 +1,12 @@
-// Argument checks of every native entry point: wrong types are TypeErrors,
-// values that do not fit are RangeErrors, no call crashes the process, and
-// none of them reaches the kernel. /dev/null stands in for a VFIO node where
+// Argument checks of every native entry point (map, unmap and runPlan through
+// the seam that checks them for the hot calls: native/space_calls.h): wrong
+// types are TypeErrors, values that do not fit are RangeErrors, no call
+// crashes the process, and none of them reaches the kernel. /dev/null stands in for a VFIO node where
 // a descriptor is needed: its ioctls answer ENOTTY, which shows exactly when a
 // call did reach the kernel.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { NativeContainer } from '../../lib/native/addon.js';
+import { NativeBackendContainer } from '../../lib/native/container.js';
 import { U64_MAX, addon, expectVfioError } from './helpers.js';
 
 const opened: Array<{ close(): void }> = [];
@@ -13,6 +15,14 @@ function nullContainer(): NativeContainer {
   opened.push(c);
   return c;
 }
+/** The same, through the seam: how map, unmap and runPlan are reached. */
+function nullSpace(): NativeBackendContainer {
+  const s = new NativeBackendContainer(addon, addon.openContainer('/dev/null'));
+  opened.push(s);
+  return s;
+}
+const map = (s: NativeBackendContainer, vaddr: unknown, iova: unknown, size: unknown, prot?: unknown) =>
+  s.map({ vaddr, iova, size, prot } as Parameters<NativeBackendContainer['map']>[0]);
 afterEach(() => {
   for (const o of opened.splice(0)) o.close();
 });
@@ -20,54 +30,55 @@ afterEach(() => {
 describe('BigInt arguments', () => {
   it('a Number where a bigint belongs is a TypeError', () => {
     const c = nullContainer();
-    expect(() => c.map(0 as unknown as bigint, 0n, 4096n, 3)).toThrow(TypeError);
-    expect(() => c.unmap(0n, 4096 as unknown as bigint)).toThrow(TypeError);
+    const s = nullSpace();
+    expect(() => map(s, 0, 0n, 4096n, 3)).toThrow(TypeError);
+    expect(() => s.unmap(0n, 4096 as unknown as bigint)).toThrow(TypeError);
     expect(() => c.dirtyGet(0n, 4096n, '4096' as unknown as bigint)).toThrow(TypeError);
   });
 
   it('negative and >= 2^64 values are RangeErrors (lossless check)', () => {
-    const c = nullContainer();
-    expect(() => c.map(-1n, 0n, 4096n, 3)).toThrow(RangeError);
-    expect(() => c.map(0n, U64_MAX + 1n, 4096n, 3)).toThrow(RangeError);
-    expect(() => c.unmap(0n, 1n << 70n)).toThrow(RangeError);
+    const s = nullSpace();
+    expect(() => map(s, -1n, 0n, 4096n, 3)).toThrow(RangeError);
+    expect(() => map(s, 0n, U64_MAX + 1n, 4096n, 3)).toThrow(RangeError);
+    expect(() => s.unmap(0n, 1n << 70n)).toThrow(RangeError);
   });
 
   it('the largest u64 is accepted and reaches the kernel', () => {
-    const c = nullContainer();
+    const s = nullSpace();
     // 2^64 - 4096 + 4096 ends exactly at the top: no wrap, so /dev/null's ENOTTY comes back.
-    expectVfioError(() => c.map(0n, U64_MAX - 4095n, 4096n, 3), 'ENOTTY', 'VFIO_IOMMU_MAP_DMA');
+    expectVfioError(() => map(s, 0n, U64_MAX - 4095n, 4096n, 3), 'ENOTTY', 'VFIO_IOMMU_MAP_DMA');
   });
 });
 
 describe('Number arguments', () => {
   it('non-integers, negatives and > 2^32-1 are RangeErrors; strings TypeErrors', () => {
     const c = nullContainer();
-    expect(() => c.map(0n, 0n, 4096n, 1.5)).toThrow(RangeError);
-    expect(() => c.map(0n, 0n, 4096n, -1)).toThrow(RangeError);
+    const s = nullSpace();
+    expect(() => map(s, 0n, 0n, 4096n, 1.5)).toThrow(TypeError);
+    expect(() => map(s, 0n, 0n, 4096n, -1)).toThrow(RangeError);
     expect(() => c.checkExtension(2 ** 32)).toThrow(RangeError);
     expect(() => c.checkExtension(Number.NaN)).toThrow(RangeError);
     expect(() => c.setIommu('3' as unknown as number)).toThrow(TypeError);
   });
 
   it('map flags beyond READ|WRITE are a RangeError', () => {
-    const c = nullContainer();
-    expect(() => c.map(0n, 0n, 4096n, 4)).toThrow(RangeError);
+    expect(() => map(nullSpace(), 0n, 0n, 4096n, 4)).toThrow(RangeError);
   });
 });
 
 describe('ranges that wrap 2^64', () => {
   it('map refuses with EINVAL before any ioctl, naming the arguments', () => {
-    const c = nullContainer();
-    const e = expectVfioError(() => c.map(0n, U64_MAX - 4095n, 8192n, 3), 'EINVAL', 'VFIO_IOMMU_MAP_DMA');
+    const s = nullSpace();
+    const e = expectVfioError(() => map(s, 0n, U64_MAX - 4095n, 8192n, 3), 'EINVAL', 'VFIO_IOMMU_MAP_DMA');
     expect(e.args).toMatchObject({ iova: U64_MAX - 4095n, size: 8192n });
     expect(e.hint).toMatch(/wrap/);
     // vaddr wrapping counts the same.
-    expectVfioError(() => c.map(U64_MAX, 0n, 4096n, 3), 'EINVAL', 'VFIO_IOMMU_MAP_DMA');
+    expectVfioError(() => map(s, U64_MAX, 0n, 4096n, 3), 'EINVAL', 'VFIO_IOMMU_MAP_DMA');
   });
 
   it('unmap, unmap-with-dirty and dirty-get refuse with EINVAL too', () => {
     const c = nullContainer();
-    expectVfioError(() => c.unmap(U64_MAX, 2n), 'EINVAL', 'VFIO_IOMMU_UNMAP_DMA');
+    expectVfioError(() => nullSpace().unmap(U64_MAX, 2n), 'EINVAL', 'VFIO_IOMMU_UNMAP_DMA');
     expectVfioError(() => c.unmapWithDirty(U64_MAX, 4096n, 4096n), 'EINVAL', 'VFIO_IOMMU_UNMAP_DMA');
     expectVfioError(() => c.dirtyGet(U64_MAX, 4096n, 4096n), 'EINVAL', 'VFIO_IOMMU_DIRTY_PAGES');
   });
@@ -104,8 +115,8 @@ describe('receivers and constructors', () => {
     opened.push(b);
     const g = addon.openGroup(1, '/dev/null');
     opened.push(g);
-    expect(() => c.map.call({}, 0n, 0n, 4096n, 3)).toThrow(TypeError);
-    expect(() => c.map.call(b, 0n, 0n, 4096n, 3)).toThrow(TypeError);
+    expect(() => c.checkExtension.call({}, 3)).toThrow(TypeError);
+    expect(() => c.spaceCalls.call(b)).toThrow(TypeError);
     expect(() => b.close.call(c)).toThrow(TypeError);
     expect(() => g.status.call(c)).toThrow(TypeError);
     expect(() => Reflect.apply(c.close, undefined, [])).toThrow(TypeError);
@@ -129,10 +140,15 @@ describe('use after close', () => {
     c.close();
     expect(c.closed).toBe(true);
     expectVfioError(() => c.apiVersion(), 'EBADF', 'VFIO_GET_API_VERSION');
-    expectVfioError(() => c.map(0n, 0n, 4096n, 3), 'EBADF', 'VFIO_IOMMU_MAP_DMA');
     expectVfioError(() => c.unmapAll(), 'EBADF', 'VFIO_IOMMU_UNMAP_DMA');
     expectVfioError(() => c.iommuInfo(), 'EBADF', 'VFIO_IOMMU_GET_INFO');
-    expectVfioError(() => c.runPlan('map', new BigUint64Array(4)), 'EBADF', 'plan');
+    expectVfioError(() => c.runPlanCycles(new BigUint64Array(4), 1), 'EBADF', 'plan');
+    // Through the seam: map, unmap and runPlan name what they would have done.
+    const s = nullSpace();
+    s.close();
+    expectVfioError(() => map(s, 0n, 0n, 4096n, 3), 'EBADF', 'VFIO_IOMMU_MAP_DMA');
+    expectVfioError(() => s.unmap(0n, 4096n), 'EBADF', 'VFIO_IOMMU_UNMAP_DMA');
+    expectVfioError(() => s.runPlan('map', new BigUint64Array(4)), 'EBADF', 'plan');
   });
 
   it('group: EBADF, and a closed container cannot be set', () => {

@@ -7,6 +7,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { PLAN_STRIDE, SZ_4K } from '../../lib/backend.js';
 import { Errno } from '../../lib/errors.js';
 import type { NativeContainer, NativeDmaBuffer, NativeIoas } from '../../lib/native/addon.js';
+import { NativeBackendContainer } from '../../lib/native/container.js';
+import { NativeBackendIoas } from '../../lib/native/ioas.js';
 import { U64_MAX, addon } from './helpers.js';
 
 const IOVA = 0x10_0000n;
@@ -94,7 +96,8 @@ describe.skipIf(!process.env.VFIO_TEST_GROUP)('runPlanCycles on a type1 containe
     cleanup.push(group);
     group.setContainer(container);
     container.setIommu(3); // VFIO_TYPE1v2_IOMMU
-    cycles(container, (vaddr, iova) => container.map(vaddr, iova, SZ_4K, 3));
+    const space = new NativeBackendContainer(addon, container);
+    cycles(container, (vaddr, iova) => space.map({ vaddr, iova, size: SZ_4K }));
   });
 });
 
@@ -104,6 +107,7 @@ describe.skipIf(!existsSync('/dev/iommu'))('runPlanCycles on an iommufd IOAS (ne
     cleanup.push(fd);
     const ioas = fd.allocIoas();
     cleanup.push(ioas);
-    cycles(ioas, (vaddr, iova) => ioas.map(vaddr, iova, SZ_4K, 3));
+    const space = new NativeBackendIoas(addon, ioas);
+    cycles(ioas, (vaddr, iova) => space.map({ vaddr, iova, size: SZ_4K }));
   });
 });

@@ -1,0 +1,163 @@
+#include "space_calls.h"
+
+#include "addon_data.h"
+#include "args.h"
+#include "fail_nth.h"
+#include "plan.h"
+
+namespace vfio {
+
+// What a space's calls share with it: the block, and the space while it lives.
+// Held by the space, by each of its functions and by the block's ArrayBuffer;
+// the last of them to go deletes it.
+class Bond {
+ public:
+  Bond(PlanTarget* target, AddonData* data) : target_(target), data_(data) {}
+
+  // The space, or null once it closed or went.
+  PlanTarget* Open() const { return target_ && !target_->Closed() ? target_ : nullptr; }
+  AddonData* data() const { return data_; }
+  CallBlock& block() { return block_; }
+
+  void Hold() noexcept { holders_++; }
+  void Drop() noexcept {
+    if (--holders_ == 0) delete this;
+  }
+  void Forget() noexcept { target_ = nullptr; }
+
+ private:
+  PlanTarget* target_;
+  AddonData* data_;
+  CallBlock block_{};
+  int holders_ = 0;
+};
+
+namespace {
+
+void DropBond(napi_env, void*, void* hint) { static_cast<Bond*>(hint)->Drop(); }
+
+Bond* BondOf(napi_env env, napi_callback_info info, size_t* argc, napi_value* argv) {
+  void* data = nullptr;
+  napi_get_cb_info(env, info, argc, argv, nullptr, &data);
+  return static_cast<Bond*>(data);
+}
+
+napi_value Int(napi_env env, int v) {
+  napi_value out;
+  napi_create_int32(env, v, &out);
+  return out;
+}
+
+// One entry (map) or one range (unmap) from the block, untimed: a direct
+// call wants the result, not the figure.
+napi_value OneEntry(napi_env env, napi_callback_info info, bool isMap) {
+  Bond* bond = BondOf(env, info, nullptr, nullptr);
+  PlanTarget* target = bond->Open();
+  if (!target) return Int(env, kClosed);
+  CallBlock& b = bond->block();
+  size_t bad;
+  if (isMap && !PlanFlagsValid(b.entry, 1, &bad)) {
+    napi_throw_range_error(env, nullptr, "flags may only hold PROT_READ | PROT_WRITE");
+    return nullptr;
+  }
+  PlanPass p = RunPlanPass(*target, bond->data(), b.entry, 1, isMap, nullptr);
+  b.unmapped = p.unmapped;
+  return Int(env, p.err);
+}
+
+napi_value MapCall(napi_env env, napi_callback_info info) { return OneEntry(env, info, true); }
+napi_value UnmapCall(napi_env env, napi_callback_info info) { return OneEntry(env, info, false); }
+
+// A typed array argument of one type: false, with a TypeError thrown, if it
+// is not one (an empty array's data may be null: that is no failure).
+bool Typed(napi_env env, napi_value v, napi_typedarray_type want, void** data, size_t* length, const char* what) {
+  napi_typedarray_type type;
+  bool typed = false;
+  if (napi_is_typedarray(env, v, &typed) != napi_ok || !typed ||
+      napi_get_typedarray_info(env, v, &type, length, data, nullptr, nullptr) != napi_ok || type != want) {
+    napi_throw_type_error(env, nullptr, what);
+    return false;
+  }
+  return true;
+}
+
+// runPlan(isMap, plan, ns): the memory-safety checks only (shape, room for
+// the times, the flags' meaning); the seam has checked the rest.
+napi_value RunPlanCall(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];  // missing ones read as undefined, and fail the checks
+  Bond* bond = BondOf(env, info, &argc, argv);
+  PlanTarget* target = bond->Open();
+  if (!target) return Int(env, kClosed);
+  bool isMap = false;
+  napi_get_value_bool(env, argv[0], &isMap);
+  size_t words = 0, slots = 0;
+  void *planData = nullptr, *nsData = nullptr;
+  if (!Typed(env, argv[1], napi_biguint64_array, &planData, &words, "plan must be a BigUint64Array") ||
+      !Typed(env, argv[2], napi_float64_array, &nsData, &slots, "ns must be a Float64Array")) {
+    return nullptr;
+  }
+  auto* plan = static_cast<const uint64_t*>(planData);
+  auto* ns = static_cast<double*>(nsData);
+  size_t entries = words / kPlanStride, bad = 0;
+  if (words % kPlanStride != 0) {
+    napi_throw_range_error(env, nullptr, "plan length must be a multiple of PLAN_STRIDE (4)");
+    return nullptr;
+  }
+  if (slots < entries) {
+    napi_throw_range_error(env, nullptr, "ns must have a slot per plan entry");
+    return nullptr;
+  }
+  if (isMap && !PlanFlagsValid(plan, entries, &bad)) {
+    napi_throw_range_error(env, nullptr, "a plan entry's flags may only hold PROT_READ | PROT_WRITE");
+    return nullptr;
+  }
+  PlanPass p;
+  {
+    FailNthScope failNth;  // the test hook (fail_nth.h): spans exactly the pass
+    p = RunPlanPass(*target, bond->data(), plan, entries, isMap, ns);
+  }
+  CallBlock& b = bond->block();
+  b.unmapped = p.unmapped;
+  b.status[0] = static_cast<double>(p.completed);
+  b.status[1] = static_cast<double>(p.failedIndex);
+  b.status[2] = p.err;
+  b.status[3] = static_cast<double>(p.attempted);
+  return Int(env, p.err);
+}
+
+// A function bound to the bond, which it holds until collected.
+Napi::Function Bound(Napi::Env env, const char* name, napi_callback cb, Bond* bond) {
+  napi_value fn;
+  NAPI_THROW_IF_FAILED(env, napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, bond, &fn), Napi::Function());
+  bond->Hold();
+  NAPI_THROW_IF_FAILED(env, napi_add_finalizer(env, fn, bond, DropBond, bond, nullptr), Napi::Function());
+  return Napi::Function(env, fn);
+}
+
+}  // namespace
+
+Napi::Value MakeSpaceCalls(Napi::Env env, PlanTarget* target, AddonData* data, Bond** bond) {
+  // One block per space: V8 must not see the same external memory twice.
+  if (*bond) ThrowType(env, "spaceCalls() was already taken for this space");
+  Bond* b = new Bond(target, data);
+  b->Hold();  // the space's hold, dropped by ReleaseBond
+  *bond = b;
+  b->Hold();  // the ArrayBuffer's, dropped by its finalizer
+  Napi::ArrayBuffer block = Napi::ArrayBuffer::New(env, &b->block(), sizeof(CallBlock),
+                                                   [](Napi::Env, void*, Bond* held) { held->Drop(); }, b);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("block", block);
+  out.Set("map", Bound(env, "map", MapCall, b));
+  out.Set("unmap", Bound(env, "unmap", UnmapCall, b));
+  out.Set("runPlan", Bound(env, "runPlan", RunPlanCall, b));
+  return out;
+}
+
+void ReleaseBond(Bond* bond) noexcept {
+  if (!bond) return;
+  bond->Forget();
+  bond->Drop();
+}
+
+}  // namespace vfio
