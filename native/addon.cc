@@ -56,8 +56,8 @@ void RequireConstructToken(const Napi::CallbackInfo& info, const char* className
   }
 }
 
-std::vector<DmaBuffer*> AddonData::BuffersOverlapping(uint64_t vaddr, uint64_t size) const {
-  std::vector<DmaBuffer*> out;
+BufferList<DmaBuffer> AddonData::BuffersOverlapping(uint64_t vaddr, uint64_t size) const {
+  BufferList<DmaBuffer> out;
   if (size == 0) return out;
   uint64_t last = vaddr + (size - 1);
   auto it = buffers.upper_bound(vaddr);

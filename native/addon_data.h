@@ -11,6 +11,8 @@
 #include <set>
 #include <vector>
 
+#include "buffer_list.h"
+
 namespace vfio {
 
 class Container;
@@ -45,7 +47,7 @@ struct AddonData {
   static AddonData* Of(Napi::Env env) { return env.GetInstanceData<AddonData>(); }
 
   // Open buffers intersecting [vaddr, vaddr + size).
-  std::vector<DmaBuffer*> BuffersOverlapping(uint64_t vaddr, uint64_t size) const;
+  BufferList<DmaBuffer> BuffersOverlapping(uint64_t vaddr, uint64_t size) const;
 
   // Environment teardown: containers (unmap, detach groups), then groups,
   // devices and buffers. Never throws.

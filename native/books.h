@@ -26,7 +26,9 @@
 #include <iterator>
 #include <map>
 #include <utility>
-#include <vector>
+
+#include "buffer_list.h"
+#include "node_pool.h"
 
 namespace vfio {
 
@@ -35,7 +37,7 @@ enum class UnmapRule { kType1v1, kType1v2, kIoas };
 template <class Buffer>
 class MappingBooks {
  public:
-  explicit MappingBooks(UnmapRule rule) : rule_(rule) {}
+  explicit MappingBooks(UnmapRule rule) : rule_(rule), areas_(std::less<uint64_t>(), AreaAllocator(&nodes_)) {}
   MappingBooks(const MappingBooks&) = delete;
   MappingBooks& operator=(const MappingBooks&) = delete;
 
@@ -48,14 +50,19 @@ class MappingBooks {
   // After a successful map of [iova, iova + size): pins buffers. A record
   // already at iova is replaced, its pins released (the kernel refuses
   // overlaps; the pins stay balanced regardless).
-  void Mapped(uint64_t iova, uint64_t size, std::vector<Buffer*> buffers) {
+  void Mapped(uint64_t iova, uint64_t size, BufferList<Buffer> buffers) {
     for (Buffer* b : buffers) b->Pin();
-    auto it = areas_.find(iova);
-    if (it != areas_.end()) {
-      Release(it->second);
-      areas_.erase(it);
+    // Batches map upwards: above the highest record, insert at the end
+    // without a search (the hint makes it constant time).
+    if (areas_.empty() || std::prev(areas_.end())->first < iova) {
+      areas_.emplace_hint(areas_.end(), iova, Area{size, std::move(buffers)});
+      return;
     }
-    areas_.emplace(iova, Area{size, std::move(buffers)});
+    auto [it, inserted] = areas_.try_emplace(iova, Area{size, buffers});
+    if (!inserted) {
+      Release(it->second);
+      it->second = Area{size, std::move(buffers)};
+    }
   }
 
   // After a successful unmap of [iova, iova + size).
@@ -119,7 +126,7 @@ class MappingBooks {
  private:
   struct Area {
     uint64_t size;
-    std::vector<Buffer*> buffers;
+    BufferList<Buffer> buffers;
   };
 
   static void Release(Area& a) noexcept {
@@ -150,8 +157,11 @@ class MappingBooks {
     areas_.erase(first, end);
   }
 
+  using AreaAllocator = NodePoolAllocator<std::pair<const uint64_t, Area>>;
+
   UnmapRule rule_;
-  std::map<uint64_t, Area> areas_;  // keyed by iova
+  NodeFreeList nodes_;  // before areas_: it must outlive the map's nodes
+  std::map<uint64_t, Area, std::less<uint64_t>, AreaAllocator> areas_;  // keyed by iova
 };
 
 }  // namespace vfio

@@ -66,6 +66,41 @@ Napi::Float64Array Cut(Napi::Env env, Napi::Float64Array arr, size_t n) {
 
 }  // namespace
 
+namespace {
+
+// The buffers a map entry covers, remembering the last buffer that held a
+// whole entry: a plan's entries mostly lie in one buffer, one after another,
+// and a range inside one buffer overlaps no other (buffers are separate
+// mmaps), so the search is skipped. Valid for one pass: no JS runs in it, so
+// no buffer opens or closes.
+class LastBuffer {
+ public:
+  BufferList<DmaBuffer> Covering(AddonData* data, uint64_t vaddr, uint64_t size) {
+    BufferList<DmaBuffer> out;
+    if (last_ && size != 0 && vaddr >= first_ && vaddr - first_ + (size - 1) <= lastOffset_) {
+      out.push_back(last_);
+      return out;
+    }
+    out = data->BuffersOverlapping(vaddr, size);
+    last_ = nullptr;
+    if (out.size() == 1) {
+      DmaBuffer* b = *out.begin();
+      if (b->vaddr() <= vaddr && vaddr - b->vaddr() + (size - 1) <= b->size() - 1) {
+        last_ = b;
+        first_ = b->vaddr();
+        lastOffset_ = b->size() - 1;
+      }
+    }
+    return out;
+  }
+
+ private:
+  DmaBuffer* last_ = nullptr;
+  uint64_t first_ = 0, lastOffset_ = 0;
+};
+
+}  // namespace
+
 bool PlanFlagsValid(const uint64_t* words, size_t entries, size_t* bad) {
   for (size_t i = 0; i < entries; i++) {
     if (words[i * kPlanStride + 3] & ~kProtMask) {
@@ -81,6 +116,7 @@ PlanPass RunPlanPass(PlanTarget& target, AddonData* data, const uint64_t* words,
   PlanPass p;
   int wrapErrno = target.WrapErrno();
   Books& books = target.books();
+  LastBuffer within;
   for (size_t i = 0; i < entries; i++) {
     const uint64_t* e = words + i * kPlanStride;
     uint64_t vaddr = e[0], iova = e[1], size = e[2];
@@ -104,7 +140,7 @@ PlanPass RunPlanPass(PlanTarget& target, AddonData* data, const uint64_t* words,
     p.unmapped += gone;
     // Bookkeeping stays outside the timed window.
     if (isMap) {
-      books.Mapped(iova, size, data->BuffersOverlapping(vaddr, size));
+      books.Mapped(iova, size, within.Covering(data, vaddr, size));
     } else {
       books.Unmapped(iova, size);
     }

@@ -54,7 +54,7 @@ int main() {
                                      : vfio::UnmapRule::kType1v1);
     } else if (cmd == "map") {
       uint64_t iova = Num(in), size = Num(in);
-      std::vector<FakeBuffer*> covered;
+      vfio::BufferList<FakeBuffer> covered;
       for (int b; in >> b;) covered.push_back(&buffers[b]);
       cur->Mapped(iova, size, covered);
     } else if (cmd == "unmapped") {

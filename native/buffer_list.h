@@ -1,0 +1,36 @@
+// The buffers one mapping covers, for the books (books.h): almost always one,
+// so the first two live inline and recording a mapping allocates nothing for
+// them (a std::vector here cost a malloc and a free per map, ~5% of a one-page
+// map on the overhead stand-in). Past two, all of them move to the heap.
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+namespace vfio {
+
+template <class T>
+class BufferList {
+ public:
+  void push_back(T* b) {
+    if (heap_.empty() && n_ < kInline) {
+      inline_[n_++] = b;
+      return;
+    }
+    if (heap_.empty()) heap_.assign(inline_, inline_ + n_);
+    heap_.push_back(b);
+    n_++;
+  }
+
+  T* const* begin() const { return heap_.empty() ? inline_ : heap_.data(); }
+  T* const* end() const { return begin() + n_; }
+  size_t size() const { return n_; }
+
+ private:
+  static constexpr size_t kInline = 2;
+  T* inline_[kInline] = {};
+  size_t n_ = 0;
+  std::vector<T*> heap_;
+};
+
+}  // namespace vfio
