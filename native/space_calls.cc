@@ -81,11 +81,16 @@ bool Typed(napi_env env, napi_value v, napi_typedarray_type want, void** data, s
   return true;
 }
 
-// runPlan(isMap, plan, ns): the memory-safety checks only (shape, room for
-// the times, the flags' meaning); the seam has checked the rest.
+// runPlan(isMap, plan, count, ns): the memory-safety checks only (shape, room
+// for the entries and their times, the flags' meaning); the seam has checked
+// the rest. count says how many of the plan's entries to run: JS copies a
+// small plan into a buffer it keeps, so that the addon never asks V8 for the
+// data of a fresh small typed array, which V8 keeps on its heap and must
+// move out (a malloc, a registry entry, a sweep) the first time native code
+// asks: more than mapping the page costs.
 napi_value RunPlanCall(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];  // missing ones read as undefined, and fail the checks
+  size_t argc = 4;
+  napi_value argv[4];  // missing ones read as undefined, and fail the checks
   Bond* bond = BondOf(env, info, &argc, argv);
   PlanTarget* target = bond->Open();
   if (!target) return Int(env, kClosed);
@@ -94,14 +99,19 @@ napi_value RunPlanCall(napi_env env, napi_callback_info info) {
   size_t words = 0, slots = 0;
   void *planData = nullptr, *nsData = nullptr;
   if (!Typed(env, argv[1], napi_biguint64_array, &planData, &words, "plan must be a BigUint64Array") ||
-      !Typed(env, argv[2], napi_float64_array, &nsData, &slots, "ns must be a Float64Array")) {
+      !Typed(env, argv[3], napi_float64_array, &nsData, &slots, "ns must be a Float64Array")) {
+    return nullptr;
+  }
+  uint32_t count = 0;
+  if (napi_get_value_uint32(env, argv[2], &count) != napi_ok) {
+    napi_throw_type_error(env, nullptr, "count must be a number");
     return nullptr;
   }
   auto* plan = static_cast<const uint64_t*>(planData);
   auto* ns = static_cast<double*>(nsData);
-  size_t entries = words / kPlanStride, bad = 0;
-  if (words % kPlanStride != 0) {
-    napi_throw_range_error(env, nullptr, "plan length must be a multiple of PLAN_STRIDE (4)");
+  size_t entries = count, bad = 0;
+  if (entries > words / kPlanStride) {
+    napi_throw_range_error(env, nullptr, "count is more entries than the plan holds");
     return nullptr;
   }
   if (slots < entries) {

@@ -44,10 +44,10 @@ constexpr int kClosed = -1;
 class Bond;
 
 // spaceCalls(): { block: ArrayBuffer, map(): number, unmap(): number,
-//   runPlan(isMap: 0 | 1, plan: BigUint64Array, ns: Float64Array): number }
+//   runPlan(isMap: boolean, plan: BigUint64Array, count: number, ns: Float64Array): number }
 // map(): the block's entry; unmap(): its iova and size, the bytes gone in
-// `unmapped`; runPlan: the plan's entries, each one's time in ns, the status
-// words. Each returns 0, the errno of the entry that failed, or kClosed. Made
+// `unmapped`; runPlan: the plan's first `count` entries, each one's time in
+// ns, the status words. Each returns 0, the errno of the entry that failed, or kClosed. Made
 // once per space (a second request throws).
 Napi::Value MakeSpaceCalls(Napi::Env env, PlanTarget* target, AddonData* data, Bond** bond);
 

@@ -57,8 +57,8 @@ export interface NativeSpaceCalls {
   map(): number;
   /** The block's iova and size; the bytes gone in `unmapped`. */
   unmap(): number;
-  /** Entry i's ioctl time in ns[i]; status in the block. */
-  runPlan(isMap: boolean, plan: BigUint64Array, ns: Float64Array): number;
+  /** The first `count` entries; entry i's ioctl time in ns[i]; status in the block. */
+  runPlan(isMap: boolean, plan: BigUint64Array, count: number, ns: Float64Array): number;
 }
 
 /** What a space's calls answer, instead of an errno, once it is closed. */

@@ -3,7 +3,7 @@
 // the same way, and both read the locked-memory budget from /proc. Each
 // subclass adds what its interface has of its own (GET_INFO and dirty pages;
 // IOVA_RANGES, kernel-chosen IOVAs, copies).
-import type { DmaMapping, DmaSpace, IommuInfo, MemlockStatus, PlanCycles, PlanOp, PlanResult } from '../backend.js';
+import { PLAN_STRIDE, type DmaMapping, type DmaSpace, type IommuInfo, type MemlockStatus, type PlanCycles, type PlanOp, type PlanResult } from '../backend.js';
 import { Op } from '../error-hints.js';
 import { Errno, VfioError, type VfioErrorArgs } from '../errors.js';
 import { checkMapping, checkPlan, checkRange } from '../seam/args.js';
@@ -20,6 +20,9 @@ export interface SpaceNames {
   what: string;
 }
 
+/** Plans of up to this many entries are copied into a buffer the space keeps (see #smallPlan). */
+const SMALL_PLAN = 16;
+
 // Prot as the block's word, without a BigInt() per call.
 const PROT_WORD = [0n, 1n, 2n, 3n] as const;
 
@@ -33,12 +36,16 @@ export abstract class NativeSpace<N extends NativeSpaceHandle> implements DmaSpa
   // conversion (bench --suite overhead measures what is left).
   readonly #map: () => number;
   readonly #unmap: () => number;
-  readonly #runPlan: (isMap: boolean, plan: BigUint64Array, ns: Float64Array) => number;
+  readonly #runPlan: (isMap: boolean, plan: BigUint64Array, count: number, ns: Float64Array) => number;
   readonly #words: BigUint64Array;
   readonly #status: Float64Array;
-  // runPlan's per-entry times, kept between calls: the addon reaching a fresh
-  // small typed array's data moves it off the V8 heap (a malloc, then a sweep).
-  #scratch = new Float64Array(16);
+  // runPlan's per-entry times, and small plans copied, kept between calls: V8
+  // keeps a fresh typed array of up to 64 bytes (a plan of one or two entries)
+  // on its heap and must move it out the first time the addon asks for its
+  // data (a malloc, a registry entry, a sweep), which cost more than mapping
+  // the page. These are bigger than 64 bytes, so off the heap from the start.
+  #scratch = new Float64Array(SMALL_PLAN);
+  readonly #smallPlan = new BigUint64Array(SMALL_PLAN * PLAN_STRIDE);
 
   constructor(addon: NativeAddon, n: N, names: SpaceNames) {
     this.addon = addon;
@@ -92,7 +99,12 @@ export abstract class NativeSpace<N extends NativeSpaceHandle> implements DmaSpa
   runPlan(op: PlanOp, plan: BigUint64Array): PlanResult {
     const entries = checkPlan(op, plan);
     if (this.#scratch.length < entries) this.#scratch = new Float64Array(Math.max(entries, this.#scratch.length * 2));
-    const err = this.#runPlan(op === 'map', plan, this.#scratch);
+    let words = plan;
+    if (entries <= SMALL_PLAN) {
+      this.#smallPlan.set(plan);
+      words = this.#smallPlan;
+    }
+    const err = this.#runPlan(op === 'map', words, entries, this.#scratch);
     if (err === SPACE_CLOSED) throw this.#failed(err, Op.PLAN, () => ({}));
     const st = this.#status;
     return {

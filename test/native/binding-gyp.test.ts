@@ -37,7 +37,8 @@ function configure(args: string[], env: Record<string, string> = {}): string {
 
 // Skipped in the HIL guest: gyp under TCG takes over a minute and checks nothing about the kernel.
 describe.skipIf(!localHeaders || process.env.VFIO_HIL === '1')(
-  `binding.gyp (needs node headers under ${prefix}/include/node; host only)`, () => {
+  // Each gyp configure is a few seconds idle, 15-20 s on a loaded 2-core runner; one test runs two.
+  `binding.gyp (needs node headers under ${prefix}/include/node; host only)`, { timeout: 120_000 }, () => {
   it('release: NAPI_VERSION 8, C++ exceptions, C++17, hidden visibility, warnings on, no sanitizer', () => {
     const mk = configure([]);
     expect(mk).toMatch(/-DNAPI_VERSION=8/);

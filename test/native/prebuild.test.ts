@@ -31,10 +31,10 @@ describe.skipIf(!existsSync(prebuildDir))(`prebuild for ${process.platform}-${pr
         b.close();
         let code = null;
         try { addon.openContainer('/nonexistent/vfio'); } catch (e) { code = e.code; }
-        // NativeSpace.runPlan calls runPlanInto: a prebuild older than lib/native would break every mapBatch.
+        // NativeSpace maps through spaceCalls (native/space_calls.h): a prebuild older than lib/native would break every map.
         const c = addon.openContainer('/dev/null');
         const s = addon.openOverheadSpace();
-        const into = [typeof c.runPlanInto, typeof s.runPlanInto];
+        const into = [typeof c.spaceCalls, typeof s.spaceCalls];
         c.close();
         s.close();
         console.log(JSON.stringify({ from: gyp.resolve(dir), first, closed: b.closed, code, into, uapi: addon.uapiVersion,

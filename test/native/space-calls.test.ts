@@ -62,17 +62,24 @@ describe('checks the addon keeps for itself', () => {
   it('runPlan: wrong kinds of array are TypeErrors, a short ns or partial entry RangeErrors, nothing run', () => {
     const { calls, space } = raw();
     const plan = BigUint64Array.from([0x1000n, 0x10000n, PAGE, 3n, 0x2000n, 0x11000n, PAGE, 3n]);
-    expect(() => calls.runPlan(true, new BigInt64Array(4) as unknown as BigUint64Array, new Float64Array(2))).toThrow(TypeError);
-    expect(() => calls.runPlan(true, plan, new Float32Array(2) as unknown as Float64Array)).toThrow(TypeError);
-    expect(() => calls.runPlan(true, plan, undefined as unknown as Float64Array)).toThrow(TypeError);
-    expect(() => calls.runPlan(true, plan, new Float64Array(1))).toThrow(RangeError);
-    expect(() => calls.runPlan(true, new BigUint64Array(5), new Float64Array(2))).toThrow(RangeError);
+    expect(() => calls.runPlan(true, new BigInt64Array(4) as unknown as BigUint64Array, 1, new Float64Array(2))).toThrow(TypeError);
+    expect(() => calls.runPlan(true, plan, 2, new Float32Array(2) as unknown as Float64Array)).toThrow(TypeError);
+    expect(() => calls.runPlan(true, plan, 2, undefined as unknown as Float64Array)).toThrow(TypeError);
+    expect(() => calls.runPlan(true, plan, '2' as unknown as number, new Float64Array(2))).toThrow(TypeError);
+    expect(() => calls.runPlan(true, plan, 2, new Float64Array(1))).toThrow(RangeError);
+    // More entries than the plan holds (a partial entry counts as none).
+    expect(() => calls.runPlan(true, plan, 3, new Float64Array(3))).toThrow(RangeError);
+    expect(() => calls.runPlan(true, new BigUint64Array(7), 2, new Float64Array(2))).toThrow(RangeError);
     const badFlags = plan.slice();
     badFlags[7] = 8n;
-    expect(() => calls.runPlan(true, badFlags, new Float64Array(2))).toThrow(/flags/);
+    expect(() => calls.runPlan(true, badFlags, 2, new Float64Array(2))).toThrow(/flags/);
+    // Only the first `count` entries are read: entry 1's flags do not matter to a one-entry run.
+    expect(calls.runPlan(true, badFlags, 1, new Float64Array(1))).toBe(0);
+    expect(space.trackedMappings).toBe(1);
+    expect(calls.runPlan(false, badFlags, 1, new Float64Array(1))).toBe(0);
     expect(space.trackedMappings).toBe(0);
     // An unmap plan ignores flags, as the kernel's unmap has none of the map's.
-    expect(calls.runPlan(false, badFlags, new Float64Array(2))).toBe(0);
+    expect(calls.runPlan(false, badFlags, 2, new Float64Array(2))).toBe(0);
   });
 
   it('runPlan reads the plan through its byteOffset and writes times and status', () => {
@@ -80,11 +87,11 @@ describe('checks the addon keeps for itself', () => {
     const backing = new BigUint64Array(12);
     backing.set([0x1000n, 0x10000n, PAGE, 3n, 0n, U64_MAX, 2n, 3n], 4); // entry 1 wraps
     const ns = new Float64Array(2);
-    expect(calls.runPlan(true, new BigUint64Array(backing.buffer, 32, 8), ns)).toBe(22); // EINVAL
+    expect(calls.runPlan(true, new BigUint64Array(backing.buffer, 32, 8), 2, ns)).toBe(22); // EINVAL
     expect(Array.from(status)).toEqual([1, 1, 22, 2]);
     expect(ns[0]).toBeGreaterThan(0);
     expect(ns[1]).toBe(0);
-    expect(calls.runPlan(false, new BigUint64Array(backing.buffer, 32, 4), ns)).toBe(0);
+    expect(calls.runPlan(false, new BigUint64Array(backing.buffer, 32, 4), 1, ns)).toBe(0);
     expect(words[4]).toBe(PAGE);
   });
 });
@@ -97,7 +104,7 @@ describe('after the space', () => {
     status.fill(7);
     expect(calls.map()).toBe(SPACE_CLOSED);
     expect(calls.unmap()).toBe(SPACE_CLOSED);
-    expect(calls.runPlan(true, new BigUint64Array(4), new Float64Array(1))).toBe(SPACE_CLOSED);
+    expect(calls.runPlan(true, new BigUint64Array(4), 1, new Float64Array(1))).toBe(SPACE_CLOSED);
     expect(Array.from(status)).toEqual([7, 7, 7, 7]);
   });
 

@@ -2,6 +2,7 @@
 // whose JS wrapper is dropped must survive GC (the container pins it) and go
 // once the mapping does.
 'use strict';
+const { rawSpace } = require('./raw-space.cjs');
 const fs = require('node:fs');
 const addon = require('node-gyp-build')(process.argv[2]);
 const IOVA = 0x100000n;
@@ -27,17 +28,18 @@ async function collect() {
   const g = addon.openGroup(Number(process.env.VFIO_TEST_GROUP));
   g.setContainer(c);
   c.setIommu(3);
+  const space = rawSpace(c);
   let vaddr;
   let size;
   (() => {
     const b = addon.allocBuffer(1n << 20n, '4k', 0n, true);
     vaddr = b.vaddr;
     size = b.size;
-    c.map(b.vaddr, IOVA, b.size, 3);
+    space.map(b.vaddr, IOVA, b.size, 3);
   })();
   await collect();
   const keptWhileMapped = mapped(vaddr);
-  const unmapped = c.unmap(IOVA, size);
+  const unmapped = space.unmap(IOVA, size);
   await collect();
   const freedAfterUnmap = !mapped(vaddr);
   g.close();

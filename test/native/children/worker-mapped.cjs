@@ -4,6 +4,7 @@
 // must unmap, unset and close either way, so that the main thread can open the
 // (exclusive) group again and the pages it pinned are no longer charged.
 'use strict';
+const { rawSpace } = require('./raw-space.cjs');
 const fs = require('node:fs');
 const { Worker, isMainThread, parentPort, workerData } = require('node:worker_threads');
 
@@ -37,8 +38,9 @@ if (isMainThread) {
   const g = addon.openGroup(workerData.group);
   g.setContainer(c);
   c.setIommu(3);
+  const space = rawSpace(c);
   const b = addon.allocBuffer(1n << 21n, '4k', 0n, true);
-  c.map(b.vaddr, 0x100000n, b.size, 3);
+  space.map(b.vaddr, 0x100000n, b.size, 3);
   globalThis.keep = { c, g, b };
   parentPort.postMessage(lockedKb());
   // Busy in JS, never returning to the loop: only terminate() ends it.
