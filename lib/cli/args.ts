@@ -54,6 +54,14 @@ export interface BindArgs {
   json: boolean;
 }
 
+export interface UnbindArgs {
+  cmd: 'unbind';
+  debug: boolean;
+  address: string;
+  yes: boolean;
+  json: boolean;
+}
+
 export interface HelpArgs {
   cmd: 'help';
   debug: boolean;
@@ -63,7 +71,7 @@ export interface HelpArgs {
   bare: boolean;
 }
 
-export type CliArgs = ProbeArgs | BenchArgs | BindArgs | HelpArgs | { cmd: 'version'; debug: boolean };
+export type CliArgs = ProbeArgs | BenchArgs | BindArgs | UnbindArgs | HelpArgs | { cmd: 'version'; debug: boolean };
 
 const GLOBAL = {
   debug: { type: 'boolean' },
@@ -71,7 +79,7 @@ const GLOBAL = {
   version: { type: 'boolean', short: 'V' },
 } as const satisfies ParseArgsConfig['options'];
 
-// No --bind: probe only reads the host. `vfio bind BDF --yes` is the one command that writes to it.
+// No --bind: probe only reads the host. `vfio bind BDF --yes` and `vfio unbind BDF --yes` are the commands that write to it.
 const PROBE = { ...GLOBAL, json: { type: 'boolean' }, group: { type: 'string' } } as const;
 
 const BENCH = {
@@ -137,6 +145,7 @@ export const OPTION_NAMES: Record<CommandName, string[]> = {
   probe: Object.keys(PROBE),
   bench: Object.keys(BENCH),
   bind: Object.keys(BIND),
+  unbind: Object.keys(BIND),
 };
 
 function parse<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T, positionals: boolean, command: string) {
@@ -260,7 +269,7 @@ export function parseCli(argv: string[]): CliArgs {
     const topic = topics[0];
     if (topic === undefined) return { cmd: 'help', debug, topic: null, bare: false };
     if (!isCommand(topic) || topics.length > 1) {
-      throw new UsageError(`no help on ${JSON.stringify(topics.join(' '))}; commands: probe, bench, bind`);
+      throw new UsageError(`no help on ${JSON.stringify(topics.join(' '))}; commands: probe, bench, bind, unbind`);
     }
     return { cmd: 'help', debug, topic, bare: false };
   }
@@ -281,7 +290,12 @@ export function parseCli(argv: string[]): CliArgs {
       if (positionals.length !== 1) throw new UsageError('bind takes exactly one PCI address: vfio bind 0000:00:03.0 --yes');
       return { cmd: 'bind', debug, address: pciAddress(positionals[0], 'bind')!, yes: Boolean(v.yes), json: Boolean(v.json) };
     }
+    case 'unbind': {
+      const { values: v, positionals } = parse(rest, BIND, true, 'unbind');
+      if (positionals.length !== 1) throw new UsageError('unbind takes exactly one PCI address: vfio unbind 0000:00:03.0 --yes');
+      return { cmd: 'unbind', debug, address: pciAddress(positionals[0], 'unbind')!, yes: Boolean(v.yes), json: Boolean(v.json) };
+    }
     default:
-      throw new UsageError(`unknown command ${JSON.stringify(command)}; commands: probe, bench, bind`);
+      throw new UsageError(`unknown command ${JSON.stringify(command)}; commands: probe, bench, bind, unbind`);
   }
 }

@@ -2,7 +2,7 @@
 // (`vfio bench --help`, `vfio help bench`). Kept next to the parser so a new
 // option is documented where it is added.
 
-export const COMMANDS = ['probe', 'bench', 'bind'] as const;
+export const COMMANDS = ['probe', 'bench', 'bind', 'unbind'] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
 export function isCommand(name: string | undefined): name is CommandName {
@@ -31,8 +31,11 @@ Commands:
   bench               Measure what DMA mapping costs, per strategy, backing and size.
                       Uses the simulated backend unless --group or --device is given.
   bind BDF --yes      Bind a PCI device to vfio-pci (driver_override, unbind from its
-                      driver, drivers_probe) and print what was written. The only
-                      command that changes the host; without --yes it changes nothing.
+                      driver, drivers_probe), record the driver it had under
+                      /run/node-vfio, and print what was written.
+  unbind BDF --yes    Give a device bound by "vfio bind" back to the driver it had.
+                      bind and unbind are the only commands that change the host;
+                      without --yes they change nothing.
   help [command]      This text, or one command's options.
 
 Run "vfio help <command>" (or "vfio <command> --help") for a command's options.
@@ -44,7 +47,8 @@ const PROBE = `Usage: vfio probe [--json] [--group N]
 
 What this host offers for VFIO: modules, API version, extensions, IOMMU groups
 and their devices, container GET_INFO, memlock, huge pages, THP. Read-only: it
-never writes to sysfs (binding a device is "vfio bind BDF --yes").
+never writes to sysfs (binding a device is "vfio bind BDF --yes", giving it
+back "vfio unbind BDF --yes").
 
 Options:
   --json              Machine-readable output (schema node-vfio/probe@1).
@@ -101,10 +105,10 @@ ${EXIT_CODES}`;
 
 const BIND = `Usage: vfio bind BDF --yes [--json]
 
-Bind the PCI device BDF (e.g. 0000:00:03.0) to vfio-pci: write driver_override,
-unbind it from its driver, and ask drivers_probe; print each write. The only
-command that changes the host. Without --yes it prints what it would do and
-changes nothing (exit 2).
+Bind the PCI device BDF (e.g. 0000:00:03.0) to vfio-pci: record the driver it
+has in /run/node-vfio/bind-BDF.json (for "vfio unbind"), write driver_override,
+unbind it from its driver, and ask drivers_probe; print each write. Without
+--yes it prints what it would do and changes nothing (exit 2).
 
 Options:
   -y, --yes           Really write to sysfs.
@@ -112,7 +116,24 @@ Options:
 
 ${GLOBAL}`;
 
-export const COMMAND_USAGE: Record<CommandName, string> = { probe: PROBE, bench: BENCH, bind: BIND };
+const UNBIND = `Usage: vfio unbind BDF --yes [--json]
+
+Give the PCI device BDF back to the driver "vfio bind" took it from (the record
+in /run/node-vfio/bind-BDF.json): unbind it from vfio-pci, put driver_override
+back as it was, bind it to that driver (drivers/NAME/bind), and remove the
+record. A device that had no driver is left with none. Without a record (bound
+by hand, or before a reboot cleared /run): unbind from vfio-pci, clear
+driver_override, and let drivers_probe choose. A device another driver holds
+is left alone. Without --yes it prints what it would do and changes nothing
+(exit 2).
+
+Options:
+  -y, --yes           Really write to sysfs.
+  --json              Machine-readable output.
+
+${GLOBAL}`;
+
+export const COMMAND_USAGE: Record<CommandName, string> = { probe: PROBE, bench: BENCH, bind: BIND, unbind: UNBIND };
 
 /** The overview, or one command's page. */
 export function usageFor(topic: CommandName | null): string {
