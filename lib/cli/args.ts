@@ -33,6 +33,8 @@ export interface BenchArgs {
   kernelPin?: boolean;
   /** --suite overhead (alone or with others): time the library's own cost against a stand-in system call. */
   overhead?: boolean;
+  /** --suite irq (alone or with others; not part of `all`): edu interrupt delivery latency, JS vs a C epoll loop. */
+  irq?: boolean;
   reps: number;
   warmup: number;
   report: string | null;
@@ -198,14 +200,21 @@ export function wantsOverhead(text: string | undefined): boolean {
   return names.includes(OVERHEAD_SUITE) || names.includes('all');
 }
 
+/** The interrupt-latency suite (lib/bench/irq.ts): asked for by name only, it needs an edu device. */
+export const IRQ_SUITE = 'irq';
+
+export function wantsIrq(text: string | undefined): boolean {
+  return text?.split(',').map((s) => s.trim()).includes(IRQ_SUITE) ?? false;
+}
+
 export function parseSuites(text: string | undefined): SuiteName[] {
   if (text === undefined) return ['matrix'];
   const all = text.split(',').map((s) => s.trim()).filter(Boolean);
-  if (all.includes('all')) return [...SUITES];
-  const names = all.filter((n) => n !== KERNEL_PIN_SUITE && n !== OVERHEAD_SUITE);
+  if (all.includes('all')) return [...SUITES]; // irq is not in all: it needs an edu device
+  const names = all.filter((n) => n !== KERNEL_PIN_SUITE && n !== OVERHEAD_SUITE && n !== IRQ_SUITE);
   for (const n of names) {
     if (!(SUITES as readonly string[]).includes(n)) {
-      throw new UsageError(`unknown suite ${JSON.stringify(n)}; choose from ${SUITES.join(', ')}, ${KERNEL_PIN_SUITE}, ${OVERHEAD_SUITE}, all`);
+      throw new UsageError(`unknown suite ${JSON.stringify(n)}; choose from ${SUITES.join(', ')}, ${KERNEL_PIN_SUITE}, ${OVERHEAD_SUITE}, ${IRQ_SUITE}, all`);
     }
   }
   if (all.length === 0) throw new UsageError('--suite needs at least one suite name');
@@ -239,6 +248,7 @@ function benchArgs(argv: string[]): BenchArgs {
     suites: parseSuites(v.suite),
     kernelPin: wantsKernelPin(v.suite),
     overhead: wantsOverhead(v.suite),
+    irq: wantsIrq(v.suite),
     reps: integer(v.reps, '--reps', 1, 1_000_000) ?? 30,
     warmup: integer(v.warmup, '--warmup', 0, 1_000_000) ?? 3,
     report: v.report ?? null,

@@ -66,13 +66,20 @@ Options:
   --device BDF        Native backend on the group of this PCI device (e.g. 0000:00:03.0).
   --backend NAME      sim | native | auto (default: native with --group/--device, else sim).
   --suite LIST        Comma-separated: matrix (default), scaling, patterns, unmap, dirty,
-                      kernel-pin, overhead, all. kernel-pin times the kernel's own pin path
+                      kernel-pin, overhead, irq, all. kernel-pin times the kernel's own pin path
                       (iommufd_access_pin_pages via IOMMUFD_TEST; needs no group; says
                       "unavailable" and why on kernels without CONFIG_IOMMUFD_TEST).
                       overhead times the library's own cost per call (N-API, the plan
                       executor, the planner) against a cheap real system call and a C
                       loop making it; needs no VFIO, only the addon on Linux. It takes its
                       own counts (5 rounds of 200 timed samples); --warmup 0 skips its warm-up.
+                      irq (by name only, not in all) times edu's raise register (BAR0 + 0x60)
+                      -> the JS 'interrupt' listener, MSI and INTx, beside a C program
+                      (scripts/ref/irq-ref.c) that waits on the same kind of eventfd with
+                      epoll, in alternating blocks of the same run: min / median / p99 and
+                      the JS / C ratio. Needs an edu (--device BDF); 1000 runs per row,
+                      its own count; --warmup 0 skips its 50 warm-up runs per block. On the
+                      sim: the sim's delivery, labelled simulated, no C reference.
   --reps N            Measured repetitions per cell (default 30).
   --warmup N          Discarded repetitions per cell first (default 3). The figures timed
                       from JS (planner overhead, JS end-to-end) are also warmed until they
@@ -98,6 +105,7 @@ Examples:
   vfio bench                                  the kernel thread's matrix, simulated
   vfio bench --device 0000:00:03.0 --suite all --report out/
   vfio bench --suite overhead                 what the library adds per call, any Linux host
+  vfio bench --device 0000:00:03.0 --suite irq   interrupt latency on edu, JS beside C
   vfio bench --json > base.json; vfio bench --compare base.json --max-regression 10%
 
 ${GLOBAL}
