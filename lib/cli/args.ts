@@ -104,7 +104,9 @@ const BENCH = {
   interface: { type: 'string' },
 } as const;
 
-const BIND = { ...GLOBAL, yes: { type: 'boolean', short: 'y' }, json: { type: 'boolean' } } as const;
+const UNBIND = { ...GLOBAL, yes: { type: 'boolean', short: 'y' }, json: { type: 'boolean' } } as const;
+// `vfio bind BDF --restore --yes` is `vfio unbind BDF --yes` (the spelling dpdk-devbind users look for).
+const BIND = { ...UNBIND, restore: { type: 'boolean' } } as const;
 
 /**
  * parseArgs reads the "-5" of `--reps -5` as an option of its own and refuses
@@ -147,7 +149,7 @@ export const OPTION_NAMES: Record<CommandName, string[]> = {
   probe: Object.keys(PROBE),
   bench: Object.keys(BENCH),
   bind: Object.keys(BIND),
-  unbind: Object.keys(BIND),
+  unbind: Object.keys(UNBIND),
 };
 
 function parse<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T, positionals: boolean, command: string) {
@@ -298,10 +300,12 @@ export function parseCli(argv: string[]): CliArgs {
     case 'bind': {
       const { values: v, positionals } = parse(rest, BIND, true, 'bind');
       if (positionals.length !== 1) throw new UsageError('bind takes exactly one PCI address: vfio bind 0000:00:03.0 --yes');
-      return { cmd: 'bind', debug, address: pciAddress(positionals[0], 'bind')!, yes: Boolean(v.yes), json: Boolean(v.json) };
+      const address = pciAddress(positionals[0], 'bind')!;
+      if (v.restore) return { cmd: 'unbind', debug, address, yes: Boolean(v.yes), json: Boolean(v.json) };
+      return { cmd: 'bind', debug, address, yes: Boolean(v.yes), json: Boolean(v.json) };
     }
     case 'unbind': {
-      const { values: v, positionals } = parse(rest, BIND, true, 'unbind');
+      const { values: v, positionals } = parse(rest, UNBIND, true, 'unbind');
       if (positionals.length !== 1) throw new UsageError('unbind takes exactly one PCI address: vfio unbind 0000:00:03.0 --yes');
       return { cmd: 'unbind', debug, address: pciAddress(positionals[0], 'unbind')!, yes: Boolean(v.yes), json: Boolean(v.json) };
     }

@@ -112,6 +112,7 @@ ${GLOBAL}
 ${EXIT_CODES}`;
 
 const BIND = `Usage: vfio bind BDF --yes [--json]
+       vfio bind BDF --restore --yes [--json]
 
 Bind the PCI device BDF (e.g. 0000:00:03.0) to vfio-pci: record the driver it
 has in /run/node-vfio/bind-BDF.json (for "vfio unbind"), write driver_override,
@@ -120,6 +121,7 @@ unbind it from its driver, and ask drivers_probe; print each write. Without
 
 Options:
   -y, --yes           Really write to sysfs.
+  --restore           Give the device back instead: the same as "vfio unbind BDF".
   --json              Machine-readable output.
 
 ${GLOBAL}`;

@@ -32,6 +32,7 @@ const invocations: string[][] = [
   ...subsets([['--json'], ['--debug']]).flatMap((f) => [['unbind', NIC.address, ...f], ['unbind', EDU.address, ...f]]),
   ['unbind'], ['unbind', '--help'], ['help', 'unbind'], ['unbind', 'not-an-address', '--yes'], ['unbind', NIC.address, EDU.address, '--yes'],
   ['unbind', '0000:00:09.0', '--yes'], ['unbind', NIC.address, '--restore', '--yes'],
+  ['bind', NIC.address, '--restore'], ['bind', EDU.address, '--restore', '--json'], ['bind', NIC.address, '--restore', '--yes'],
 ];
 
 describe('no command but `bind BDF --yes` and `unbind BDF --yes` writes to the host', () => {
@@ -52,6 +53,18 @@ describe('no command but `bind BDF --yes` and `unbind BDF --yes` writes to the h
       expect(r.stderr).toMatch(/would go back to e1000e, recorded by vfio bind at .*Add --yes/);
     }
     expect(snapshot(host.root)).toEqual(before);
+  });
+
+  it('bind BDF --restore is unbind: without --yes it says where the device would go and writes nothing', async () => {
+    host = fakeHost({ devices: [EDU, { ...NIC, driver: 'vfio-pci' }], vfio: true });
+    const before = snapshot(host.root);
+    const r = await runCli(['bind', NIC.address, '--restore'], { sysfsRoot: host.root, open: noNative });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unbind changes the host: .*no record from vfio bind/);
+    expect(snapshot(host.root)).toEqual(before);
+    const done = await runCli(['bind', NIC.address, '--restore', '--yes'], { sysfsRoot: host.root, open: noNative });
+    expect(done.code).toBe(0);
+    expect(done.stdout).toMatch(/drivers\/vfio-pci\/unbind <- /);
   });
 
   it('unbind BDF --yes does write', async () => {
