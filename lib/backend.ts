@@ -225,6 +225,13 @@ export interface Device extends Disposable {
   write(region: number, offset: bigint, data: Uint8Array): void;
   /** mmap of a whole region; detached when the device closes. */
   mmap(region: number): ArrayBuffer;
+  /**
+   * false when mmap() gives memory the device never sees (the simulator's is
+   * plain memory: only read()/write() reach its registers); absent or true when
+   * loads and stores through the mapping are device accesses. lib/regs.ts
+   * chooses between the two by it.
+   */
+  readonly mmapLive?: boolean;
   irqInfo(index: number): IrqInfo;
   /**
    * VFIO_DEVICE_SET_IRQS: enables `count` vectors of one index, each with its

@@ -11,6 +11,12 @@ export {
   type IrqKind, type IrqOptions, type IrqWaitOptions,
 } from './irq.js';
 
+export {
+  defineRegisters, openRegisters, RegisterBlock,
+  type RegisterSpec, type RegisterLayout, type RegisterValue, type RegisterWidth, type RegisterAccess,
+  type RegisterAccessMode, type OpenRegistersOptions,
+} from './regs.js';
+
 export { openBackend, BACKEND_CHOICES, type BackendChoice, type OpenBackendOptions, type OpenedBackend } from './open.js';
 export { NativeBackend, nativeAvailability, nativeUapiVersion, type NativeAvailability } from './native/index.js';
 export {

@@ -6,7 +6,10 @@
 // answer (empty lists, nulls). Writes are confined to <root>/sys/bus/pci and
 // only ever take a PCI address that matched PCI_ADDRESS, so no argument can
 // steer them anywhere else.
-import { accessSync, constants as fsConstants, existsSync, readFileSync, readdirSync, readlinkSync, realpathSync, writeFileSync } from 'node:fs';
+import {
+  accessSync, constants as fsConstants, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, realpathSync, renameSync,
+  rmSync, writeFileSync,
+} from 'node:fs';
 import { constants } from 'node:os';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { Errno, VfioError } from './errors.js';
@@ -273,6 +276,76 @@ export interface BindResult {
   driver: string | null;
   /** What was written, in order, as "path <- value"; empty when nothing changed. */
   changes: string[];
+  /** The record of the driver it was taken from (bindRecordPath), or null when nothing was taken. */
+  record: string | null;
+}
+
+// ---- where a bound device came from ------------------------------------------
+//
+// `vfio bind` records the driver it takes a device from in a small file under
+// /run/node-vfio (one per device, JSON), and `vfio unbind` gives the device
+// back to that driver. Not in driver_override: that attribute is what makes
+// vfio-pci (and only vfio-pci) claim the device while it is bound, so it holds
+// "vfio-pci" exactly when the old name would be needed; and sysfs keeps no
+// other per-device note. /run is a tmpfs: the record goes with a reboot, as
+// the binding itself does, and it is root's (mode 0700 directory, 0600 file),
+// as the sysfs writes are.
+
+export const BIND_RECORD_SCHEMA = 'node-vfio/bind@1';
+
+export interface BindRecord {
+  schema: typeof BIND_RECORD_SCHEMA;
+  address: string;
+  /** Vendor and device IDs when recorded: a record for another device at the same address is refused. */
+  vendor: number | null;
+  device: number | null;
+  /** The driver the device was bound to before vfio-pci took it; null when it had none. */
+  previousDriver: string | null;
+  /** driver_override before the bind (null when unset), put back on restore. */
+  previousOverride: string | null;
+  /** ISO time of the bind. */
+  boundAt: string;
+}
+
+/** Driver names as sysfs spells them (they become a path component: nothing else is accepted). */
+const DRIVER_NAME = /^[A-Za-z0-9_.+-]+$/;
+
+export function bindRecordPath(address: string, root = '/'): string {
+  assertPciAddress(address);
+  return p(root, 'run/node-vfio', `bind-${address}.json`);
+}
+
+/** The record `vfio bind` left for this device, or null (none, or unreadable / not ours). */
+export function bindRecord(address: string, root = '/'): BindRecord | null {
+  const text = readText(bindRecordPath(address, root));
+  if (text === null) return null;
+  try {
+    const r = JSON.parse(text) as Partial<BindRecord>;
+    if (r.schema !== BIND_RECORD_SCHEMA || r.address !== address) return null;
+    if (r.previousDriver !== null && (typeof r.previousDriver !== 'string' || !DRIVER_NAME.test(r.previousDriver))) return null;
+    if (r.previousOverride !== null && typeof r.previousOverride !== 'string') return null;
+    return {
+      schema: BIND_RECORD_SCHEMA, address, vendor: typeof r.vendor === 'number' ? r.vendor : null,
+      device: typeof r.device === 'number' ? r.device : null, previousDriver: r.previousDriver ?? null,
+      previousOverride: r.previousOverride ?? null, boundAt: typeof r.boundAt === 'string' ? r.boundAt : '',
+    };
+  } catch {
+    return null;
+  }
+}
+
+function writeBindRecord(rec: BindRecord, root: string): string {
+  const path = bindRecordPath(rec.address, root);
+  try {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    // Whole or not at all: a half-written record would lose the driver.
+    const tmp = `${path}.${process.pid}.tmp`;
+    writeFileSync(tmp, `${JSON.stringify(rec, null, 2)}\n`, { mode: 0o600 });
+    renameSync(tmp, path);
+  } catch (err) {
+    throw new VfioError(errnoOf(err), 'bind', { path }, `cannot record the device's driver in ${path}; nothing was changed in sysfs`);
+  }
+  return path;
 }
 
 /**
@@ -284,22 +357,107 @@ export function bindToVfioPci(address: string, root = '/'): BindResult {
   const before = pciDevice(address, root);
   if (!before) throw new VfioError(Errno.ENODEV, 'bind', { address }, `no PCI device ${address} in sysfs`);
   if (before.driver === 'vfio-pci') {
-    return { address, previousDriver: before.driver, driver: before.driver, changes: [] };
+    const kept = bindRecord(address, root) ? bindRecordPath(address, root) : null;
+    return { address, previousDriver: before.driver, driver: before.driver, changes: [], record: kept };
   }
   if (!existsSync(p(root, 'sys/bus/pci/drivers/vfio-pci'))) {
     throw new VfioError(Errno.ENODEV, 'bind', { address }, 'vfio-pci driver not loaded: modprobe vfio-pci');
   }
-  const changes: string[] = [];
-  const write = (relative: string, value: string) => {
-    writePciAttribute(root, relative, value);
-    changes.push(`${join(p(root, 'sys/bus/pci'), relative)} <- ${value}`);
-  };
+  if (before.driver !== null && !DRIVER_NAME.test(before.driver)) {
+    throw new VfioError(Errno.EINVAL, 'bind', { address }, `unexpected driver name ${JSON.stringify(before.driver)}`);
+  }
+  // Recorded first: a bind that fails half way (unbound, not yet probed) can still be given back.
+  const record = writeBindRecord({
+    schema: BIND_RECORD_SCHEMA, address, vendor: before.vendor, device: before.device, previousDriver: before.driver,
+    previousOverride: before.driverOverride, boundAt: new Date().toISOString(),
+  }, root);
+  const changes: string[] = [`${record} <- ${before.driver ?? '(no driver)'}`];
+  const write = pciWriter(root, changes);
   write(`devices/${address}/driver_override`, 'vfio-pci');
   if (before.driver !== null) write(`drivers/${before.driver}/unbind`, address);
   write('drivers_probe', address);
   const after = pciDevice(address, root);
-  return { address, previousDriver: before.driver, driver: after?.driver ?? null, changes };
+  return { address, previousDriver: before.driver, driver: after?.driver ?? null, changes, record };
 }
+
+function pciWriter(root: string, changes: string[]): (relative: string, value: string) => void {
+  return (relative, value) => {
+    writePciAttribute(root, relative, value);
+    changes.push(`${join(p(root, 'sys/bus/pci'), relative)} <- ${JSON.stringify(value).slice(1, -1)}`);
+  };
+}
+
+export interface RestoreResult {
+  address: string;
+  /** The driver it had when asked (vfio-pci, or none). */
+  previousDriver: string | null;
+  /** The driver it has now. */
+  driver: string | null;
+  /** Where it was meant to go: the recorded driver, null for "no driver", or 'drivers_probe' without a record. */
+  target: string | null;
+  /** The record that was used (now removed), or null. */
+  record: string | null;
+  changes: string[];
+}
+
+/** What restoreDriver would do, without doing it (for `vfio unbind` without --yes). */
+export function describeRestorePlan(address: string, root = '/'): string {
+  const dev = pciDevice(address, root);
+  if (!dev) return `${address} is not present`;
+  const rec = bindRecord(address, root);
+  const now = dev.driver ?? 'no driver';
+  if (!rec) return `${address} (now: ${now}) has no record from vfio bind: it would be unbound from vfio-pci and left to drivers_probe`;
+  return `${address} (now: ${now}) would go back to ${rec.previousDriver ?? '(no driver)'}, recorded by vfio bind at ${rec.boundAt}`;
+}
+
+/**
+ * Gives a device that `bindToVfioPci` took back to the driver it took it from
+ * (as dpdk-devbind does): unbind from vfio-pci, put driver_override back, and
+ * bind it explicitly to the recorded driver (drivers/<name>/bind), then drop
+ * the record. Without a record: unbind, clear driver_override, drivers_probe.
+ * Refuses a device some other driver has taken meanwhile, and a record made
+ * for another device at the same address.
+ */
+export function restoreDriver(address: string, root = '/'): RestoreResult {
+  assertPciAddress(address);
+  const before = pciDevice(address, root);
+  if (!before) throw new VfioError(Errno.ENODEV, 'unbind', { address }, `no PCI device ${address} in sysfs`);
+  const rec = bindRecord(address, root);
+  const recPath = bindRecordPath(address, root);
+  const base = { address, previousDriver: before.driver, record: rec ? recPath : null };
+  if (rec && ((rec.vendor !== null && rec.vendor !== before.vendor) || (rec.device !== null && rec.device !== before.device))) {
+    throw new VfioError(Errno.ENODEV, 'unbind', { address }, `the record in ${recPath} is for another device `
+      + `(${hex4(rec.vendor)}:${hex4(rec.device)}, now ${hex4(before.vendor)}:${hex4(before.device)}); remove it by hand`);
+  }
+  const target = rec ? rec.previousDriver : 'drivers_probe';
+  const changes: string[] = [];
+  if (before.driver !== 'vfio-pci') {
+    if (rec && before.driver === rec.previousDriver) {
+      rmSync(recPath, { force: true });
+      changes.push(`${recPath} removed (the device is already with ${before.driver ?? '(no driver)'})`);
+      return { ...base, driver: before.driver, target, changes };
+    }
+    if (before.driver !== null) {
+      throw new VfioError(Errno.EBUSY, 'unbind', { address }, `${address} is bound to ${before.driver}, not vfio-pci: not touching it`);
+    }
+  }
+  if (rec?.previousDriver && !existsSync(p(root, 'sys/bus/pci/drivers', rec.previousDriver))) {
+    throw new VfioError(Errno.ENODEV, 'unbind', { address }, `driver ${rec.previousDriver} is not loaded (modprobe it first); `
+      + 'nothing was changed');
+  }
+  const write = pciWriter(root, changes);
+  if (before.driver === 'vfio-pci') write('drivers/vfio-pci/unbind', address);
+  // Writing a newline clears driver_override (the kernel's driver_set_override).
+  write(`devices/${address}/driver_override`, rec?.previousOverride ?? '\n');
+  if (!rec) write('drivers_probe', address);
+  else if (rec.previousDriver !== null) write(`drivers/${rec.previousDriver}/bind`, address);
+  rmSync(recPath, { force: true });
+  if (rec) changes.push(`${recPath} removed`);
+  const after = pciDevice(address, root);
+  return { ...base, driver: after?.driver ?? null, target, changes };
+}
+
+const hex4 = (v: number | null) => (v === null ? '?' : v.toString(16).padStart(4, '0'));
 
 /** Whether this process may open /dev/vfio/<group>: 'rw', 'denied' (the node is there, its permissions say no), or 'absent'. */
 export type VfioNodeAccess = 'rw' | 'denied' | 'absent';

@@ -1,5 +1,6 @@
 // The human-readable report: the kernel thread's matrix first (with the
 // thread's own figures beside it), then one table per extra suite.
+import { formatIrqBench } from './irq.js';
 import { formatKernelPin } from './kernel-pin.js';
 import { formatOverhead } from './overhead-format.js';
 import { KERNEL_THREAD_LABEL, threadFigure } from './kernel-thread.js';
@@ -111,6 +112,7 @@ export function formatTable(r: BenchReport): string {
   }
   if (r.kernelPin) parts.push(formatKernelPin(r.kernelPin));
   if (r.overhead) parts.push(formatOverhead(r.overhead));
+  if (r.irq) parts.push(formatIrqBench(r.irq));
   parts.push('Strategies: per-page = one MAP_DMA per 4 KiB page (user space\'s version of the unpatched loop); '
     + 'coalesced = contiguous runs merged by the planner; kernel = the whole region in one MAP_DMA, the kernel batching the pins.\n'
     + 'ns/page = median / pages covered; speed-up = per-page median / this median; '

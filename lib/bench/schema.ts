@@ -4,6 +4,7 @@
 import type { Backing, BackendName, DmaInterface } from '../backend.js';
 import type { KernelPinReport } from './kernel-pin.js';
 import type { OverheadReport } from './overhead.js';
+import type { IrqBenchReport } from './irq.js';
 
 export const BENCH_SCHEMA = 'node-vfio/bench@1';
 
@@ -111,6 +112,8 @@ export interface BenchReport {
   kernelPin?: KernelPinReport;
   /** --suite overhead: the library's own cost against a stand-in system call, or why it is unavailable. */
   overhead?: OverheadReport;
+  /** --suite irq: edu's raise register -> JS listener, beside a C epoll loop, or why it is unavailable. */
+  irq?: IrqBenchReport;
 }
 
 /** type1 ids are unchanged from before the interface column (baselines still match); iommufd ids get a prefix. */

@@ -33,6 +33,8 @@ export interface BenchArgs {
   kernelPin?: boolean;
   /** --suite overhead (alone or with others): time the library's own cost against a stand-in system call. */
   overhead?: boolean;
+  /** --suite irq (alone or with others; not part of `all`): edu interrupt delivery latency, JS vs a C epoll loop. */
+  irq?: boolean;
   reps: number;
   warmup: number;
   report: string | null;
@@ -54,6 +56,14 @@ export interface BindArgs {
   json: boolean;
 }
 
+export interface UnbindArgs {
+  cmd: 'unbind';
+  debug: boolean;
+  address: string;
+  yes: boolean;
+  json: boolean;
+}
+
 export interface HelpArgs {
   cmd: 'help';
   debug: boolean;
@@ -63,7 +73,7 @@ export interface HelpArgs {
   bare: boolean;
 }
 
-export type CliArgs = ProbeArgs | BenchArgs | BindArgs | HelpArgs | { cmd: 'version'; debug: boolean };
+export type CliArgs = ProbeArgs | BenchArgs | BindArgs | UnbindArgs | HelpArgs | { cmd: 'version'; debug: boolean };
 
 const GLOBAL = {
   debug: { type: 'boolean' },
@@ -71,7 +81,7 @@ const GLOBAL = {
   version: { type: 'boolean', short: 'V' },
 } as const satisfies ParseArgsConfig['options'];
 
-// No --bind: probe only reads the host. `vfio bind BDF --yes` is the one command that writes to it.
+// No --bind: probe only reads the host. `vfio bind BDF --yes` and `vfio unbind BDF --yes` are the commands that write to it.
 const PROBE = { ...GLOBAL, json: { type: 'boolean' }, group: { type: 'string' } } as const;
 
 const BENCH = {
@@ -94,7 +104,9 @@ const BENCH = {
   interface: { type: 'string' },
 } as const;
 
-const BIND = { ...GLOBAL, yes: { type: 'boolean', short: 'y' }, json: { type: 'boolean' } } as const;
+const UNBIND = { ...GLOBAL, yes: { type: 'boolean', short: 'y' }, json: { type: 'boolean' } } as const;
+// `vfio bind BDF --restore --yes` is `vfio unbind BDF --yes` (the spelling dpdk-devbind users look for).
+const BIND = { ...UNBIND, restore: { type: 'boolean' } } as const;
 
 /**
  * parseArgs reads the "-5" of `--reps -5` as an option of its own and refuses
@@ -137,6 +149,7 @@ export const OPTION_NAMES: Record<CommandName, string[]> = {
   probe: Object.keys(PROBE),
   bench: Object.keys(BENCH),
   bind: Object.keys(BIND),
+  unbind: Object.keys(UNBIND),
 };
 
 function parse<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T, positionals: boolean, command: string) {
@@ -189,14 +202,21 @@ export function wantsOverhead(text: string | undefined): boolean {
   return names.includes(OVERHEAD_SUITE) || names.includes('all');
 }
 
+/** The interrupt-latency suite (lib/bench/irq.ts): asked for by name only, it needs an edu device. */
+export const IRQ_SUITE = 'irq';
+
+export function wantsIrq(text: string | undefined): boolean {
+  return text?.split(',').map((s) => s.trim()).includes(IRQ_SUITE) ?? false;
+}
+
 export function parseSuites(text: string | undefined): SuiteName[] {
   if (text === undefined) return ['matrix'];
   const all = text.split(',').map((s) => s.trim()).filter(Boolean);
-  if (all.includes('all')) return [...SUITES];
-  const names = all.filter((n) => n !== KERNEL_PIN_SUITE && n !== OVERHEAD_SUITE);
+  if (all.includes('all')) return [...SUITES]; // irq is not in all: it needs an edu device
+  const names = all.filter((n) => n !== KERNEL_PIN_SUITE && n !== OVERHEAD_SUITE && n !== IRQ_SUITE);
   for (const n of names) {
     if (!(SUITES as readonly string[]).includes(n)) {
-      throw new UsageError(`unknown suite ${JSON.stringify(n)}; choose from ${SUITES.join(', ')}, ${KERNEL_PIN_SUITE}, ${OVERHEAD_SUITE}, all`);
+      throw new UsageError(`unknown suite ${JSON.stringify(n)}; choose from ${SUITES.join(', ')}, ${KERNEL_PIN_SUITE}, ${OVERHEAD_SUITE}, ${IRQ_SUITE}, all`);
     }
   }
   if (all.length === 0) throw new UsageError('--suite needs at least one suite name');
@@ -230,6 +250,7 @@ function benchArgs(argv: string[]): BenchArgs {
     suites: parseSuites(v.suite),
     kernelPin: wantsKernelPin(v.suite),
     overhead: wantsOverhead(v.suite),
+    irq: wantsIrq(v.suite),
     reps: integer(v.reps, '--reps', 1, 1_000_000) ?? 30,
     warmup: integer(v.warmup, '--warmup', 0, 1_000_000) ?? 3,
     report: v.report ?? null,
@@ -260,7 +281,7 @@ export function parseCli(argv: string[]): CliArgs {
     const topic = topics[0];
     if (topic === undefined) return { cmd: 'help', debug, topic: null, bare: false };
     if (!isCommand(topic) || topics.length > 1) {
-      throw new UsageError(`no help on ${JSON.stringify(topics.join(' '))}; commands: probe, bench, bind`);
+      throw new UsageError(`no help on ${JSON.stringify(topics.join(' '))}; commands: probe, bench, bind, unbind`);
     }
     return { cmd: 'help', debug, topic, bare: false };
   }
@@ -279,9 +300,16 @@ export function parseCli(argv: string[]): CliArgs {
     case 'bind': {
       const { values: v, positionals } = parse(rest, BIND, true, 'bind');
       if (positionals.length !== 1) throw new UsageError('bind takes exactly one PCI address: vfio bind 0000:00:03.0 --yes');
-      return { cmd: 'bind', debug, address: pciAddress(positionals[0], 'bind')!, yes: Boolean(v.yes), json: Boolean(v.json) };
+      const address = pciAddress(positionals[0], 'bind')!;
+      if (v.restore) return { cmd: 'unbind', debug, address, yes: Boolean(v.yes), json: Boolean(v.json) };
+      return { cmd: 'bind', debug, address, yes: Boolean(v.yes), json: Boolean(v.json) };
+    }
+    case 'unbind': {
+      const { values: v, positionals } = parse(rest, UNBIND, true, 'unbind');
+      if (positionals.length !== 1) throw new UsageError('unbind takes exactly one PCI address: vfio unbind 0000:00:03.0 --yes');
+      return { cmd: 'unbind', debug, address: pciAddress(positionals[0], 'unbind')!, yes: Boolean(v.yes), json: Boolean(v.json) };
     }
     default:
-      throw new UsageError(`unknown command ${JSON.stringify(command)}; commands: probe, bench, bind`);
+      throw new UsageError(`unknown command ${JSON.stringify(command)}; commands: probe, bench, bind, unbind`);
   }
 }

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { compareReports, formatComparison, parseBaseline, BaselineError } from '../bench/compare.js';
 import { formatCsv, formatJson } from '../bench/format-csv.js';
 import { formatTable } from '../bench/format-table.js';
+import { formatIrqBench, runIrqBench, type IrqBenchReport } from '../bench/irq.js';
 import { formatKernelPin } from '../bench/kernel-pin.js';
 import { progressBar } from '../bench/progress.js';
 import { writeHtmlReport } from '../bench/report-html.js';
@@ -44,14 +45,23 @@ export async function runBench(args: BenchArgs, io: CliIo, deps: BenchDeps): Pro
   const reason = args.backend === 'sim' ? 'no --group or --device given' : opened.reason;
   // kernel-pin and overhead alone need no IOMMU group: neither times MAP_DMA.
   // Alone, each prints its own object; together, one object with both.
+  // The irq suite is async (it awaits interrupts) and opens the group itself: after the others.
+  const irqRun = (): Promise<IrqBenchReport> => runIrqBench({
+    backend, host: backend.host(root), group: args.group, device: args.device,
+    ...(args.warmup === 0 ? { warmup: 0 } : {}),
+  });
   if (args.suites.length === 0) {
     const kernelPin = args.kernelPin ? kernelPinOnly({ reps: args.reps, warmup: args.warmup, kernelPinSource: () => kernelPinSource(backend) }) : null;
     const overhead = args.overhead ? overheadOnly({ planner: deps.planner, warmup: args.warmup, overheadSource: () => overheadSource(backend) }) : null;
+    const irq = args.irq ? await irqRun() : null;
+    const parts = { kernelPin, overhead, irq };
+    const present = Object.entries(parts).filter(([, v]) => v !== null);
     if (args.format === 'json') {
-      const out = kernelPin && overhead ? { kernelPin, overhead } : kernelPin ?? overhead;
+      const out = present.length === 1 ? present[0]![1] : Object.fromEntries(present);
       io.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
     } else {
-      io.stdout.write(`${[kernelPin && formatKernelPin(kernelPin), overhead && formatOverhead(overhead)].filter(Boolean).join('\n\n')}\n`);
+      io.stdout.write(`${[kernelPin && formatKernelPin(kernelPin), overhead && formatOverhead(overhead), irq && formatIrqBench(irq)]
+        .filter(Boolean).join('\n\n')}\n`);
     }
     return EXIT_OK;
   }
@@ -74,8 +84,11 @@ export async function runBench(args: BenchArgs, io: CliIo, deps: BenchDeps): Pro
     ...(useBar ? { onProgress: progressBar(io.stderr) } : {}),
   });
 
+  if (args.irq) report.irq = await irqRun();
   const text = args.format === 'json' ? formatJson(report) : args.format === 'csv' ? formatCsv(report) : formatTable(report);
   io.stdout.write(text);
+  // CSV has rows of cells only: the irq table goes to stderr beside it.
+  if (report.irq && args.format === 'csv') io.stderr.write(formatIrqBench(report.irq));
   if (args.report !== null) {
     const path = writeHtmlReport(args.report, report);
     io.stderr.write(`report written to ${path}\n`);

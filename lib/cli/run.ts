@@ -8,7 +8,7 @@ import { VfioError } from '../errors.js';
 import { parseCli, type CliArgs } from './args.js';
 import { defaultOpener, type BackendOpener } from './backends.js';
 import { runBench } from './bench.js';
-import { runBind } from './bind.js';
+import { runBind, runUnbind } from './bind.js';
 import { EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, UsageError } from './exit-codes.js';
 import { processIo, type CliIo } from './io.js';
 import { runProbe } from './probe.js';
@@ -59,6 +59,8 @@ export async function main(argv: string[], io: CliIo = processIo(), deps: MainDe
         return EXIT_OK;
       case 'bind':
         return runBind(args, io);
+      case 'unbind':
+        return runUnbind(args, io);
       case 'probe': {
         return runProbe(args, io, deps.open ?? defaultOpener);
       }

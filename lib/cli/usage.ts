@@ -2,7 +2,7 @@
 // (`vfio bench --help`, `vfio help bench`). Kept next to the parser so a new
 // option is documented where it is added.
 
-export const COMMANDS = ['probe', 'bench', 'bind'] as const;
+export const COMMANDS = ['probe', 'bench', 'bind', 'unbind'] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
 export function isCommand(name: string | undefined): name is CommandName {
@@ -31,8 +31,11 @@ Commands:
   bench               Measure what DMA mapping costs, per strategy, backing and size.
                       Uses the simulated backend unless --group or --device is given.
   bind BDF --yes      Bind a PCI device to vfio-pci (driver_override, unbind from its
-                      driver, drivers_probe) and print what was written. The only
-                      command that changes the host; without --yes it changes nothing.
+                      driver, drivers_probe), record the driver it had under
+                      /run/node-vfio, and print what was written.
+  unbind BDF --yes    Give a device bound by "vfio bind" back to the driver it had.
+                      bind and unbind are the only commands that change the host;
+                      without --yes they change nothing.
   help [command]      This text, or one command's options.
 
 Run "vfio help <command>" (or "vfio <command> --help") for a command's options.
@@ -44,7 +47,8 @@ const PROBE = `Usage: vfio probe [--json] [--group N]
 
 What this host offers for VFIO: modules, API version, extensions, IOMMU groups
 and their devices, container GET_INFO, memlock, huge pages, THP. Read-only: it
-never writes to sysfs (binding a device is "vfio bind BDF --yes").
+never writes to sysfs (binding a device is "vfio bind BDF --yes", giving it
+back "vfio unbind BDF --yes").
 
 Options:
   --json              Machine-readable output (schema node-vfio/probe@1).
@@ -62,13 +66,20 @@ Options:
   --device BDF        Native backend on the group of this PCI device (e.g. 0000:00:03.0).
   --backend NAME      sim | native | auto (default: native with --group/--device, else sim).
   --suite LIST        Comma-separated: matrix (default), scaling, patterns, unmap, dirty,
-                      kernel-pin, overhead, all. kernel-pin times the kernel's own pin path
+                      kernel-pin, overhead, irq, all. kernel-pin times the kernel's own pin path
                       (iommufd_access_pin_pages via IOMMUFD_TEST; needs no group; says
                       "unavailable" and why on kernels without CONFIG_IOMMUFD_TEST).
                       overhead times the library's own cost per call (N-API, the plan
                       executor, the planner) against a cheap real system call and a C
                       loop making it; needs no VFIO, only the addon on Linux. It takes its
                       own counts (5 rounds of 200 timed samples); --warmup 0 skips its warm-up.
+                      irq (by name only, not in all) times edu's raise register (BAR0 + 0x60)
+                      -> the JS 'interrupt' listener, MSI and INTx, beside a C program
+                      (scripts/ref/irq-ref.c) that waits on the same kind of eventfd with
+                      epoll, in alternating blocks of the same run: min / median / p99 and
+                      the JS / C ratio. Needs an edu (--device BDF); 1000 runs per row,
+                      its own count; --warmup 0 skips its 50 warm-up runs per block. On the
+                      sim: the sim's delivery, labelled simulated, no C reference.
   --reps N            Measured repetitions per cell (default 30).
   --warmup N          Discarded repetitions per cell first (default 3). The figures timed
                       from JS (planner overhead, JS end-to-end) are also warmed until they
@@ -94,17 +105,37 @@ Examples:
   vfio bench                                  the kernel thread's matrix, simulated
   vfio bench --device 0000:00:03.0 --suite all --report out/
   vfio bench --suite overhead                 what the library adds per call, any Linux host
+  vfio bench --device 0000:00:03.0 --suite irq   interrupt latency on edu, JS beside C
   vfio bench --json > base.json; vfio bench --compare base.json --max-regression 10%
 
 ${GLOBAL}
 ${EXIT_CODES}`;
 
 const BIND = `Usage: vfio bind BDF --yes [--json]
+       vfio bind BDF --restore --yes [--json]
 
-Bind the PCI device BDF (e.g. 0000:00:03.0) to vfio-pci: write driver_override,
-unbind it from its driver, and ask drivers_probe; print each write. The only
-command that changes the host. Without --yes it prints what it would do and
-changes nothing (exit 2).
+Bind the PCI device BDF (e.g. 0000:00:03.0) to vfio-pci: record the driver it
+has in /run/node-vfio/bind-BDF.json (for "vfio unbind"), write driver_override,
+unbind it from its driver, and ask drivers_probe; print each write. Without
+--yes it prints what it would do and changes nothing (exit 2).
+
+Options:
+  -y, --yes           Really write to sysfs.
+  --restore           Give the device back instead: the same as "vfio unbind BDF".
+  --json              Machine-readable output.
+
+${GLOBAL}`;
+
+const UNBIND = `Usage: vfio unbind BDF --yes [--json]
+
+Give the PCI device BDF back to the driver "vfio bind" took it from (the record
+in /run/node-vfio/bind-BDF.json): unbind it from vfio-pci, put driver_override
+back as it was, bind it to that driver (drivers/NAME/bind), and remove the
+record. A device that had no driver is left with none. Without a record (bound
+by hand, or before a reboot cleared /run): unbind from vfio-pci, clear
+driver_override, and let drivers_probe choose. A device another driver holds
+is left alone. Without --yes it prints what it would do and changes nothing
+(exit 2).
 
 Options:
   -y, --yes           Really write to sysfs.
@@ -112,7 +143,7 @@ Options:
 
 ${GLOBAL}`;
 
-export const COMMAND_USAGE: Record<CommandName, string> = { probe: PROBE, bench: BENCH, bind: BIND };
+export const COMMAND_USAGE: Record<CommandName, string> = { probe: PROBE, bench: BENCH, bind: BIND, unbind: UNBIND };
 
 /** The overview, or one command's page. */
 export function usageFor(topic: CommandName | null): string {

@@ -44,6 +44,8 @@ export interface SimDeviceParent {
 
 export class SimDevice implements Device {
   readonly name: string;
+  /** mmap() is plain memory here: register side effects happen only through read()/write(). */
+  readonly mmapLive = false;
   #closed = false;
   readonly #parent: SimDeviceParent;
   readonly #regs = new EduRegisters();

@@ -12,7 +12,11 @@ hil_stdout_is_result
 kernel_dir=$1
 moddir="$kernel_dir/lib/modules/$HIL_KERNEL_RELEASE"
 # What the lane loads; their dependencies are added below.
-WANTED_MODULES=(irqbypass vfio vfio_iommu_type1 vfio-pci-core vfio-pci netfs 9pnet 9pnet_virtio 9p overlay)
+# virtio-rng: the lane's virtio-rng-pci then has its own driver, as a device on a
+# real host does, for test/hil/cli-bind-restore (vfio bind takes it, vfio unbind
+# gives it back, and the hwrng works again). virtio-pci and the hwrng core are
+# built into Debian's kernel.
+WANTED_MODULES=(irqbypass vfio vfio_iommu_type1 vfio-pci-core vfio-pci netfs 9pnet 9pnet_virtio 9p overlay virtio-rng)
 flavour=debian
 if [[ $kernel_dir == --no-modules ]]; then
   flavour=nomod

@@ -153,8 +153,10 @@ boot_kernel() {
     -machine q35,kernel-irqchip=split -accel tcg -cpu max -m 2G -smp 2
     "${iommu[@]}"
     -device edu
-    # MSI-X for test/hil/msix-loopback (edu has none): a virtio-rng with no
-    # driver in the initramfs; the test binds it to vfio-pci itself.
+    # MSI-X for test/hil/msix-loopback (edu has none), and a device with a
+    # driver of its own for test/hil/cli-bind-restore: a virtio-rng, with
+    # virtio-pci (and on debian virtio_rng) bound; each test binds it to
+    # vfio-pci itself and gives it back.
     -device virtio-rng-pci
     -virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap
     -virtfs "local,path=$run,mount_tag=out,security_model=none"

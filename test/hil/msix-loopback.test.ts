@@ -1,6 +1,6 @@
 // MSI-X, which edu lacks, on the lane's second device: a virtio-rng (QEMU
 // virtio-rng-pci, 1af4:1005 transitional or 1af4:1044 modern) that run.sh adds
-// and no initramfs driver claims. This file binds it to vfio-pci (in the VM
+// (virtio-pci holds it, and virtio_rng on debian). This file binds it to vfio-pci (in the VM
 // only), enables every MSI-X vector with its own eventfd, and fires each one
 // through the kernel's loopback (SET_IRQS ACTION_TRIGGER, DATA_NONE): exactly
 // that vector must deliver, and the others nothing.

@@ -14,7 +14,7 @@ describe('bench --suite kernel-pin', () => {
     expect(parseCli(['bench', '--suite', 'matrix,kernel-pin'])).toMatchObject({ suites: ['matrix'], kernelPin: true });
     expect(parseCli(['bench'])).toMatchObject({ suites: ['matrix'], kernelPin: false });
     expect(wantsKernelPin('all')).toBe(true);
-    expect(() => parseSuites('kernel-pins')).toThrow(/kernel-pin, overhead, all/);
+    expect(() => parseSuites('kernel-pins')).toThrow(/kernel-pin, overhead, irq, all/);
   });
 
   it('is never simulated: with the sim backend it says unavailable and why', () => {

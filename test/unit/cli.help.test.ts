@@ -42,7 +42,7 @@ describe('help', () => {
   it('help on something that is not a command is a usage error', async () => {
     const r = await runCli(['help', 'nonsense']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/no help on "nonsense"; commands: probe, bench, bind/);
+    expect(r.stderr).toMatch(/no help on "nonsense"; commands: probe, bench, bind, unbind/);
   });
 });
 

@@ -84,7 +84,9 @@ describe('vfio bind', () => {
     host = richHost();
     const r = await runCli(['bind', NIC.address, '--yes'], { sysfsRoot: host.root });
     expect(r.code).toBe(0);
-    expect(r.stdout.split('\n').filter((l) => l.includes(' <- '))).toHaveLength(3);
+    // The record of its driver (for vfio unbind), driver_override, unbind, drivers_probe.
+    expect(r.stdout.split('\n').filter((l) => l.includes(' <- '))).toHaveLength(4);
+    expect(r.stdout).toMatch(/to give it back: vfio unbind 0000:00:02\.0 --yes/);
   });
 
   it('a device that is absent is a runtime error (exit 1) with the hint, no stack', async () => {

@@ -1,9 +1,10 @@
-import { existsSync, readFileSync, symlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { VfioError } from '../../lib/errors.js';
 import {
-  assertPciAddress, bindToVfioPci, dmaEntryLimit, hugepagePools, isPciAddress, iommuGroup, listIommuGroups,
+  assertPciAddress, bindRecord, bindRecordPath, bindToVfioPci, describeRestorePlan, dmaEntryLimit, hugepagePools, isPciAddress, iommuGroup,
+  listIommuGroups, restoreDriver,
   memlockLimit, pciDevice, thpMode, usableVfioGroup, vfioPresence, writePciAttribute,
 } from '../../lib/sysfs.js';
 import { EDU, NIC, fakeHost, type FakeHost } from './sysfs.fixture.js';
@@ -112,7 +113,10 @@ describe('binding to vfio-pci', () => {
     expect(readFileSync(join(pci, 'drivers/e1000e/unbind'), 'utf8')).toBe(NIC.address);
     expect(readFileSync(join(pci, 'drivers_probe'), 'utf8')).toBe(NIC.address);
     expect(r.previousDriver).toBe('e1000e');
+    const record = join(host.root, 'run/node-vfio', `bind-${NIC.address}.json`);
+    expect(r.record).toBe(record);
     expect(r.changes).toEqual([
+      `${record} <- e1000e`,
       `${pci}/devices/${NIC.address}/driver_override <- vfio-pci`,
       `${pci}/drivers/e1000e/unbind <- ${NIC.address}`,
       `${pci}/drivers_probe <- ${NIC.address}`,
@@ -121,9 +125,9 @@ describe('binding to vfio-pci', () => {
 
   it('skips the unbind for a device with no driver, and changes nothing when already bound', () => {
     host = fakeHost({ devices: [EDU, { ...NIC, driver: 'vfio-pci' }], vfio: true });
-    expect(bindToVfioPci(EDU.address, host.root).changes).toHaveLength(2);
+    expect(bindToVfioPci(EDU.address, host.root).changes).toHaveLength(3);
     const again = bindToVfioPci(NIC.address, host.root);
-    expect(again).toEqual({ address: NIC.address, previousDriver: 'vfio-pci', driver: 'vfio-pci', changes: [] });
+    expect(again).toEqual({ address: NIC.address, previousDriver: 'vfio-pci', driver: 'vfio-pci', changes: [], record: null });
   });
 
   it('refuses malformed addresses before touching anything', () => {
@@ -162,5 +166,88 @@ describe('binding to vfio-pci', () => {
     // A dangling driver link: unbind cannot be opened.
     symlinkSync('/nonexistent-dir/x', join(host.root, 'sys/bus/pci/drivers/broken'));
     expect(() => writePciAttribute(host!.root, 'drivers/broken/unbind', NIC.address)).toThrow(VfioError);
+  });
+});
+
+describe('giving a device back to the driver vfio bind took it from', () => {
+  /** What the kernel does on drivers_probe with driver_override = vfio-pci: the device's driver link now points there. */
+  const kernelBindsVfio = (h: FakeHost, address: string) => {
+    const link = join(h.root, 'sys/devices/pci0000:00', address, 'driver');
+    rmSync(link, { force: true });
+    h.link(`sys/devices/pci0000:00/${address}/driver`, 'sys/bus/pci/drivers/vfio-pci');
+  };
+
+  it('records the driver under run/node-vfio, then unbinds from vfio-pci, puts driver_override back and binds to it', () => {
+    host = fakeHost({ devices: [NIC], vfio: true });
+    bindToVfioPci(NIC.address, host.root);
+    kernelBindsVfio(host, NIC.address);
+    const rec = bindRecord(NIC.address, host.root)!;
+    expect(rec).toMatchObject({ schema: 'node-vfio/bind@1', address: NIC.address, vendor: 0x8086, device: 0x10d3, previousDriver: 'e1000e', previousOverride: null });
+    const path = bindRecordPath(NIC.address, host.root);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    expect(statSync(dirname(path)).mode & 0o777).toBe(0o700);
+    expect(describeRestorePlan(NIC.address, host.root)).toMatch(/now: vfio-pci\) would go back to e1000e/);
+
+    const pci = join(host.root, 'sys/bus/pci');
+    const r = restoreDriver(NIC.address, host.root);
+    expect(r.target).toBe('e1000e');
+    expect(r.changes).toEqual([
+      `${pci}/drivers/vfio-pci/unbind <- ${NIC.address}`,
+      `${pci}/devices/${NIC.address}/driver_override <- \\n`,
+      `${pci}/drivers/e1000e/bind <- ${NIC.address}`,
+      `${path} removed`,
+    ]);
+    expect(readFileSync(join(pci, 'drivers/e1000e/bind'), 'utf8')).toBe(NIC.address);
+    expect(readFileSync(join(pci, 'devices', NIC.address, 'driver_override'), 'utf8')).toBe('\n');
+    expect(existsSync(path)).toBe(false);
+  });
+
+  it('a device that had no driver is left with none; without a record drivers_probe chooses', () => {
+    host = fakeHost({ devices: [EDU, { ...NIC, driver: 'vfio-pci' }], vfio: true });
+    bindToVfioPci(EDU.address, host.root);
+    kernelBindsVfio(host, EDU.address);
+    const pci = join(host.root, 'sys/bus/pci');
+    const edu = restoreDriver(EDU.address, host.root);
+    expect(edu.target).toBeNull();
+    expect(edu.changes.filter((c) => c.includes('/bind <-') || c.includes('drivers_probe'))).toEqual([]);
+    const nic = restoreDriver(NIC.address, host.root);
+    expect(nic.target).toBe('drivers_probe');
+    expect(nic.record).toBeNull();
+    expect(nic.changes).toEqual([
+      `${pci}/drivers/vfio-pci/unbind <- ${NIC.address}`,
+      `${pci}/devices/${NIC.address}/driver_override <- \\n`,
+      `${pci}/drivers_probe <- ${NIC.address}`,
+    ]);
+  });
+
+  it('leaves alone a device another driver holds, a record for another device, and a driver that is not loaded', () => {
+    host = fakeHost({ devices: [NIC, { ...EDU, driver: 'vfio-pci' }], vfio: true });
+    const probe = join(host.root, 'sys/bus/pci/drivers_probe');
+    expect(() => restoreDriver(NIC.address, host!.root)).toThrow(/bound to e1000e, not vfio-pci: not touching it/);
+    // A record whose driver is not loaded here.
+    host.write(`run/node-vfio/bind-${EDU.address}.json`, JSON.stringify({
+      schema: 'node-vfio/bind@1', address: EDU.address, vendor: 0x1234, device: 0x11e8, previousDriver: 'edu_drv', previousOverride: null, boundAt: 'x',
+    }));
+    expect(() => restoreDriver(EDU.address, host!.root)).toThrow(/edu_drv is not loaded/);
+    // A record for another device at the same address.
+    host.write(`run/node-vfio/bind-${EDU.address}.json`, JSON.stringify({
+      schema: 'node-vfio/bind@1', address: EDU.address, vendor: 0x8086, device: 0x10d3, previousDriver: 'e1000e', previousOverride: null, boundAt: 'x',
+    }));
+    expect(() => restoreDriver(EDU.address, host!.root)).toThrow(/for another device/);
+    // A record naming a path instead of a driver is not a record.
+    host.write(`run/node-vfio/bind-${EDU.address}.json`, JSON.stringify({
+      schema: 'node-vfio/bind@1', address: EDU.address, vendor: 0x1234, device: 0x11e8, previousDriver: '../../../x', previousOverride: null, boundAt: 'x',
+    }));
+    expect(bindRecord(EDU.address, host.root)).toBeNull();
+    expect(readFileSync(probe, 'utf8')).toBe('');
+  });
+
+  it('a device already back with its recorded driver only loses the record', () => {
+    host = fakeHost({ devices: [NIC], vfio: true });
+    bindToVfioPci(NIC.address, host.root); // the fake kernel leaves it with e1000e
+    const r = restoreDriver(NIC.address, host.root);
+    expect(r.changes).toHaveLength(1);
+    expect(r.changes[0]).toMatch(/removed \(the device is already with e1000e\)/);
+    expect(bindRecord(NIC.address, host.root)).toBeNull();
   });
 });
