@@ -47,9 +47,11 @@ ${EXIT_CODES}`;
 
 const PROBE = `Usage: vfio probe [--json] [--group N]
 
-What this host offers for VFIO: modules, API version, extensions, IOMMU groups
-and their devices, container GET_INFO, memlock, huge pages, THP. Read-only: it
-never writes to sysfs (binding a device is "vfio bind BDF --yes").
+What this host offers for VFIO: modules, API version, extensions, the IOMMU
+driver (intel-iommu, amd-iommu: its units, the group's unit, domain type and
+reserved regions) and which sim profile imitates it (vfio bench --sim-iommu),
+IOMMU groups and their devices, container GET_INFO, memlock, huge pages, THP.
+Read-only: it never writes to sysfs (binding a device is "vfio bind BDF --yes").
 
 Options:
   --json              Machine-readable output (schema node-vfio/probe@1).
