@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { openDeviceUnderTest, type DeviceUnderTest } from '../../lib/testing/index.js';
 import { Edu, EDU_DMA_LIMIT } from './edu.js';
 import { KernelLog } from './kmsg.js';
-import { inLaneVm, isEdu, onVfioHost, SKIP_REASON, testDevice } from './lane.js';
+import { blockedWritePattern, inLaneVm, isEdu, onVfioHost, SKIP_REASON, testDevice } from './lane.js';
 
 const eduHere = onVfioHost && isEdu(testDevice());
 
@@ -31,7 +31,8 @@ function allEqual(bytes: Uint8Array, value: number): boolean {
 
 /**
  * Runs a device write that the IOMMU should block. In the lane VM, returns an
- * assertion that intel-iommu logged a DMAR write fault at `iova` (other hosts'
+ * assertion that the lane's IOMMU logged the blocked write at `iova` (intel-iommu: a DMAR fault; AMD-Vi: an
+ * IO_PAGE_FAULT event; lane.ts blockedWritePattern) (other hosts'
  * IOMMUs word it differently, so there it only checks memory).
  */
 async function expectFault(run: () => Promise<void>, iova: bigint): Promise<() => void> {
@@ -42,7 +43,7 @@ async function expectFault(run: () => Promise<void>, iova: bigint): Promise<() =
   const log = new KernelLog();
   try {
     await run();
-    const pattern = new RegExp(`DMAR: \\[DMA Write.*fault addr 0x${iova.toString(16)}\\b`);
+    const pattern = blockedWritePattern(iova);
     const { match, seen } = await log.waitFor(pattern);
     return () => expect(match, `kernel log after the blocked DMA:\n${seen.join('\n')}`).not.toBeNull();
   } finally {

@@ -12,7 +12,7 @@ import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_HWPT_ALLOC_DIRTY_TRACKING, nativeIom
 import { eduCdev } from '../conformance/iommufd-cdev.js';
 import { Edu, EDU_DMA_LIMIT } from './edu.js';
 import { KernelLog } from './kmsg.js';
-import { inLaneVm, isEdu, onVfioHost, SKIP_REASON, testDevice } from './lane.js';
+import { blockedWritePattern, inLaneVm, isEdu, onVfioHost, SKIP_REASON, testDevice } from './lane.js';
 import { nativeBackend } from './native-backend.js';
 
 const cdev = onVfioHost && isEdu(testDevice()) ? eduCdev() : { none: SKIP_REASON };
@@ -39,7 +39,7 @@ async function blocked(run: () => Promise<void>, iova: bigint): Promise<() => vo
   const log = new KernelLog();
   try {
     await run();
-    const { match, seen } = await log.waitFor(new RegExp(`DMAR: \\[DMA Write.*fault addr 0x${iova.toString(16)}\\b`));
+    const { match, seen } = await log.waitFor(blockedWritePattern(iova));
     return () => expect(match, `kernel log after the blocked DMA:\n${seen.join('\n')}`).not.toBeNull();
   } finally {
     log.close();
