@@ -11,13 +11,13 @@ export const inLaneVm = process.env.VFIO_HIL === '1';
 export const laneIommu = (process.env.VFIO_HIL_IOMMU ?? 'intel') as 'intel' | 'amd' | 'none';
 
 /**
- * What the lane's IOMMU logs when it blocks a device write at `iova`: intel-iommu's DMAR fault, or the AMD
- * IOMMU driver's IO_PAGE_FAULT event.
+ * What the lane's IOMMU logs when it blocks a device write at `iova`: intel-iommu's DMAR fault. null on AMD-Vi:
+ * QEMU 7.2's amd-iommu blocks the write (the memory stays untouched) but the guest kernel logs no IO_PAGE_FAULT
+ * event for it (seen in the lane, Debian 6.12.107: nothing at all in the kernel log), so there the memory is the proof.
  */
-export function blockedWritePattern(iova: bigint): RegExp {
-  return laneIommu === 'amd'
-    ? new RegExp(`AMD-Vi: Event logged \\[IO_PAGE_FAULT .*address=0x${iova.toString(16)}\\b`)
-    : new RegExp(`DMAR: \\[DMA Write.*fault addr 0x${iova.toString(16)}\\b`);
+export function blockedWritePattern(iova: bigint): RegExp | null {
+  if (laneIommu === 'amd') return null;
+  return new RegExp(`DMAR: \\[DMA Write.*fault addr 0x${iova.toString(16)}\\b`);
 }
 
 /** True wherever these tests may use real /dev/vfio (lane VM or --host). */
