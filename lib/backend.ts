@@ -345,6 +345,44 @@ export interface Iommufd extends Disposable {
   close(): void;
 }
 
+/** One reserved IOVA region of an IOMMU group (/sys/kernel/iommu_groups/N/reserved_regions). */
+export interface ReservedRegion {
+  start: bigint;
+  last: bigint;
+  /** direct, direct-relaxable, reserved, msi, sw-msi. */
+  type: string;
+}
+
+/** One IOMMU unit (/sys/class/iommu/<name>). */
+export interface IommuUnit {
+  name: string;
+  /** 'intel-iommu', 'amd-iommu', or the unit's own name when its driver is not recognised. */
+  driver: string;
+  /**
+   * What the unit's registers say about the geometry, where its driver exposes them
+   * (intel-iommu/cap: MGAW and the superpage levels); null otherwise.
+   */
+  predicted: { addressWidth: number; pageSizes: bigint; snoopControl: boolean | null } | null;
+}
+
+/**
+ * The IOMMU a host's DMA goes through: the kernel driver of a real host, or
+ * the profile a simulated host imitates (lib/sim/profiles.ts).
+ */
+export interface HostIommu {
+  /** Short, for table titles: 'intel-iommu', 'amd-iommu', 'sim amd-vi-qemu'; 'none' when no IOMMU unit was found. */
+  name: string;
+  /** In words: "Intel VT-d (intel-iommu: dmar0)", "simulated: AMD-Vi as QEMU 7.2 emulates it". */
+  description: string;
+  /** The kernel driver ('intel-iommu', 'amd-iommu', ...), the one a sim profile imitates; null when none was found. */
+  driver: string | null;
+  units: IommuUnit[];
+  /** The sim profile (sim only); null on a real host. */
+  simProfile: string | null;
+  /** The group asked about: its unit (the device's iommu link), default-domain type and reserved regions. */
+  group?: { id: number; unit: string | null; type: string | null; reserved: ReservedRegion[] };
+}
+
 /**
  * What the host a backend drives has, as far as the CLI and the benchmark
  * need to know: read from sysfs for the native backend, from its options for
@@ -365,6 +403,8 @@ export interface HostView {
   hugetlbFree(pageSize: bigint): bigint | null;
   /** Why a program of our own cannot issue these ioctls on this host (the C reference), or null when it can. */
   foreignIoctls(): string | null;
+  /** The IOMMU behind the host's groups; with a group, that group's unit, domain type and reserved regions too. */
+  iommu(group?: number): HostIommu;
 }
 
 /**

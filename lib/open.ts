@@ -11,6 +11,12 @@ import { SimBackend } from './sim/index.js';
 import type { SimOptions } from './sim/options.js';
 import { vfioPresence } from './sysfs.js';
 
+// The sim's IOMMU profiles, for the CLI (which names them in --sim-iommu and matches a host against them in probe)
+// without importing a backend module.
+export {
+  DEFAULT_SIM_IOMMU, SIM_IOMMU_NAMES, SIM_IOMMU_PROFILES, isSimIommuName, profilesMatching, type SimIommuName,
+} from './sim/profiles.js';
+
 export type BackendChoice = BackendName | 'auto';
 
 export interface OpenBackendOptions {

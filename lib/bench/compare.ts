@@ -74,6 +74,10 @@ export function compareReports(baseline: BenchReport, current: BenchReport, opts
   const warnings: string[] = [];
   if (baseline.kernel !== current.kernel) warnings.push(`kernel differs: baseline ${baseline.kernel}, now ${current.kernel}`);
   if (baseline.host?.hostname !== current.host.hostname) warnings.push(`host differs: baseline ${baseline.host?.hostname}, now ${current.host.hostname}`);
+  // Another IOMMU maps with other page sizes: the same cell may take other entries. Said, not refused (a host's driver is what it is).
+  if (baseline.iommu && current.iommu && baseline.iommu.name !== current.iommu.name) {
+    warnings.push(`IOMMU differs: baseline ${baseline.iommu.name}, now ${current.iommu.name}`);
+  }
   if (current.options.reps < 5) warnings.push(`only ${current.options.reps} repetitions: medians of so few samples are noisy (use --reps 20 or more)`);
 
   const base = new Map(baseline.cells.map((c) => [c.id, c]));

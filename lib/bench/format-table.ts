@@ -4,7 +4,7 @@ import { formatIrqBench } from './irq.js';
 import { formatKernelPin } from './kernel-pin.js';
 import { formatOverhead } from './overhead-format.js';
 import { KERNEL_THREAD_LABEL, threadFigure } from './kernel-thread.js';
-import type { BenchReport, CellResult, SuiteName } from './schema.js';
+import { iommuTag, type BenchReport, type CellResult, type SuiteName } from './schema.js';
 import { formatSize } from './suites.js';
 import { ns, nsFine, ratio, renderTable, type Align } from './text-table.js';
 
@@ -22,6 +22,7 @@ export function header(r: BenchReport): string {
     `host ${r.host.hostname}, ${r.host.cpuModel} x${r.host.cpus}; kernel ${r.kernel}; node ${r.node}`,
     `${r.options.reps} repetitions after ${r.options.warmup} warm-up; min / median / p99 in ns`,
   ];
+  if (r.iommu) lines.splice(2, 0, `IOMMU: ${r.iommu.name}: ${r.iommu.description}`);
   if (r.simulated) {
     // kernel-pin and overhead are measured whatever the backend (their tables carry no [simulated] tag).
     const measured = [r.kernelPin && 'kernel pin path', r.overhead && 'library overhead'].filter(Boolean);
@@ -67,7 +68,7 @@ function suiteTable(r: BenchReport, suite: SuiteName, cells: CellResult[]): stri
     if (ifaceCol) row.splice(0, 0, c.interface ?? 'type1');
     return row;
   });
-  return `${SUITE_TITLES[suite]}${sim(r)}\n${renderTable(headers, rows, align)}`;
+  return `${SUITE_TITLES[suite]}${iommuTag(r)}${sim(r)}\n${renderTable(headers, rows, align)}`;
 }
 
 /** How warm the planner-overhead figures are: JS timings fall for thousands of calls while V8 compiles. */
@@ -88,7 +89,7 @@ export function formatTable(r: BenchReport): string {
     if (suite === 'matrix' && r.plannerOverhead.length) {
       const cold = r.plannerOverhead.some((o) => o.coldPlannedNs !== undefined);
       const warmed = r.plannerOverhead.map((o) => o.warmupCalls).filter((n): n is number => n !== undefined);
-      parts.push(`Planner overhead on the single-page path (timed from JS)${sim(r)}\n${renderTable(
+      parts.push(`Planner overhead on the single-page path (timed from JS)${iommuTag(r)}${sim(r)}\n${renderTable(
         ['backing', 'direct map()', 'buildPlan+mapBatch', 'overhead', 'of which: buildPlan', 'mapBatch', '(limits check)',
           ...(cold ? ['cold buildPlan+mapBatch'] : [])],
         r.plannerOverhead.map((o) => [o.backing, ns(o.directNs), ns(o.plannedNs), `${o.overheadNs >= 0 ? '+' : ''}${ns(o.overheadNs)}`,
@@ -101,7 +102,7 @@ export function formatTable(r: BenchReport): string {
   if (withRef.length) {
     const jsLoop = (c: CellResult) => (c.jsLoopMedian === undefined ? '-' : ns(c.jsLoopMedian));
     const jsLoopRatio = (c: CellResult) => (c.jsLoopMedian === undefined ? '-' : ratio(c.jsLoopMedian / c.ref!.median, 3));
-    parts.push(`Addon vs the C reference (same plan, same ioctls, ns summed over the plan's ioctls)\n${renderTable(
+    parts.push(`Addon vs the C reference (same plan, same ioctls, ns summed over the plan's ioctls)${iommuTag(r)}\n${renderTable(
       ['size', 'backing', 'strategy', 'C median', 'addon median', 'addon / C', 'called from JS', 'from JS / C'],
       withRef.map((c) => [formatSize(c.size), c.backing, c.strategy ?? '-', ns(c.ref!.median), ns(c.median), ratio(c.ref!.ratio, 3),
         jsLoop(c), jsLoopRatio(c)]),

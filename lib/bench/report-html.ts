@@ -3,7 +3,7 @@
 // attachable to a CI run. Per suite: a table of every cell, then its charts.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { BenchReport } from './schema.js';
+import { iommuTag, type BenchReport } from './schema.js';
 import { suiteViews, type SuiteView } from './report-suites.js';
 import { htmlTable } from './report-table.js';
 import { dotChart, escapeXml, pointCount } from './svg-chart.js';
@@ -34,9 +34,10 @@ const EXPLAIN = 'Strategies: per-page = one MAP_DMA per 4 KiB page (user space\'
   + 'ns/page = median / pages covered; speed-up = per-page median / this median; '
   + 'JS end-to-end = process.hrtime around the mapBatch (unmap suite: unmapBatch) call, N-API included.';
 
-function section(v: SuiteView, sim: string): string {
+/** `tag` names the IOMMU (empty for the sections that never touch one: kernel pin path, library overhead). */
+function section(v: SuiteView, sim: string, tag: string): string {
   const parts = [`<section id="suite-${escapeXml(v.key)}" data-suite="${escapeXml(v.key)}">`,
-    `<h2>${escapeXml(v.title)}${sim}</h2>`];
+    `<h2>${escapeXml(`${v.title}${tag}`)}${sim}</h2>`];
   if (v.unavailable !== undefined) parts.push(`<p class="unavailable">Unavailable: ${escapeXml(v.unavailable)}</p>`);
   for (const c of v.charts) {
     const skipped = c.series.reduce((n, s) => n + s.points.length, 0) - pointCount(c);
@@ -57,6 +58,7 @@ export function renderHtml(r: BenchReport): string {
   const json = JSON.stringify(r).replace(/</g, '\\u003c');
   const meta: Array<[string, string]> = [
     ['created', r.createdAt], ['backend', `${r.backend}${sim} (${r.backendReason})`],
+    ...(r.iommu ? [['IOMMU', `${r.iommu.name}: ${r.iommu.description}`] as [string, string]] : []),
     ['host', `${r.host.hostname}, ${r.host.cpuModel} x${r.host.cpus}`], ['kernel', r.kernel], ['node', r.node],
     ['repetitions', `${r.options.reps} after ${r.options.warmup} warm-up`], ['schema', r.schema],
   ];
@@ -69,7 +71,7 @@ export function renderHtml(r: BenchReport): string {
 ${r.simulated ? `<p class="sim" role="note"><b>Simulated.</b> Every figure comes from the sim backend's cost model, not from a kernel${views.some((v) => v.measured) ? ', except in the sections not marked simulated (measured on this host whatever the backend)' : ''}. Use --group N or --device BDF on a VFIO host for real figures.</p>` : ''}
 <dl class="meta">${meta.map(([k, v]) => `<dt>${k}</dt><dd>${escapeXml(v)}</dd>`).join('')}</dl>
 <p>${escapeXml(EXPLAIN)}</p>
-${views.map((v) => section(v, v.measured ? '' : sim)).join('\n')}
+${views.map((v) => section(v, v.measured ? '' : sim, v.measured ? '' : iommuTag(r))).join('\n')}
 ${r.notes.length ? `<section id="notes"><h2>Notes</h2><ul>${r.notes.map((n) => `<li>${escapeXml(n)}</li>`).join('')}</ul></section>` : ''}
 <script type="application/json" id="bench-data">${json}</script>
 </body></html>

@@ -2,7 +2,7 @@
 // charts of its cells. Nothing here is specific to a suite but titles, axis
 // words and which figures to chart: a suite this file has never heard of (the
 // coming irq suite) gets a table and a chart from whatever its cells vary in.
-import type { BenchReport, CellResult } from './schema.js';
+import { iommuTag, type BenchReport, type CellResult } from './schema.js';
 import { KERNEL_THREAD_LABEL, threadFigure } from './kernel-thread.js';
 import { formatSize } from './suites.js';
 import { styleSeries } from './report-style.js';
@@ -240,6 +240,8 @@ export function suiteViews(r: BenchReport): SuiteView[] {
     const plan = PLANS[suite] ?? genericPlan(suite);
     const tables = [cellTable(suite, cells, plan.title)];
     if (suite === 'matrix' && r.plannerOverhead.length) tables.push(overheadTable(r));
+    // Every table of a suite that went through the IOMMU says which one (the kernel pin path and the overhead suite never do).
+    for (const t of tables) t.caption += iommuTag(r);
     views.push({ key: suite, title: plan.title, tables, charts: cellCharts(suite, cells, plan) });
   }
   const kp = kernelPinView(r);

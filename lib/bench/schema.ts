@@ -92,6 +92,20 @@ export interface PlannerOverhead {
   stable?: boolean;
 }
 
+export interface BenchIommu {
+  /** Short label, as every table title carries it. */
+  name: string;
+  description: string;
+  /** The kernel driver, or the one the sim profile imitates; null when the host showed none. */
+  driver: string | null;
+  simProfile: string | null;
+}
+
+/** " [IOMMU: name]" for a table title; '' for a report that does not say. */
+export function iommuTag(r: Pick<BenchReport, 'iommu'>): string {
+  return r.iommu ? ` [IOMMU: ${r.iommu.name}]` : '';
+}
+
 export interface BenchReport {
   schema: typeof BENCH_SCHEMA;
   createdAt: string;
@@ -103,6 +117,11 @@ export interface BenchReport {
   simulated: boolean;
   /** Why this backend was chosen. */
   backendReason: string;
+  /**
+   * The IOMMU the cells ran on: the host's driver (name 'intel-iommu', 'amd-iommu') or the sim's profile
+   * (name 'sim amd-vi-qemu', simProfile 'amd-vi-qemu'). Absent in reports from before it was recorded.
+   */
+  iommu?: BenchIommu;
   options: { reps: number; warmup: number; suites: SuiteName[]; group: number | null; device: string | null };
   cells: CellResult[];
   plannerOverhead: PlannerOverhead[];

@@ -149,6 +149,7 @@ export function runBenchSession(backend: Backend, host: HostView, opts: SessionO
   const out = measure(backend, host, groupId, opts, wantRef);
   if (wantRef) addReference(out, groupId, opts, notes);
 
+  const hostIommu = host.iommu(groupId);
   const kernelPin = opts.kernelPin ? kernelPinOnly(opts) : undefined;
   const overhead = opts.overhead ? overheadOnly(opts) : undefined;
   const cpu = cpus();
@@ -161,6 +162,7 @@ export function runBenchSession(backend: Backend, host: HostView, opts: SessionO
     backend: backend.name,
     simulated: backend.simulated,
     backendReason: opts.reason,
+    iommu: { name: hostIommu.name, description: hostIommu.description, driver: hostIommu.driver, simProfile: hostIommu.simProfile },
     // A simulated group number names nothing on this host: the report gives none.
     options: { reps: opts.reps, warmup: opts.warmup, suites: opts.suites, group: backend.simulated ? null : groupId, device: opts.device },
     cells: out.cells,

@@ -6,6 +6,7 @@ import { parseThreshold, DEFAULT_MIN_DELTA_NS } from '../bench/compare.js';
 import { SUITES, type SuiteName } from '../bench/schema.js';
 import type { DmaInterface } from '../backend.js';
 import { isPciAddress } from '../sysfs.js';
+import { SIM_IOMMU_NAMES, isSimIommuName, type SimIommuName } from '../open.js';
 import { UsageError } from './exit-codes.js';
 import { isCommand, type CommandName } from './usage.js';
 
@@ -46,6 +47,8 @@ export interface BenchArgs {
   progress: boolean;
   /** --interface type1|iommufd|both: which kernel interfaces to measure, in that order. */
   interfaces?: DmaInterface[];
+  /** --sim-iommu NAME: the IOMMU the simulated backend imitates (lib/sim/profiles.ts); null = its default. */
+  simIommu?: SimIommuName | null;
 }
 
 export interface BindArgs {
@@ -102,6 +105,7 @@ const BENCH = {
   'max-memory': { type: 'string' },
   'no-progress': { type: 'boolean' },
   interface: { type: 'string' },
+  'sim-iommu': { type: 'string' },
 } as const;
 
 const UNBIND = { ...GLOBAL, yes: { type: 'boolean', short: 'y' }, json: { type: 'boolean' } } as const;
@@ -233,6 +237,16 @@ function benchArgs(argv: string[]): BenchArgs {
   const backend = (v.backend ?? (group !== null || device !== null ? 'native' : 'sim')) as BackendChoice;
   if (!['sim', 'native', 'auto'].includes(backend)) throw new UsageError(`--backend must be sim, native or auto, got ${JSON.stringify(v.backend)}`);
   if (backend === 'sim' && (group !== null || device !== null)) throw new UsageError('--group/--device need the native backend; drop --backend sim');
+  const simIommu = v['sim-iommu'] ?? null;
+  if (simIommu !== null) {
+    if (!isSimIommuName(simIommu)) {
+      throw new UsageError(`--sim-iommu must be one of ${SIM_IOMMU_NAMES.join(', ')}, got ${JSON.stringify(simIommu)}`);
+    }
+    if (backend === 'native') {
+      throw new UsageError('--sim-iommu chooses the IOMMU the simulated backend imitates; a native run measures the host\'s own '
+        + '(drop --sim-iommu, or --group/--device/--backend native)');
+    }
+  }
   let maxRegression = 0.1;
   try {
     if (v['max-regression'] !== undefined) maxRegression = parseThreshold(v['max-regression']);
@@ -261,6 +275,7 @@ function benchArgs(argv: string[]): BenchArgs {
     maxMemory: v['max-memory'] !== undefined ? parseSize(v['max-memory'], '--max-memory') : null,
     progress: !v['no-progress'],
     interfaces: parseInterfaces(v.interface),
+    simIommu,
   };
 }
 

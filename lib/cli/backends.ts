@@ -2,7 +2,7 @@
 // type so tests can hand the commands another opener.
 import type { Backend } from '../backend.js';
 import { Extension } from '../backend.js';
-import { openBackend, type BackendChoice } from '../open.js';
+import { openBackend, type BackendChoice, type OpenBackendOptions } from '../open.js';
 
 export { attachGroup, type Attached } from '../seam/attach.js';
 
@@ -12,8 +12,9 @@ export interface Opened {
   reason: string;
 }
 
-export type BackendOpener = (choice: BackendChoice) => Opened;
+/** `sim`: options for the simulated backend when it is the one opened (e.g. the IOMMU profile of --sim-iommu). */
+export type BackendOpener = (choice: BackendChoice, opts?: Pick<OpenBackendOptions, 'sim'>) => Opened;
 
-export const defaultOpener: BackendOpener = (backend) => openBackend({ backend });
+export const defaultOpener: BackendOpener = (backend, opts) => openBackend({ backend, ...(opts?.sim ? { sim: opts.sim } : {}) });
 
 export const EXTENSION_NAMES = Object.keys(Extension) as Array<keyof typeof Extension>;

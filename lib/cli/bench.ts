@@ -39,8 +39,12 @@ export async function runBench(args: BenchArgs, io: CliIo, deps: BenchDeps): Pro
   const root = io.sysfsRoot ?? '/';
   // A bad baseline is a usage error: find out before spending minutes measuring.
   const baseline = args.compare !== null ? loadBaseline(args.compare) : null;
-  const opened = deps.open(args.backend);
+  const opened = deps.open(args.backend, args.simIommu ? { sim: { iommu: args.simIommu } } : undefined);
   const { backend } = opened;
+  // --backend auto may have found a VFIO host: --sim-iommu then chooses nothing. Say so rather than label a real run with it.
+  if (args.simIommu && backend.host(root).iommu().simProfile !== args.simIommu) {
+    io.stderr.write(`vfio: --sim-iommu ${args.simIommu} ignored: ${opened.reason}\n`);
+  }
   // args.ts picks sim exactly when neither is given (--backend sim with either is a usage error).
   const reason = args.backend === 'sim' ? 'no --group or --device given' : opened.reason;
   // kernel-pin and overhead alone need no IOMMU group: neither times MAP_DMA.

@@ -1,6 +1,11 @@
 // The help text: an overview (`vfio --help`) and one page per command
 // (`vfio bench --help`, `vfio help bench`). Kept next to the parser so a new
 // option is documented where it is added.
+import { DEFAULT_SIM_IOMMU, SIM_IOMMU_NAMES, SIM_IOMMU_PROFILES } from '../open.js';
+
+const SIM_IOMMU_HELP = SIM_IOMMU_NAMES
+  .map((n) => `                        ${n}${n === DEFAULT_SIM_IOMMU ? ' (default)' : ''}: ${SIM_IOMMU_PROFILES[n].description}`)
+  .join('\n');
 
 export const COMMANDS = ['probe', 'bench', 'bind', 'unbind'] as const;
 export type CommandName = (typeof COMMANDS)[number];
@@ -45,10 +50,12 @@ ${EXIT_CODES}`;
 
 const PROBE = `Usage: vfio probe [--json] [--group N]
 
-What this host offers for VFIO: modules, API version, extensions, IOMMU groups
-and their devices, container GET_INFO, memlock, huge pages, THP. Read-only: it
-never writes to sysfs (binding a device is "vfio bind BDF --yes", giving it
-back "vfio unbind BDF --yes").
+What this host offers for VFIO: modules, API version, extensions, the IOMMU
+driver (intel-iommu, amd-iommu: its units, the group's unit, domain type and
+reserved regions) and which sim profile imitates it (vfio bench --sim-iommu),
+IOMMU groups and their devices, container GET_INFO, memlock, huge pages, THP.
+Read-only: it never writes to sysfs (binding a device is "vfio bind BDF --yes",
+giving it back "vfio unbind BDF --yes").
 
 Options:
   --json              Machine-readable output (schema node-vfio/probe@1).
@@ -65,6 +72,9 @@ Options:
   --group N           Native backend on IOMMU group N.
   --device BDF        Native backend on the group of this PCI device (e.g. 0000:00:03.0).
   --backend NAME      sim | native | auto (default: native with --group/--device, else sim).
+  --sim-iommu NAME    The IOMMU the simulated backend imitates (its page sizes, IOVA ranges, DMA_CC):
+${SIM_IOMMU_HELP}
+                      Not with a native run, which measures the host's own IOMMU.
   --suite LIST        Comma-separated: matrix (default), scaling, patterns, unmap, dirty,
                       kernel-pin, overhead, irq, all. kernel-pin times the kernel's own pin path
                       (iommufd_access_pin_pages via IOMMUFD_TEST; needs no group; says
@@ -103,6 +113,7 @@ Options:
 
 Examples:
   vfio bench                                  the kernel thread's matrix, simulated
+  vfio bench --sim-iommu amd-vi               the same, on a simulated AMD-Vi IOMMU
   vfio bench --device 0000:00:03.0 --suite all --report out/
   vfio bench --suite overhead                 what the library adds per call, any Linux host
   vfio bench --device 0000:00:03.0 --suite irq   interrupt latency on edu, JS beside C

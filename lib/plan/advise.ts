@@ -3,10 +3,12 @@
 // memory; the backing's huge pages are aligned in vaddr, so IOVA and vaddr
 // must be congruent modulo the superpage size, whatever either one's own
 // alignment. Incongruent, a 1 GiB hugetlb buffer costs 262144 4 KiB entries
-// instead of one.
+// instead of one. Every page size the IOMMU reports counts: on VT-d (4 KiB,
+// 2 MiB, 1 GiB) a 768 MiB run of a 1 GiB page is judged on 2 MiB pages, on
+// AMD-Vi (every power of two from 4 KiB) on its 512 MiB page.
 import { PLAN_IOVA, PLAN_SIZE, PLAN_STRIDE, PLAN_VADDR, type Backing, type IommuInfo } from '../backend.js';
 import type { Plan } from './build.js';
-import { backingPageSize, superpageFor } from './page-sizes.js';
+import { backingPageSize, describePageSizes, largestCongruentPage, pageSizeList, sizeWords, superpageFor } from './page-sizes.js';
 import type { MapRequest } from './requests.js';
 
 export interface AlignmentAdvice {
@@ -23,6 +25,10 @@ export interface AlignmentAdvice {
   possible: bigint;
   /** The nearest IOVA at or above `iova` congruent with vaddr. */
   suggestedIova: bigint;
+  /** The largest IOMMU page the mapping can still use as placed (IOVA and vaddr congruent modulo it). */
+  usableAsPlaced: bigint;
+  /** This IOMMU's page sizes up to `pageSize`: what a congruent placement lets it use. */
+  pageSizes: bigint[];
   message: string;
 }
 
@@ -58,11 +64,14 @@ export function adviseAlignment(mappings: readonly MapRequest[] | Plan, info: Io
     const superpages = congruent(vaddr, iova, page) ? possible : 0n;
     if (superpages >= possible) return;
     const suggestedIova = iova + ((vaddr - iova) & (page - 1n));
+    const usableAsPlaced = largestCongruentPage(info.pageSizes, vaddr, iova, page);
+    const sizes = pageSizeList(info.pageSizes).filter((p) => p <= page);
     advice.push({
-      index, vaddr, iova, size, pageSize: page, superpages, possible, suggestedIova,
+      index, vaddr, iova, size, pageSize: page, superpages, possible, suggestedIova, usableAsPlaced, pageSizes: sizes,
       message: `mapping ${index}: IOVA 0x${iova.toString(16)} and vaddr 0x${vaddr.toString(16)} differ modulo `
-        + `0x${page.toString(16)}, so the IOMMU cannot use ${possible} superpage(s) of that size here; `
-        + `an IOVA congruent with the vaddr (e.g. 0x${suggestedIova.toString(16)}) would allow them`,
+        + `0x${page.toString(16)}, so the IOMMU cannot use ${possible} superpage(s) of ${sizeWords(page)} here `
+        + `(as placed, pages of at most ${sizeWords(usableAsPlaced)}; this IOMMU's page sizes up to ${sizeWords(page)}: `
+        + `${describePageSizes(sizes)}); an IOVA congruent with the vaddr (e.g. 0x${suggestedIova.toString(16)}) would allow them`,
     });
   };
   if (Array.isArray(mappings)) {

@@ -15,7 +15,7 @@
 import { PLAN_FLAGS, PLAN_IOVA, PLAN_SIZE, PLAN_STRIDE, PLAN_VADDR, PROT_RW, type IommuInfo, type IovaRange } from '../backend.js';
 import { Errno, VfioError } from '../errors.js';
 import { MappedSet } from './mapped-set.js';
-import { minPageSize } from './page-sizes.js';
+import { minPageSize, pageSizeList } from './page-sizes.js';
 import { radixOrder } from './radix.js';
 import { REQUEST_STRIDE, requestCount, requestHalves, requestWords, type MapRequest } from './requests.js';
 import { HI, LO, PageUnits, u32View } from './words.js';
@@ -49,7 +49,8 @@ export interface Plan {
 
 export interface PlanOptions {
   /**
-   * Largest entry to issue ('coalesced' only); runs are cut at multiples of it. A multiple of the page size.
+   * Largest entry to issue ('coalesced' only); runs are cut at multiples of it. A multiple of the page size; cut down
+   * to a multiple of the largest IOMMU page size it holds, so no cut splits a page the geometry allows.
    * Without it, the largest span one maximal dirty bitmap covers when the IOMMU reports dirty tracking.
    */
   maxEntrySize?: bigint;
@@ -90,7 +91,7 @@ export function buildPlan(
   if (opts.existing !== undefined && !(opts.existing instanceof MappedSet)) throw new TypeError('opts.existing must be a MappedSet');
   const existing = opts.existing && opts.existing.count > 0 ? opts.existing : undefined;
   const skipExisting = opts.onExisting === 'skip';
-  const maxEntry = maxEntryPages(strategy, opts.maxEntrySize, units, geo.maxDirtyPages);
+  const maxEntry = maxEntryPages(strategy, opts.maxEntrySize, geo);
 
   // Per-page plans have at least n entries. Coalesced and kernel ones have at
   // most n (plus splits) and often far fewer: start in the kept storage, like a
@@ -253,21 +254,36 @@ function nextMultiple(p: number, m: number): number {
   return (q + 1) * m;
 }
 
-function maxEntryPages(strategy: Strategy, maxEntrySize: bigint | undefined, units: PageUnits, maxDirtyPages: number): number {
+function maxEntryPages(strategy: Strategy, maxEntrySize: bigint | undefined, geo: Geometry): number {
   if (strategy === 'per-page') return 1;
+  const units = geo.units;
   // The size field is 64 bits: no entry may cover 2^64 bytes, so cut at 2^63.
   let max = units.limit / 2;
   if (strategy !== 'coalesced') return max;
-  if (maxDirtyPages < max) max = maxDirtyPages;
-  if (maxEntrySize !== undefined) {
-    if (typeof maxEntrySize !== 'bigint') throw new TypeError('maxEntrySize must be a bigint');
-    if (maxEntrySize <= 0n || maxEntrySize % units.pageBig !== 0n) {
-      throw new RangeError(`maxEntrySize 0x${maxEntrySize.toString(16)} is not a positive multiple of the page size 0x${units.pageBig.toString(16)}`);
-    }
-    const pages = units.fromBig(maxEntrySize);
-    if (pages < max) max = pages;
+  if (maxEntrySize === undefined) return geo.maxEntryPages;
+  if (geo.maxDirtyPages < max) max = geo.maxDirtyPages;
+  if (typeof maxEntrySize !== 'bigint') throw new TypeError('maxEntrySize must be a bigint');
+  if (maxEntrySize <= 0n || maxEntrySize % units.pageBig !== 0n) {
+    throw new RangeError(`maxEntrySize 0x${maxEntrySize.toString(16)} is not a positive multiple of the page size 0x${units.pageBig.toString(16)}`);
   }
-  return max;
+  const pages = units.fromBig(maxEntrySize);
+  if (pages < max) max = pages;
+  return alignToPages(max, geo.sizes);
+}
+
+/**
+ * A cap on entry size, cut down to a multiple of the largest IOMMU page size it holds: runs are cut at multiples of
+ * it, so the cuts fall on that page's boundaries and no IOMMU page the geometry allows is split in two. With VT-d's
+ * 4 KiB | 2 MiB | 1 GiB a 3 MiB cap becomes 2 MiB and 6 MiB stays; with AMD-Vi's every-power-of-two bitmap any cap
+ * becomes the largest power of two it holds (6 MiB: 4 MiB).
+ */
+function alignToPages(max: number, sizes: Float64Array): number {
+  let largest = 1;
+  for (let k = 0; k < sizes.length; k++) {
+    const p = sizes[k] as number;
+    if (p <= max) largest = p;
+  }
+  return Math.floor(max / largest) * largest;
 }
 
 /** What buildPlan works out from an IommuInfo before its loop. */
@@ -277,6 +293,10 @@ interface Geometry {
   ranges: Float64Array;
   /** Largest entry dirty tracking allows, in pages (Infinity without it). */
   maxDirtyPages: number;
+  /** The IOMMU page sizes, in pages, ascending. */
+  sizes: Float64Array;
+  /** The coalesced strategy's entry cap when no maxEntrySize is given (2^63 bytes or the dirty cap), page aligned. */
+  maxEntryPages: number;
   // The values it was worked out from.
   pageSizes: bigint;
   starts: bigint[];
@@ -308,8 +328,10 @@ function geometryOf(info: IommuInfo): Geometry {
     const pages = units.fromBig(mig.maxDirtyBitmapSize * 8n * (mig.pageSizes & -mig.pageSizes));
     if (pages >= 1) maxDirtyPages = pages;
   }
+  const sizes = Float64Array.from(pageSizeList(info.pageSizes), (size) => units.fromBig(size));
+  const cap = maxDirtyPages < units.limit / 2 ? maxDirtyPages : units.limit / 2;
   lastGeometry = {
-    units, ranges, maxDirtyPages, pageSizes: info.pageSizes,
+    units, ranges, maxDirtyPages, sizes, maxEntryPages: alignToPages(cap, sizes), pageSizes: info.pageSizes,
     starts: info.ranges.map((r) => r.start), lasts: info.ranges.map((r) => r.last),
     migPageSizes: mig ? mig.pageSizes : -1n, migMaxBitmap: mig ? mig.maxDirtyBitmapSize : -1n,
   };

@@ -1,7 +1,9 @@
 // Hands out IOVAs inside the ranges the IOMMU reports, aligned so the IOMMU
 // can use its largest page the buffer allows. A 2 MiB-backed buffer placed at
 // a 2 MiB-aligned IOVA (congruent with its vaddr) is mapped with 2 MiB IOTLB
-// entries; placed anywhere else it costs 512 entries per 2 MiB.
+// entries; placed anywhere else it costs 512 entries per 2 MiB. Every size in
+// the IOMMU's bitmap counts: AMD-Vi has all powers of two from 4 KiB, so a
+// 768 MiB piece of a 1 GiB hugetlb page is aligned for its 512 MiB page there.
 //
 // IOVAs are bigint, so nothing wraps silently; instead every sum is checked
 // against the range it must stay in (and so against 2^64).

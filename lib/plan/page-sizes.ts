@@ -39,3 +39,41 @@ export function superpageFor(bitmap: bigint, backingPage: bigint, length: bigint
 export function isPowerOfTwo(x: bigint): boolean {
   return x > 0n && (x & (x - 1n)) === 0n;
 }
+
+const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB'];
+
+/** A power-of-two size in words: 4 KiB, 2 MiB, 512 GiB. */
+export function sizeWords(size: bigint): string {
+  let unit = 0;
+  let v = size;
+  while (unit < UNITS.length - 1 && v >= 1024n && v % 1024n === 0n) {
+    v /= 1024n;
+    unit++;
+  }
+  return `${v} ${UNITS[unit]}`;
+}
+
+/**
+ * Page sizes (ascending) in words, runs of three or more consecutive powers of two as one
+ * "4 KiB to 512 MiB": VT-d's read "4 KiB, 2 MiB, 1 GiB", AMD-Vi's "4 KiB to 256 GiB, 1 TiB to 2 PiB".
+ */
+export function describePageSizes(sizes: readonly bigint[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < sizes.length;) {
+    let j = i;
+    while (j + 1 < sizes.length && sizes[j + 1] === (sizes[j] as bigint) * 2n) j++;
+    if (j - i >= 2) parts.push(`${sizeWords(sizes[i] as bigint)} to ${sizeWords(sizes[j] as bigint)}`);
+    else for (let k = i; k <= j; k++) parts.push(sizeWords(sizes[k] as bigint));
+    i = j + 1;
+  }
+  return parts.join(', ');
+}
+
+/** The largest IOMMU page size, at most `limit`, modulo which vaddr and iova agree (the smallest page if none larger). */
+export function largestCongruentPage(bitmap: bigint, vaddr: bigint, iova: bigint, limit: bigint): bigint {
+  let best = minPageSize(bitmap);
+  for (const size of pageSizeList(bitmap)) {
+    if (size <= limit && ((vaddr ^ iova) & (size - 1n)) === 0n) best = size;
+  }
+  return best;
+}

@@ -83,4 +83,9 @@ export { defaultCostModel, COST_MODEL_SOURCE, type CostModel, type BackingCost }
 export {
   SIM_DEFAULT_DEVICE, SIM_DEFAULT_GROUP, SIM_NONVIABLE_DEVICE, SIM_NONVIABLE_GROUP, MSI_WINDOW,
   DEFAULT_DMA_ENTRY_LIMIT, type SimOptions, type SimGroupSpec, type SimMemlockOptions, type ResolvedSimOptions,
+  type SimIommuIdentity,
 } from './options.js';
+export {
+  SIM_IOMMU_PROFILES, SIM_IOMMU_NAMES, DEFAULT_SIM_IOMMU, AMD_IOMMU_PGSIZES, isSimIommuName, simIommuProfile, profilesMatching,
+  type SimIommuName, type SimIommuProfile, type IommuDriver,
+} from './profiles.js';

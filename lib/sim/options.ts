@@ -1,10 +1,12 @@
 // What a simulated host looks like, and its defaults: an Intel VT-d machine
-// (4 KiB | 2 MiB | 1 GiB IOMMU pages, 48-bit IOVA space minus the interrupt
-// window the IOMMU reserves for MSIs), vfio_iommu_type1's default
+// (profile 'vtd' in profiles.ts: 4 KiB | 2 MiB | 1 GiB IOMMU pages, 48-bit
+// IOVA space minus the interrupt window the IOMMU reserves for MSIs; `iommu`
+// names another profile), vfio_iommu_type1's default
 // dma_entry_limit, and one viable group holding an edu-like PCI device plus
 // one group that is not viable (a device still bound to a host driver).
-import { SZ_1G, SZ_2M, SZ_4K, type IovaRange } from '../backend.js';
+import { SZ_4K, type IovaRange } from '../backend.js';
 import { defaultCostModel, type BackingCost, type CostModel } from './cost-model.js';
+import { DEFAULT_SIM_IOMMU, simIommuProfile, type IommuDriver, type SimIommuName } from './profiles.js';
 
 export interface SimGroupSpec {
   /** The IOMMU group number (/dev/vfio/<id>). */
@@ -25,9 +27,14 @@ export interface SimMemlockOptions {
 }
 
 export interface SimOptions {
-  /** IOMMU page-size bitmap (bit n = 2^n bytes). Default 4 KiB | 2 MiB | 1 GiB. */
+  /**
+   * The IOMMU to imitate (lib/sim/profiles.ts): 'vtd' (default), 'vtd-qemu', 'amd-vi', 'amd-vi-qemu'. It gives
+   * pageSizes, iovaRanges and cacheCoherent; any of those (or addressWidth / reserved) given here wins over it.
+   */
+  iommu?: SimIommuName;
+  /** IOMMU page-size bitmap (bit n = 2^n bytes). Default the profile's (vtd: 4 KiB | 2 MiB | 1 GiB). */
   pageSizes?: bigint;
-  /** Usable IOVA ranges, inclusive. Default: [0, 2^addressWidth) minus `reserved`. */
+  /** Usable IOVA ranges, inclusive. Default the profile's, or [0, 2^addressWidth) minus `reserved` when either is given. */
   iovaRanges?: IovaRange[];
   /** IOMMU address width in bits when iovaRanges is not given. Default 48. */
   addressWidth?: number;
@@ -38,7 +45,7 @@ export interface SimOptions {
   memlock?: SimMemlockOptions;
   /** IOMMU groups present. Default: group 7 (viable, 0000:00:03.0) and group 8 (not viable, 0000:00:04.0). */
   groups?: SimGroupSpec[];
-  /** VFIO_DMA_CC_IOMMU once an IOMMU is set (IOMMU enforces cache coherency). Default true. */
+  /** VFIO_DMA_CC_IOMMU once an IOMMU is set (IOMMU enforces cache coherency). Default the profile's (vtd: true). */
   cacheCoherent?: boolean;
   /** The simulated devices support VFIO_DEVICE_RESET. Default false, like QEMU's edu (no FLR, no PM reset). */
   resetSupported?: boolean;
@@ -60,7 +67,16 @@ export const SIM_NONVIABLE_DEVICE = '0000:00:04.0';
 export const MSI_WINDOW: IovaRange = { start: 0xfee0_0000n, last: 0xfeef_ffffn };
 export const DEFAULT_DMA_ENTRY_LIMIT = 65535;
 
+/** Which IOMMU the simulated host imitates. */
+export interface SimIommuIdentity {
+  profile: SimIommuName;
+  driver: IommuDriver;
+  /** True when options changed the profile's geometry or DMA_CC: the host is then that profile's driver, not the profile. */
+  custom: boolean;
+}
+
 export interface ResolvedSimOptions {
+  iommu: SimIommuIdentity;
   pageSizes: bigint;
   iovaRanges: IovaRange[];
   dmaEntryLimit: number;
@@ -91,12 +107,14 @@ export function apertureRanges(width: number, reserved: readonly IovaRange[]): I
 }
 
 export function resolveSimOptions(o: SimOptions = {}): ResolvedSimOptions {
-  const pageSizes = o.pageSizes ?? (SZ_4K | SZ_2M | SZ_1G);
+  const profile = simIommuProfile(o.iommu ?? DEFAULT_SIM_IOMMU);
+  const pageSizes = o.pageSizes ?? profile.pageSizes;
   if (typeof pageSizes !== 'bigint' || pageSizes <= 0n) throw new RangeError('sim: pageSizes must be a non-zero bigint bitmap');
   if ((pageSizes & (SZ_4K - 1n)) !== 0n) throw new RangeError('sim: pageSizes below 4 KiB are hidden by vfio_iommu_type1');
   const width = o.addressWidth ?? 48;
   if (!Number.isInteger(width) || width < 32 || width > 64) throw new RangeError('sim: addressWidth must be 32..64');
-  const iovaRanges = (o.iovaRanges ?? apertureRanges(width, o.reserved ?? [MSI_WINDOW]))
+  const ownAperture = o.addressWidth !== undefined || o.reserved !== undefined;
+  const iovaRanges = (o.iovaRanges ?? (ownAperture ? apertureRanges(width, o.reserved ?? [MSI_WINDOW]) : profile.iovaRanges))
     .map((r) => ({ start: r.start, last: r.last }))
     .sort((a, b) => (a.start < b.start ? -1 : 1));
   for (const r of iovaRanges) {
@@ -123,7 +141,12 @@ export function resolveSimOptions(o: SimOptions = {}): ResolvedSimOptions {
       hugetlb: { ...base.costs.hugetlb, ...cm.costs?.hugetlb },
     },
   };
+  const cacheCoherent = o.cacheCoherent ?? profile.cacheCoherent;
+  const custom = pageSizes !== profile.pageSizes || cacheCoherent !== profile.cacheCoherent
+    || iovaRanges.length !== profile.iovaRanges.length
+    || iovaRanges.some((r, k) => r.start !== profile.iovaRanges[k]!.start || r.last !== profile.iovaRanges[k]!.last);
   return {
+    iommu: { profile: profile.name, driver: profile.driver, custom },
     pageSizes,
     iovaRanges,
     dmaEntryLimit,
@@ -133,7 +156,7 @@ export function resolveSimOptions(o: SimOptions = {}): ResolvedSimOptions {
       exempt: o.memlock?.exempt ?? true,
     },
     groups,
-    cacheCoherent: o.cacheCoherent ?? true,
+    cacheCoherent,
     resetSupported: o.resetSupported ?? false,
     anyVaddr: o.anyVaddr ?? false,
     costModel,

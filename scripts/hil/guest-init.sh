@@ -78,7 +78,12 @@ if [ "$HIL_KERNEL_KIND" = built-noiommu ]; then
   [ -c /dev/iommu ] || die "/dev/iommu missing (IOMMUFD not built in?)"
   say "no IOMMU device: edu left unbound, /dev/iommu present (IOMMUFD_TEST mock domain only)"
 else
-  ls /sys/class/iommu 2>/dev/null | grep -q dmar || die "intel-iommu is not active (no /sys/class/iommu/dmar*)"
+  # intel-iommu names its units dmarN, the AMD IOMMU driver ivhdN (run.sh --iommu).
+  if [ "${HIL_IOMMU:-intel}" = amd ]; then
+    ls /sys/class/iommu 2>/dev/null | grep -q ivhd || die "AMD-Vi is not active (no /sys/class/iommu/ivhd*)"
+  else
+    ls /sys/class/iommu 2>/dev/null | grep -q dmar || die "intel-iommu is not active (no /sys/class/iommu/dmar*)"
+  fi
 
   for dev in /sys/bus/pci/devices/*; do
     if [ "$(cat "$dev/vendor")" = $EDU_VENDOR ] && [ "$(cat "$dev/device")" = $EDU_DEVICE ]; then
@@ -114,7 +119,7 @@ echo "HIL-READY uptime=${ready}s"
 in_checkout() {
   chroot /host /bin/sh -c 'cd "$0" && exec "$@"' "$HIL_REPO" \
     /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="${HIL_HOME:-/tmp}" TMPDIR=/tmp CI=1 TERM=dumb "${HIL_COLOR:-NO_COLOR=1}" \
-    VFIO_HIL=1 VFIO_HIL_KERNEL="${HIL_KERNEL_KIND:-debian}" VFIO_TEST_GROUP="$group" VFIO_TEST_DEVICE="$bdf" VFIO_HIL_CACHE=/tmp/vite-hil "$@"
+    VFIO_HIL=1 VFIO_HIL_KERNEL="${HIL_KERNEL_KIND:-debian}" VFIO_HIL_IOMMU="${HIL_IOMMU:-intel}" VFIO_TEST_GROUP="$group" VFIO_TEST_DEVICE="$bdf" VFIO_HIL_CACHE=/tmp/vite-hil "$@"
 }
 # Through a pipe, not straight to the serial tty: vitest then writes a plain
 # log (no cursor movement) that reads well in CI and in console.log.

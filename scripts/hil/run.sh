@@ -12,6 +12,11 @@
 #
 #   npm run test:hil [-- <vitest args>]                 debian, built, built-noiommu, one after the other
 #   npm run test:hil -- --kernel debian|built|built-noiommu|both [<vitest args>]
+#   npm run test:hil -- --iommu intel|amd|both [<vitest args>]
+#                                                       the emulated IOMMU of the debian and built boots:
+#                                                       intel-iommu (VT-d, the default), amd-iommu (AMD-Vi),
+#                                                       or each kernel twice (the AMD-Vi boot is named
+#                                                       <kernel>-amd); built-noiommu has none either way
 #   npm run test:hil -- --host [<args>]                 on this machine, a real VFIO host
 #
 # Exit code: the first failing kernel's: the tests' exit code; 124 the guest timed out; 130 interrupted;
@@ -35,16 +40,43 @@ kernels=(debian built built-noiommu)
 # The one file the IOMMU-less boot runs; the user's vitest arguments (file
 # filters meant for the VFIO tests) do not apply to it.
 noiommu_tests=(test/hil/iommufd-dirty-mock)
-case ${1:-} in
-  --kernel=*) choice=${1#--kernel=}; shift ;;
-  --kernel) choice=${2:-}; shift $(($# >= 2 ? 2 : 1)) ;;
-  *) choice=both ;;
-esac
+choice=both
+iommu_choice=intel
+while (($#)); do
+  case $1 in
+    --kernel=*) choice=${1#--kernel=}; shift ;;
+    --kernel) choice=${2:-}; shift $(($# >= 2 ? 2 : 1)) ;;
+    --iommu=*) iommu_choice=${1#--iommu=}; shift ;;
+    --iommu) iommu_choice=${2:-}; shift $(($# >= 2 ? 2 : 1)) ;;
+    *) break ;;
+  esac
+done
 case $choice in
   debian | built | built-noiommu) kernels=("$choice") ;;
   both) ;;
   *) hil_die "--kernel must be debian, built, built-noiommu or both, got '$choice'" ;;
 esac
+case $iommu_choice in
+  intel | amd) iommus=("$iommu_choice") ;;
+  both) iommus=(intel amd) ;;
+  *) hil_die "--iommu must be intel, amd or both, got '$iommu_choice'" ;;
+esac
+# One boot per kernel and IOMMU, named <kernel> for VT-d (as before) and <kernel>-amd for AMD-Vi.
+boots=()
+declare -A boot_kind=() boot_iommu=()
+for kind in "${kernels[@]}"; do
+  if [[ $kind == built-noiommu ]]; then
+    boots+=("$kind")
+    boot_kind[$kind]=$kind boot_iommu[$kind]=none
+    continue
+  fi
+  for iommu in "${iommus[@]}"; do
+    name=$kind
+    [[ $iommu == amd ]] && name=$kind-amd
+    boots+=("$name")
+    boot_kind[$name]=$kind boot_iommu[$name]=$iommu
+  done
+done
 
 timeout_s=${VFIO_HIL_TIMEOUT:-1500}
 [[ $timeout_s =~ ^[1-9][0-9]*$ ]] || hil_die "VFIO_HIL_TIMEOUT must be a whole number of seconds, got '$timeout_s'"
@@ -91,9 +123,10 @@ declare -A boot_s=() tests_s=() result=()
 runs=()
 trap 'rm -rf "${runs[@]}"' EXIT
 
-# Boots one kernel, runs the tests in it; sets result/boot_s/tests_s[$kind].
+# Boots one kernel with one IOMMU, runs the tests in it; sets result/boot_s/tests_s[$name].
 boot_kernel() {
-  local kind=$1
+  local name=$1
+  local kind=${boot_kind[$1]} iommu_kind=${boot_iommu[$1]}
   shift
   # Per-run directory, shared read-write with the guest as 9p tag "out":
   # settings in (env), results out (exit-code, dmesg.log). A fresh path under
@@ -110,6 +143,8 @@ boot_kernel() {
     # Which kernel this is, for the tests (VFIO_HIL_KERNEL): debian, built or
     # built-noiommu (guest-init.sh then binds no device).
     printf 'HIL_KERNEL_KIND=%s\n' "$kind"
+    # The emulated IOMMU: intel (VT-d), amd (AMD-Vi) or none (built-noiommu).
+    printf 'HIL_IOMMU=%s\n' "$iommu_kind"
     # Colours for a terminal; plain text for CI logs (and the saved console log).
     if [[ -n ${FORCE_COLOR:-} || ( -t 1 && -z ${NO_COLOR:-} ) ]]; then
       printf 'HIL_COLOR=FORCE_COLOR=1\n'
@@ -129,9 +164,9 @@ boot_kernel() {
   local log
   if [[ -n ${VFIO_HIL_LOG:-} ]]; then
     log=$VFIO_HIL_LOG
-    ((${#kernels[@]} == 1)) || log="${VFIO_HIL_LOG%.log}-$kind.log"
+    ((${#boots[@]} == 1)) || log="${VFIO_HIL_LOG%.log}-$name.log"
   else
-    log="$log_dir/console-$stamp-$$-$kind.log"
+    log="$log_dir/console-$stamp-$$-$name.log"
   fi
   mkdir -p "$(dirname "$log")"
   : >"$log"
@@ -141,12 +176,16 @@ boot_kernel() {
     ls -1t "$log_dir"/console-*.log 2>/dev/null | grep -v '\.dmesg\.log$' | tail -n +11 \
       | while IFS= read -r old; do rm -f "$old" "${old%.log}.dmesg.log"; done
   fi
-  hil_log "kernel: ${label[$kind]}"
+  local what=${label[$kind]}
+  [[ $iommu_kind == amd ]] && what+=", AMD-Vi (-device amd-iommu) instead of VT-d"
+  hil_log "kernel: $what"
   hil_log "console log: $log (timeout ${timeout_s}s)"
 
   # built-noiommu: no VT-d device and no intel_iommu=on, so the mock domain
   # is the only IOMMU driver. edu stays on the bus; the guest leaves it alone.
+  # AMD-Vi: QEMU's amd-iommu; the kernel's AMD IOMMU driver takes it without a command-line switch.
   local iommu=(-device intel-iommu,intremap=on) cmdline_iommu=intel_iommu=on
+  [[ $iommu_kind == amd ]] && iommu=(-device amd-iommu,intremap=on) cmdline_iommu=
   [[ $kind == built-noiommu ]] && iommu=() cmdline_iommu=
   local qemu=(
     qemu-system-x86_64
@@ -207,33 +246,33 @@ boot_kernel() {
     rc=3
   fi
   [[ -f $run/dmesg.log ]] && cp "$run/dmesg.log" "${log%.log}.dmesg.log"
-  result[$kind]=$rc
+  result[$name]=$rc
 
   echo
-  hil_log "[$kind] ${label[$kind]}, $qemu_version"
+  hil_log "[$name] $what, $qemu_version"
   if [[ -f $run/ready-at ]]; then
     local ready
     ready=$(<"$run/ready-at")
-    boot_s[$kind]=$(hil_elapsed "$start" "$ready")
-    tests_s[$kind]=$(hil_elapsed "$ready" "$end")
-    hil_log "[$kind] boot ${boot_s[$kind]}s, tests ${tests_s[$kind]}s, total $(hil_elapsed "$start" "$end")s"
+    boot_s[$name]=$(hil_elapsed "$start" "$ready")
+    tests_s[$name]=$(hil_elapsed "$ready" "$end")
+    hil_log "[$name] boot ${boot_s[$name]}s, tests ${tests_s[$name]}s, total $(hil_elapsed "$start" "$end")s"
   else
-    boot_s[$kind]="never ready after $(hil_elapsed "$start" "$end")"
-    tests_s[$kind]=-
-    hil_log "[$kind] the guest never became ready ($(hil_elapsed "$start" "$end")s)"
+    boot_s[$name]="never ready after $(hil_elapsed "$start" "$end")"
+    tests_s[$name]=-
+    hil_log "[$name] the guest never became ready ($(hil_elapsed "$start" "$end")s)"
   fi
 
   if [[ $rc -ne 0 ]]; then
     case $rc in
-      130) hil_log "[$kind] interrupted" ;;
-      124) hil_log "[$kind] TIMEOUT: the guest was killed after ${timeout_s}s (set VFIO_HIL_TIMEOUT to allow more)" ;;
-      86) hil_log "[$kind] the guest could not set up VFIO (see 'HIL: setup failed' above)" ;;
-      3) hil_log "[$kind] the guest stopped without reporting a result (qemu exit $qemu_rc): kernel panic or crash?" ;;
-      *) hil_log "[$kind] tests failed with exit code $rc" ;;
+      130) hil_log "[$name] interrupted" ;;
+      124) hil_log "[$name] TIMEOUT: the guest was killed after ${timeout_s}s (set VFIO_HIL_TIMEOUT to allow more)" ;;
+      86) hil_log "[$name] the guest could not set up VFIO (see 'HIL: setup failed' above)" ;;
+      3) hil_log "[$name] the guest stopped without reporting a result (qemu exit $qemu_rc): kernel panic or crash?" ;;
+      *) hil_log "[$name] tests failed with exit code $rc" ;;
     esac
     local failed
     if failed=$(grep -a '^ *FAIL ' "$log" | sed 's/^ *FAIL  *//' | sort -u) && [[ -n $failed ]]; then
-      hil_log "[$kind] failed:"
+      hil_log "[$name] failed:"
       printf '%s\n' "$failed" | head -n 30 | sed 's/^/  - /' >&2
     fi
     hil_log "last console lines ($log):"
@@ -242,32 +281,35 @@ boot_kernel() {
     # command would end the whole lane before the retry below.)
     if [[ -f ${log%.log}.dmesg.log ]]; then hil_log "guest kernel log: ${log%.log}.dmesg.log"; fi
   else
-    hil_log "[$kind] passed"
+    hil_log "[$name] passed"
   fi
   return 0
 }
 
 final=0
-for kind in "${kernels[@]}"; do
+for name in "${boots[@]}"; do
   args=("$@")
-  [[ $kind == built-noiommu ]] && args=("${noiommu_tests[@]}")
-  boot_kernel "$kind" "${args[@]}"
+  [[ $name == built-noiommu ]] && args=("${noiommu_tests[@]}")
+  boot_kernel "$name" "${args[@]}"
   # A guest that dies before it is ready ran none of our code: TCG on a busy
   # host now and then trips the kernel's early boot (an int3 left behind by
   # text patching, a timer check). One more boot tells that from a real fault.
   for retry in 1 2; do
-    [[ ${result[$kind]} -eq 3 && ${boot_s[$kind]} == never* ]] || break
-    hil_log "[$kind] the guest died before it was ready; booting it again ($retry of 2)"
-    boot_kernel "$kind" "${args[@]}"
+    [[ ${result[$name]} -eq 3 && ${boot_s[$name]} == never* ]] || break
+    hil_log "[$name] the guest died before it was ready; booting it again ($retry of 2)"
+    boot_kernel "$name" "${args[@]}"
   done
-  ((final != 0)) || final=${result[$kind]}
+  ((final != 0)) || final=${result[$name]}
   # Ctrl-C stops the lane, not just the kernel that was running.
-  [[ ${result[$kind]} -eq 130 ]] && break
+  [[ ${result[$name]} -eq 130 ]] && break
 done
 
 echo
 hil_log "summary (prepare = download/unpack/build, 0 s when cached):"
-for kind in "${kernels[@]}"; do
-  hil_log "  $(printf '%-13s' "$kind") prepare ${prep_s[$kind]}s, boot ${boot_s[$kind]:--}s, tests ${tests_s[$kind]:--}s, exit ${result[$kind]:-not run}  (${label[$kind]})"
+for name in "${boots[@]}"; do
+  kind=${boot_kind[$name]}
+  iommu_word=
+  [[ ${boot_iommu[$name]} == amd ]] && iommu_word=", AMD-Vi"
+  hil_log "  $(printf '%-13s' "$name") prepare ${prep_s[$kind]}s, boot ${boot_s[$name]:--}s, tests ${tests_s[$name]:--}s, exit ${result[$name]:-not run}  (${label[$kind]}$iommu_word)"
 done
 exit "$final"

@@ -2,24 +2,37 @@
 // host or in the HIL guest (VFIO_TEST_GROUP / VFIO_TEST_DEVICE set by the lane).
 import { readFileSync, writeFileSync, accessSync, constants } from 'node:fs';
 import type { Backend } from '../../lib/backend.js';
-import { SimBackend, SIM_DEFAULT_DEVICE, SIM_DEFAULT_GROUP, SIM_NONVIABLE_GROUP } from '../../lib/sim/index.js';
+import {
+  DEFAULT_SIM_IOMMU, SIM_DEFAULT_DEVICE, SIM_DEFAULT_GROUP, SIM_IOMMU_NAMES, SIM_NONVIABLE_GROUP, SimBackend, type SimIommuName,
+} from '../../lib/sim/index.js';
 import type { ConformanceFixture, FixtureSession, SessionOptions } from './fixture.js';
 
-export const simFixture: ConformanceFixture = {
-  label: 'sim',
-  group: SIM_DEFAULT_GROUP,
-  device: SIM_DEFAULT_DEVICE,
-  nonViableGroup: SIM_NONVIABLE_GROUP,
-  dmaEntryLimitUnsupported: () => null,
-  open(opts: SessionOptions = {}): FixtureSession {
-    const backend = new SimBackend({
-      ...(opts.dmaEntryLimit !== undefined ? { dmaEntryLimit: opts.dmaEntryLimit } : {}),
-      // A limit asked for is a limit enforced: no CAP_IPC_LOCK.
-      ...(opts.memlockLimit !== undefined ? { memlock: { limit: opts.memlockLimit, exempt: false } } : {}),
-    });
-    return { backend, close() {} };
-  },
-};
+/** The sim imitating one IOMMU profile (lib/sim/profiles.ts); the suites run on every one. */
+export function simFixtureFor(iommu: SimIommuName): ConformanceFixture {
+  return {
+    label: `sim ${iommu}`,
+    group: SIM_DEFAULT_GROUP,
+    device: SIM_DEFAULT_DEVICE,
+    nonViableGroup: SIM_NONVIABLE_GROUP,
+    dmaEntryLimitUnsupported: () => null,
+    open(opts: SessionOptions = {}): FixtureSession {
+      const backend = new SimBackend({
+        iommu,
+        ...(opts.dmaEntryLimit !== undefined ? { dmaEntryLimit: opts.dmaEntryLimit } : {}),
+        // A limit asked for is a limit enforced: no CAP_IPC_LOCK.
+        ...(opts.memlockLimit !== undefined ? { memlock: { limit: opts.memlockLimit, exempt: false } } : {}),
+      });
+      return { backend, close() {} };
+    },
+  };
+}
+
+/** Every profile, the default first. */
+export const simFixtures: ConformanceFixture[] = [DEFAULT_SIM_IOMMU, ...SIM_IOMMU_NAMES.filter((n) => n !== DEFAULT_SIM_IOMMU)]
+  .map(simFixtureFor);
+
+/** The sim with its default profile. */
+export const simFixture: ConformanceFixture = simFixtureFor(DEFAULT_SIM_IOMMU);
 
 const DMA_ENTRY_LIMIT = '/sys/module/vfio_iommu_type1/parameters/dma_entry_limit';
 

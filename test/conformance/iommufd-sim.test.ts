@@ -1,10 +1,12 @@
-// The iommufd conformance suite against the simulated /dev/iommu (always runs).
-import { SimBackend } from '../../lib/sim/index.js';
+// The iommufd conformance suite against the simulated /dev/iommu (always runs), once per IOMMU profile.
+import { SimBackend, SIM_IOMMU_NAMES } from '../../lib/sim/index.js';
 import { defineIommufdConformance } from './iommufd-suite.js';
 
-defineIommufdConformance({
-  label: 'sim-iommufd',
-  open: () => new SimBackend(),
-  cdev: 'vfio0',
-  sysResource: true,
-});
+for (const iommu of SIM_IOMMU_NAMES) {
+  defineIommufdConformance({
+    label: `sim-iommufd ${iommu}`,
+    open: () => new SimBackend({ iommu }),
+    cdev: 'vfio0',
+    sysResource: true,
+  });
+}

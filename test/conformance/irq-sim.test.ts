@@ -1,5 +1,5 @@
-// Interrupt conformance against the simulated backend (always runs).
-import { simFixture } from './fixtures.js';
+// Interrupt conformance against the simulated backend (always runs), once per IOMMU profile.
+import { simFixtures } from './fixtures.js';
 import { defineIrqConformance } from './irq-suite.js';
 
-defineIrqConformance(simFixture);
+for (const fx of simFixtures) defineIrqConformance(fx);

@@ -1,5 +1,5 @@
-// The conformance suite against the simulated backend (always runs).
-import { simFixture } from './fixtures.js';
+// The conformance suite against the simulated backend (always runs), once per IOMMU profile it imitates.
+import { simFixtures } from './fixtures.js';
 import { defineConformance } from './suite.js';
 
-defineConformance(simFixture);
+for (const fx of simFixtures) defineConformance(fx);

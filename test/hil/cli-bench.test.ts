@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../../lib/cli/run.js';
 import type { BenchReport } from '../../lib/bench/schema.js';
-import { onVfioHost, SKIP_REASON, testDevice } from './lane.js';
+import { inLaneVm, laneIommu, onVfioHost, SKIP_REASON, testDevice } from './lane.js';
 import { nativeBackend } from './native-backend.js';
 
 async function run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -42,6 +42,14 @@ describe.skipIf(!onVfioHost)(`vfio CLI on the native backend (${SKIP_REASON})`, 
     expect(typeof doc.container.dmaAvail).toBe('number');
     const group = doc.groups.find((g: { id: number }) => g.id === dev.group);
     expect(group.devices.map((d: { address: string }) => d.address)).toContain(dev.address);
+    // The IOMMU, by its driver, and the sim profile whose GET_INFO is this kernel's, exactly.
+    if (inLaneVm && laneIommu !== 'none') {
+      const amd = laneIommu === 'amd';
+      expect(doc.iommu.driver).toBe(amd ? 'amd-iommu' : 'intel-iommu');
+      expect(doc.iommu.group).toMatchObject({ id: dev.group, unit: expect.stringMatching(amd ? /^ivhd\d+$/ : /^dmar\d+$/) });
+      expect(doc.iommu.simProfile).toMatchObject({ basis: 'GET_INFO' });
+      expect(doc.iommu.simProfile.matches).toContain(amd ? 'amd-vi-qemu' : 'vtd-qemu');
+    }
   });
 
   it('bench --device --ref runs the matrix on real ioctls, beside the C reference, and leaves nothing pinned', async () => {
@@ -56,6 +64,8 @@ describe.skipIf(!onVfioHost)(`vfio CLI on the native backend (${SKIP_REASON})`, 
     expect(r.code).toBe(0);
     const report = JSON.parse(r.stdout) as BenchReport;
     expect(report).toMatchObject({ schema: 'node-vfio/bench@1', backend: 'native', simulated: false });
+    // Every table is labelled with the host's IOMMU driver.
+    if (inLaneVm && laneIommu !== 'none') expect(report.iommu).toMatchObject({ name: laneIommu === 'amd' ? 'amd-iommu' : 'intel-iommu', simProfile: null });
     expect(report.options.group).toBe(dev.group);
     expect(report.cells).toHaveLength(18);
     for (const c of report.cells) {

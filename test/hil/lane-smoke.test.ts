@@ -3,7 +3,7 @@
 import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { inLaneVm, isEdu, onVfioHost, SKIP_REASON, testDevice } from './lane.js';
+import { inLaneVm, isEdu, laneIommu, onVfioHost, SKIP_REASON, testDevice } from './lane.js';
 
 describe.skipIf(!onVfioHost)(`HIL lane smoke (${SKIP_REASON})`, () => {
   const dev = onVfioHost ? testDevice() : null!;
@@ -24,8 +24,8 @@ describe.skipIf(!onVfioHost)(`HIL lane smoke (${SKIP_REASON})`, () => {
   it('runs behind an active IOMMU', () => {
     const iommus = readdirSync('/sys/class/iommu');
     expect(iommus.length).toBeGreaterThan(0);
-    // The lane boots q35 with an emulated VT-d; a --host machine may be AMD.
-    if (inLaneVm) expect(iommus.some((name) => name.startsWith('dmar'))).toBe(true);
+    // The lane boots q35 with an emulated VT-d (dmarN), or AMD-Vi with --iommu amd (ivhdN); a --host machine may be either.
+    if (inLaneVm && laneIommu !== 'none') expect(iommus.some((name) => name.startsWith(laneIommu === 'amd' ? 'ivhd' : 'dmar'))).toBe(true);
   });
 
   it.runIf(inLaneVm)('is the QEMU edu device, with hugetlb pages and THP ready', () => {

@@ -4,8 +4,21 @@
 import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import { basename } from 'node:path';
 
-/** True inside the QEMU guest of the lane (emulated intel-iommu, edu device). */
+/** True inside the QEMU guest of the lane (emulated intel-iommu or amd-iommu, edu device). */
 export const inLaneVm = process.env.VFIO_HIL === '1';
+
+/** The lane VM's emulated IOMMU (run.sh --iommu): 'intel' (VT-d, the default), 'amd' (AMD-Vi) or 'none'. */
+export const laneIommu = (process.env.VFIO_HIL_IOMMU ?? 'intel') as 'intel' | 'amd' | 'none';
+
+/**
+ * What the lane's IOMMU logs when it blocks a device write at `iova`: intel-iommu's DMAR fault. null on AMD-Vi:
+ * QEMU 7.2's amd-iommu blocks the write (the memory stays untouched) but the guest kernel logs no IO_PAGE_FAULT
+ * event for it (seen in the lane, Debian 6.12.107: nothing at all in the kernel log), so there the memory is the proof.
+ */
+export function blockedWritePattern(iova: bigint): RegExp | null {
+  if (laneIommu === 'amd') return null;
+  return new RegExp(`DMAR: \\[DMA Write.*fault addr 0x${iova.toString(16)}\\b`);
+}
 
 /** True wherever these tests may use real /dev/vfio (lane VM or --host). */
 export const onVfioHost = inLaneVm || process.env.VFIO_TEST_GROUP !== undefined;

@@ -46,6 +46,7 @@ describe('bench output formats', () => {
     const first = lines[1]!.split(',');
     expect(first[CSV_COLUMNS.indexOf('median_ns')]).toBe('1100');
     expect(first[CSV_COLUMNS.indexOf('simulated')]).toBe('true');
-    expect(lines[2]).toMatch(/"has, a comma"$/);
+    expect(lines[2]).toMatch(/"has, a comma",[^,]*$/);
+    expect(first[CSV_COLUMNS.indexOf('iommu')]).toBe(r.iommu?.name ?? '');
   });
 });

@@ -44,8 +44,10 @@ describe('HTML report, strict parse', () => {
       if (text.startsWith('Kernel pin path') || text.startsWith('Library overhead')) {
         measured++;
         expect(text).not.toMatch(/simulated/);
+        // Neither goes through an IOMMU: no IOMMU named.
+        expect(text).not.toMatch(/\[IOMMU:/);
       } else {
-        expect(text).toMatch(/\(simulated\)$/);
+        expect(text).toMatch(/ \[IOMMU: sim amd-vi-qemu\] \(simulated\)$/);
       }
     }
     expect(measured).toBe(2);
@@ -140,6 +142,24 @@ describe('HTML report, strict parse', () => {
       expect(all(t, (e) => e.tag === 'caption')).toHaveLength(1);
       expect(all(t, (e) => e.tag === 'th').every((th) => th.attrs.scope === 'col')).toBe(true);
     }
+  });
+
+  it('names the IOMMU in the page\'s facts and in the caption of every table that went through it', () => {
+    const root = parseStrict(renderHtml(fullReport()));
+    const meta = visibleText(all(root, (e) => e.tag === 'dl')[0]!);
+    expect(meta).toMatch(/IOMMU\s*sim amd-vi-qemu: simulated: AMD-Vi as QEMU 7\.2 emulates it/);
+    let tagged = 0;
+    for (const sec of all(root, (e) => e.tag === 'section' && e.attrs['data-suite'] !== undefined)) {
+      const measured = ['kernel-pin', 'overhead'].includes(sec.attrs['data-suite']!);
+      for (const cap of all(sec, (e) => e.tag === 'caption')) {
+        if (measured) expect(visibleText(cap)).not.toMatch(/\[IOMMU:/);
+        else {
+          expect(visibleText(cap)).toMatch(/\[IOMMU: sim amd-vi-qemu\]$/);
+          tagged++;
+        }
+      }
+    }
+    expect(tagged).toBeGreaterThan(5);
   });
 
   it('skipped cells are table rows with their reason, and not marks', () => {

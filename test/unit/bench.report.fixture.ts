@@ -80,6 +80,9 @@ export function fullReport(opts: { simulated?: boolean; kernelPin?: boolean; ove
     schema: BENCH_SCHEMA, createdAt: '2026-01-01T00:00:00.000Z',
     host: { hostname: 'test-host', arch: 'x64', cpus: 2, cpuModel: 'Test CPU', memBytes: 1 << 30 },
     kernel: '6.12.0-test', node: 'v20.0.0', backend: simulated ? 'sim' : 'native', simulated, backendReason: 'synthetic',
+    iommu: simulated
+      ? { name: 'sim amd-vi-qemu', description: 'simulated: AMD-Vi as QEMU 7.2 emulates it', driver: 'amd-iommu', simProfile: 'amd-vi-qemu' }
+      : { name: 'intel-iommu', description: 'Intel VT-d (intel-iommu: dmar0)', driver: 'intel-iommu', simProfile: null },
     options: { reps: 3, warmup: 1, suites: ['matrix', 'scaling', 'patterns', 'unmap', 'dirty', 'irq' as CellResult['suite']], group: null, device: null },
     cells, plannerOverhead: [{ backing: '4k', directNs: 1500, plannedNs: 1700, overheadNs: 200, buildNs: 80, batchNs: 120, limitsNs: null }],
     notes: ['hugetlb: 128 KiB cell skipped (synthetic)'],

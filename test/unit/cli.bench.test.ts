@@ -112,6 +112,64 @@ describe('vfio bench on the sim', () => {
   });
 });
 
+describe('vfio bench --sim-iommu', () => {
+  // An opener that passes the sim options on, as lib/open.ts does.
+  const withOptions: BackendOpener = (_choice, opts) => ({ backend: new SimBackend(opts?.sim), reason: 'sim: requested' });
+
+  it('runs on the named profile, and every table, the JSON, the CSV and the HTML report say which IOMMU', async () => {
+    const r = await runCli(['bench', ...fast, '--sim-iommu', 'amd-vi-qemu'], { open: withOptions });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^IOMMU: sim amd-vi-qemu: simulated: AMD-Vi as QEMU 7\.2 emulates it/m);
+    const titles = r.stdout.split('\n').filter((l) => /^(Map cost|Planner overhead)/.test(l));
+    expect(titles).toHaveLength(2);
+    for (const t of titles) expect(t).toMatch(/\[IOMMU: sim amd-vi-qemu\] \[simulated\]$/);
+
+    const doc = JSON.parse((await runCli(['bench', ...fast, '--json', '--sim-iommu', 'amd-vi-qemu'], { open: withOptions })).stdout);
+    expect(doc.iommu).toEqual({ name: 'sim amd-vi-qemu', description: expect.stringMatching(/AMD-Vi/), driver: 'amd-iommu', simProfile: 'amd-vi-qemu' });
+
+    const csv = (await runCli(['bench', ...fast, '--csv', '--sim-iommu', 'vtd-qemu'], { open: withOptions })).stdout.trimEnd().split('\n');
+    const col = csv[0]!.split(',').indexOf('iommu');
+    expect(csv.slice(1).every((l) => l.split(',')[col] === 'sim vtd-qemu')).toBe(true);
+
+    const out = join(dir, 'report-amd');
+    expect((await runCli(['bench', ...fast, '--report', out, '--sim-iommu', 'amd-vi'], { open: withOptions })).code).toBe(0);
+    const html = readFileSync(join(out, 'index.html'), 'utf8');
+    expect(html).toMatch(/<dt>IOMMU<\/dt><dd>sim amd-vi: /);
+    expect(html).toMatch(/<h2>Map cost: the kernel thread&#39;s matrix \[IOMMU: sim amd-vi\] \(simulated\)<\/h2>|<h2>Map cost: the kernel thread(?:'|&#39;|&apos;)s matrix \[IOMMU: sim amd-vi\] \(simulated\)<\/h2>/);
+    expect(html).toMatch(/<caption>[^<]*\[IOMMU: sim amd-vi\]<\/caption>/);
+  });
+
+  it('without it, the default profile (vtd) is named', async () => {
+    const r = await runCli(['bench', ...fast], { open: withOptions });
+    expect(r.stdout).toMatch(/^IOMMU: sim vtd: /m);
+    expect(r.stdout).toMatch(/\[IOMMU: sim vtd\] \[simulated\]/);
+  });
+
+  it('refuses an unknown name, listing the profiles, and a native run (exit 2)', async () => {
+    const bad = await runCli(['bench', '--sim-iommu', 'amd'], { open: withOptions });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--sim-iommu must be one of vtd, vtd-qemu, amd-vi, amd-vi-qemu, got "amd"/);
+    for (const argv of [['--group', '3'], ['--device', '0000:00:03.0'], ['--backend', 'native']]) {
+      const r = await runCli(['bench', ...argv, '--sim-iommu', 'amd-vi'], { open: withOptions });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/--sim-iommu chooses the IOMMU the simulated backend imitates/);
+    }
+  });
+
+  it('the help lists every profile', async () => {
+    const r = await runCli(['bench', '--help']);
+    for (const name of ['vtd (default)', 'vtd-qemu', 'amd-vi', 'amd-vi-qemu']) expect(r.stdout).toContain(`  ${name}`);
+  });
+
+  it('--compare warns when the baseline ran on another IOMMU', async () => {
+    const base = (await runCli(['bench', ...fast, '--json', '--sim-iommu', 'vtd'], { open: withOptions })).stdout;
+    const path = join(dir, 'vtd.json');
+    writeFileSync(path, base);
+    const r = await runCli(['bench', ...fast, '--sim-iommu', 'amd-vi', '--compare', path, '--max-regression', '1000%'], { open: withOptions });
+    expect(r.stdout + r.stderr).toMatch(/IOMMU differs: baseline sim vtd, now sim amd-vi/);
+  });
+});
+
 describe.skipIf(existsSync('/dev/vfio/vfio'))('vfio bench --backend auto on a host without VFIO', () => {
   it('falls back to the sim through lib/open.ts and says why', async () => {
     const r = await runCli(['bench', '--backend', 'auto', ...fast]);

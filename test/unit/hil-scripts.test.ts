@@ -128,3 +128,60 @@ describe('HIL scripts whose stdout is a path print only that path', () => {
     expect(calls()).toMatch(/apt-get .*install .*qemu-system-x86/);
   });
 });
+
+describe('run.sh --iommu: which IOMMU each boot emulates', () => {
+  /** run.sh on the built kernel (stub sources, stub make) with a stub QEMU that records its arguments and reports success. */
+  function lane(...args: string[]) {
+    const srcRoot = join(cache, `src-${kernelEnv.HIL_SRC_VERSION}`);
+    const src = join(srcRoot, kernelEnv.HIL_SRC_PKG);
+    mkdirSync(join(src, 'scripts/kconfig'), { recursive: true });
+    writeFileSync(join(srcRoot, '.extracted'), '');
+    const merge = join(src, 'scripts/kconfig/merge_config.sh');
+    writeFileSync(merge, `#!/usr/bin/env bash\ngrep -v '=n$' "$5" | grep '^CONFIG_' >>"$4"\n`);
+    chmodSync(merge, 0o755);
+    stub('qemu-system-x86_64', `[[ $1 == --version ]] && { echo 'QEMU emulator version 7.2.0 (stub)'; exit 0; }
+echo "QEMU-ARGS $*" >>"${dir}/qemu.log"
+echo HIL-READY; echo HIL-EXIT=0`, false);
+    const r = spawnSync('bash', [join(HIL, 'run.sh'), ...args], {
+      encoding: 'utf8',
+      env: {
+        ...process.env, PATH: `${stubs}:${process.env.PATH}`, VFIO_HIL_CACHE_DIR: cache, HIL_BUSYBOX: join(stubs, 'busybox'),
+        VFIO_HIL_LOG: join(dir, 'console.log'),
+      },
+    });
+    const boots = existsSync(join(dir, 'qemu.log')) ? readFileSync(join(dir, 'qemu.log'), 'utf8').trim().split('\n') : [];
+    return { ...r, boots };
+  }
+
+  it('intel (the default): -device intel-iommu and intel_iommu=on, as before', () => {
+    const r = lane('--kernel', 'built');
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.boots).toHaveLength(1);
+    expect(r.boots[0]).toMatch(/-device intel-iommu,intremap=on .*intel_iommu=on/);
+    expect(r.stderr).toMatch(/summary[^]*\n.* {2}built {9}prepare/);
+  });
+
+  it('amd: -device amd-iommu instead, no intel_iommu=on, the boot named built-amd', () => {
+    const r = lane('--kernel', 'built', '--iommu', 'amd');
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.boots).toHaveLength(1);
+    expect(r.boots[0]).toMatch(/-device amd-iommu,intremap=on /);
+    expect(r.boots[0]).not.toMatch(/intel/);
+    expect(r.stderr).toMatch(/ {2}built-amd {5}prepare [^]*exit 0 [^]*, AMD-Vi\)/);
+  });
+
+  it('both: each kernel twice, VT-d then AMD-Vi; built-noiommu stays without an IOMMU', () => {
+    const r = lane('--iommu=both', '--kernel', 'built');
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.boots.map((b) => /-device (\S+)-iommu/.exec(b)?.[1])).toEqual(['intel', 'amd']);
+    const noiommu = lane('--kernel', 'built-noiommu', '--iommu', 'amd');
+    expect(noiommu.status, noiommu.stderr).toBe(0);
+    expect(noiommu.boots.at(-1)).not.toMatch(/-iommu/);
+  });
+
+  it('refuses another name', () => {
+    const r = spawnSync('bash', [join(HIL, 'run.sh'), '--iommu', 'arm'], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--iommu must be intel, amd or both, got 'arm'/);
+  });
+});

@@ -21,6 +21,25 @@ export interface FakeHostOptions {
   hugepages?: Record<string, { nr: number; free: number }>;
   thp?: string;
   dmaEntryLimit?: number;
+  /** One IOMMU unit every device hangs off (/sys/class/iommu/<unit>, each device's iommu link), and each group's type and reserved regions. */
+  iommu?: FakeIommu;
+}
+
+export interface FakeIommu {
+  unit: string;
+  /** The attribute group each driver adds: intel-iommu/ (with cap and ecap) or amd-iommu/. */
+  driver: 'intel-iommu' | 'amd-iommu';
+  cap?: bigint;
+  ecap?: bigint;
+  /** /sys/kernel/iommu_groups/N/type. Default DMA. */
+  groupType?: string;
+  /** /sys/kernel/iommu_groups/N/reserved_regions. Default the MSI window. */
+  reserved?: string;
+}
+
+/** A VT-d capability register: MGAW (bits 21:16, width - 1) and SLLPS (bits 37:34). */
+export function vtdCap(width: number, sllps: bigint): bigint {
+  return (BigInt(width - 1) << 16n) | (sllps << 34n);
 }
 
 export interface FakeHost {
@@ -61,6 +80,22 @@ export function fakeHost(opts: FakeHostOptions = {}): FakeHost {
     }
   }
   for (const drv of drivers) write(`sys/bus/pci/drivers/${drv}/unbind`, '');
+  if (opts.iommu) {
+    const m = opts.iommu;
+    const unitDir = `sys/devices/virtual/iommu/${m.unit}`;
+    if (m.driver === 'intel-iommu') {
+      write(`${unitDir}/intel-iommu/cap`, `${(m.cap ?? 0n).toString(16)}\n`);
+      write(`${unitDir}/intel-iommu/ecap`, `${(m.ecap ?? 0n).toString(16)}\n`);
+    } else {
+      write(`${unitDir}/amd-iommu/cap`, '0x90000000\n');
+    }
+    link(`sys/class/iommu/${m.unit}`, unitDir);
+    for (const d of opts.devices ?? []) {
+      link(`sys/devices/pci0000:00/${d.address}/iommu`, unitDir);
+      write(`sys/kernel/iommu_groups/${d.group}/type`, `${m.groupType ?? 'DMA'}\n`);
+      write(`sys/kernel/iommu_groups/${d.group}/reserved_regions`, m.reserved ?? '0x00000000fee00000 0x00000000feefffff msi\n');
+    }
+  }
   if (opts.vfio) {
     write('dev/vfio/vfio', '');
     for (const m of ['vfio', 'vfio_pci', 'vfio_iommu_type1']) mkdirSync(join(root, 'sys/module', m), { recursive: true });
