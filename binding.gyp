@@ -35,6 +35,7 @@
         "native/memlock.cc",
         "native/overhead_space.cc",
         "native/plan.cc",
+        "native/plan_job.cc",
         "native/space_calls.cc"
       ],
       "include_dirs": [

@@ -153,6 +153,17 @@ export interface DmaSpace {
   dirtyTracking?(): DirtyTracking;
   /** reps x (map plan, unmap plan) inside one native call (lib/seam/capabilities.ts planCyclesOf). */
   runPlanCycles?(plan: BigUint64Array, reps: number): PlanCycles;
+  /**
+   * runPlan off the event loop (the native backend: libuv's thread pool; lib/seam/capabilities.ts
+   * planAsyncOf). Same result as runPlan; an abort stops it between entries, reported as ECANCELED
+   * at the first entry not run. While it runs, every other call on the space gets EBUSY.
+   */
+  runPlanAsync?(op: PlanOp, plan: BigUint64Array, opts?: PlanAsyncOptions): Promise<PlanResult>;
+}
+
+export interface PlanAsyncOptions {
+  /** Stops the plan before its next entry; what it mapped stays mapped (mapBatchAsync unwinds it). */
+  signal?: AbortSignal;
 }
 
 export interface Container extends DmaSpace, Disposable {

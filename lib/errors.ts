@@ -37,6 +37,8 @@ export const Errno = {
   EOPNOTSUPP: 95,
   // iommufd: a reserved region meets a mapping or an allowed range.
   EADDRINUSE: 98,
+  // An async plan stopped by its AbortSignal before an entry (never the kernel's answer here).
+  ECANCELED: 125,
 } as const;
 for (const [name, value] of Object.entries(Errno)) codeByErrno.set(value, name);
 

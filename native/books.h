@@ -46,6 +46,9 @@ class MappingBooks {
   // last group.
   void set_rule(UnmapRule rule) { rule_ = rule; }
   size_t size() const { return areas_.size(); }
+  // Changes whenever the books are cleared (the kernel dropped everything):
+  // an async plan (plan_job.h) that started before does not record its entries.
+  uint64_t generation() const { return generation_; }
 
   // After a successful map of [iova, iova + size): pins buffers. A record
   // already at iova is replaced, its pins released (the kernel refuses
@@ -100,6 +103,7 @@ class MappingBooks {
   void Clear() noexcept {
     for (auto& [iova, a] : areas_) Release(a);
     areas_.clear();
+    generation_++;
   }
 
   // After IOMMU_IOAS_COPY of src's [srcIova, srcIova + size) to dstIova: one
@@ -160,6 +164,7 @@ class MappingBooks {
   using AreaAllocator = NodePoolAllocator<std::pair<const uint64_t, Area>>;
 
   UnmapRule rule_;
+  uint64_t generation_ = 0;
   NodeFreeList nodes_;  // before areas_: it must outlive the map's nodes
   std::map<uint64_t, Area, std::less<uint64_t>, AreaAllocator> areas_;  // keyed by iova
 };

@@ -113,6 +113,7 @@ Napi::Value Container::Open(const Napi::CallbackInfo& info) {
 
 void Container::RequireOpen(Napi::Env env, const char* op) const {
   if (closed()) ThrowClosed(env, op, "the container");
+  if (Busy()) ThrowBusy(env, op);
 }
 
 void Container::GroupAttached(Group* g) {
@@ -131,6 +132,7 @@ void Container::GroupDetached(Group* g) noexcept {
 
 void Container::CloseNow() noexcept {
   if (closed()) return;
+  StopJob();  // no system call of an async plan outlives the descriptor
   bool released = !iommuSet_;
   if (iommuSet_) {
     uint64_t gone;

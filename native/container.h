@@ -22,6 +22,7 @@
 #include <set>
 
 #include "plan.h"
+#include "wrap.h"
 
 namespace vfio {
 
@@ -58,6 +59,8 @@ class Container : public Napi::ObjectWrap<Container>, public PlanTarget {
   // Container.map refuses a wrapping range with EINVAL before the ioctl, as the kernel does.
   int WrapErrno() const override;
   bool Closed() const override { return closed(); }
+  void HoldObject() noexcept override { PinQuiet(this); }
+  void ReleaseObject() noexcept override { UnpinQuiet(this); }
 
  private:
   void RequireOpen(Napi::Env env, const char* op) const;

@@ -75,6 +75,10 @@ void ThrowClosed(Napi::Env env, const char* op, const char* what) {
   ThrowErrno(env, EBADF, op, Napi::Object::New(env), hint.c_str());
 }
 
+void ThrowBusy(Napi::Env env, const char* op) {
+  ThrowErrno(env, EBUSY, op, Napi::Object::New(env), "a plan is running on this space (runPlanAsync): await it, or abort it");
+}
+
 Napi::Value SetErrorFactory(const Napi::CallbackInfo& info) {
   if (!info[0].IsFunction()) ThrowType(info.Env(), "factory must be a function");
   AddonData::Of(info.Env())->errorFactory = Napi::Persistent(info[0].As<Napi::Function>());

@@ -27,6 +27,8 @@ Napi::Value MakeErrnoError(Napi::Env env, int err, const char* op, Napi::Object 
 // A method called on an object after close(): the kernel would say EBADF for a
 // closed descriptor, and so do we, before any system call.
 [[noreturn]] void ThrowClosed(Napi::Env env, const char* op, const char* what);
+// EBUSY: an async plan is in flight on the space (plan_job.h).
+[[noreturn]] void ThrowBusy(Napi::Env env, const char* op);
 
 // setErrorFactory(fn): JS hands over the function that builds a VfioError.
 Napi::Value SetErrorFactory(const Napi::CallbackInfo& info);

@@ -78,12 +78,14 @@ Napi::Object Ioas::Create(Napi::Env env, AddonData* data, Iommufd* owner, uint32
 
 void Ioas::RequireOpen(Napi::Env env, const char* op) const {
   if (closed() || owner_->closed()) ThrowClosed(env, op, "the IOAS");
+  if (Busy()) ThrowBusy(env, op);
 }
 
 int Ioas::Fd() const { return owner_->fd(); }
 
 void Ioas::CloseNow() noexcept {
   if (closed()) return;
+  StopJob();  // no system call of an async plan outlives the descriptor
   Iommufd* owner = owner_;
   bool released = true;
   if (!owner->closed()) {

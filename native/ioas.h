@@ -15,6 +15,7 @@
 #include <cstdint>
 
 #include "plan.h"
+#include "wrap.h"
 
 namespace vfio {
 
@@ -42,6 +43,8 @@ class Ioas : public Napi::ObjectWrap<Ioas>, public PlanTarget {
   int UnmapEntry(uint64_t iova, uint64_t size, uint64_t* unmapped, double* ns) override;
   int WrapErrno() const override { return 0; }  // the kernel says EOVERFLOW itself
   bool Closed() const override;
+  void HoldObject() noexcept override { PinQuiet(this); }
+  void ReleaseObject() noexcept override { UnpinQuiet(this); }
 
  private:
   void RequireOpen(Napi::Env env, const char* op) const;

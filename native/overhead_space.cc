@@ -98,6 +98,7 @@ Napi::Value OverheadSpace::Open(const Napi::CallbackInfo& info) {
 
 void OverheadSpace::CloseNow() noexcept {
   if (closed()) return;
+  StopJob();  // no system call of an async plan outlives the descriptor
   // Nothing outside this process ever pointed at the buffers: release them now.
   books_.Clear();
   close(fd_);
@@ -107,6 +108,7 @@ void OverheadSpace::CloseNow() noexcept {
 
 void OverheadSpace::RequireOpen(Napi::Env env, const char* op) const {
   if (closed()) ThrowClosed(env, op, "the overhead space");
+  if (Busy()) ThrowBusy(env, op);
 }
 
 Napi::Value OverheadSpace::UnmapAll(const Napi::CallbackInfo& info) {

@@ -17,6 +17,7 @@
 #include <cstdint>
 
 #include "plan.h"
+#include "wrap.h"
 
 namespace vfio {
 
@@ -43,6 +44,8 @@ class OverheadSpace : public Napi::ObjectWrap<OverheadSpace>, public PlanTarget 
   // A wrapping range is refused with EINVAL before the system call, as Container does.
   int WrapErrno() const override;
   bool Closed() const override { return closed(); }
+  void HoldObject() noexcept override { PinQuiet(this); }
+  void ReleaseObject() noexcept override { UnpinQuiet(this); }
 
  private:
   void RequireOpen(Napi::Env env, const char* op) const;

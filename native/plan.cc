@@ -8,6 +8,7 @@
 #include "args.h"
 #include "dma_buffer.h"
 #include "fail_nth.h"
+#include "plan_job.h"
 #include "space_calls.h"
 
 namespace vfio {
@@ -149,6 +150,14 @@ PlanPass RunPlanPass(PlanTarget& target, AddonData* data, const uint64_t* words,
 }
 
 PlanTarget::~PlanTarget() { ReleaseBond(bond_); }
+
+void PlanTarget::AbortJob() noexcept {
+  if (job_) job_->Abort();
+}
+
+void PlanTarget::StopJob() noexcept {
+  if (job_) job_->AbortAndWait();
+}
 
 Napi::Value PlanTarget::TakeSpaceCalls(Napi::Env env) {
   return MakeSpaceCalls(env, this, AddonData::Of(env), &bond_);

@@ -20,6 +20,7 @@ namespace vfio {
 
 struct AddonData;
 class Bond;
+class PlanJob;
 class DmaBuffer;
 using Books = MappingBooks<DmaBuffer>;
 
@@ -33,8 +34,14 @@ class PlanTarget {
   // call; 0 leaves the judgement to the kernel.
   virtual int WrapErrno() const = 0;
   virtual bool Closed() const = 0;
+  // Keep the JS object from collection while a job runs (PlanJob), and let it go.
+  virtual void HoldObject() noexcept = 0;
+  virtual void ReleaseObject() noexcept = 0;
 
   Books& books() { return books_; }
+  // Whether an async plan is in flight: every other call answers EBUSY.
+  bool Busy() const { return job_ != nullptr; }
+  void AbortJob() noexcept;
 
   // spaceCalls(): the hot calls bound to this space (space_calls.h), once.
   Napi::Value TakeSpaceCalls(Napi::Env env);
@@ -45,10 +52,16 @@ class PlanTarget {
   // answer "closed" from here on.
   ~PlanTarget();
 
+  // Closing: stops an async plan between entries and waits for the entry
+  // under way, so no system call outlives the descriptor. Never throws.
+  void StopJob() noexcept;
+
   Books books_;
 
  private:
+  friend class PlanJob;
   Bond* bond_ = nullptr;
+  PlanJob* job_ = nullptr;
 };
 
 // How one pass over a plan's entries ended.

@@ -1,9 +1,12 @@
 #include "space_calls.h"
 
+#include <cerrno>
+
 #include "addon_data.h"
 #include "args.h"
 #include "fail_nth.h"
 #include "plan.h"
+#include "plan_job.h"
 
 namespace vfio {
 
@@ -54,6 +57,7 @@ napi_value OneEntry(napi_env env, napi_callback_info info, bool isMap) {
   Bond* bond = BondOf(env, info, nullptr, nullptr);
   PlanTarget* target = bond->Open();
   if (!target) return Int(env, kClosed);
+  if (target->Busy()) return Int(env, EBUSY);
   CallBlock& b = bond->block();
   size_t bad;
   if (isMap && !PlanFlagsValid(b.entry, 1, &bad)) {
@@ -81,51 +85,66 @@ bool Typed(napi_env env, napi_value v, napi_typedarray_type want, void** data, s
   return true;
 }
 
-// runPlan(isMap, plan, count, ns): the memory-safety checks only (shape, room
-// for the entries and their times, the flags' meaning); the seam has checked
-// the rest. count says how many of the plan's entries to run: JS copies a
-// small plan into a buffer it keeps, so that the addon never asks V8 for the
-// data of a fresh small typed array, which V8 keeps on its heap and must
-// move out (a malloc, a registry entry, a sweep) the first time native code
-// asks: more than mapping the page costs.
+// runPlan's arguments (isMap, plan, count, ns), checked for memory safety
+// only (shape, room for the entries and their times, the flags' meaning);
+// the seam has checked the rest. count says how many of the plan's entries
+// to run: JS copies a small plan into a buffer it keeps, so that the addon
+// never asks V8 for the data of a fresh small typed array, which V8 keeps on
+// its heap and must move out (a malloc, a registry entry, a sweep) the first
+// time native code asks: more than mapping the page costs.
+struct PlanArgs {
+  bool isMap = false;
+  const uint64_t* plan = nullptr;
+  size_t entries = 0;
+  double* ns = nullptr;
+};
+
+// false: an exception is pending.
+bool ArgPlanCall(napi_env env, napi_value* argv, PlanArgs* out) {
+  napi_get_value_bool(env, argv[0], &out->isMap);
+  size_t words = 0, slots = 0;
+  void *planData = nullptr, *nsData = nullptr;
+  if (!Typed(env, argv[1], napi_biguint64_array, &planData, &words, "plan must be a BigUint64Array") ||
+      !Typed(env, argv[3], napi_float64_array, &nsData, &slots, "ns must be a Float64Array")) {
+    return false;
+  }
+  uint32_t count = 0;
+  if (napi_get_value_uint32(env, argv[2], &count) != napi_ok) {
+    napi_throw_type_error(env, nullptr, "count must be a number");
+    return false;
+  }
+  size_t bad = 0;
+  out->plan = static_cast<const uint64_t*>(planData);
+  out->ns = static_cast<double*>(nsData);
+  out->entries = count;
+  if (out->entries > words / kPlanStride) {
+    napi_throw_range_error(env, nullptr, "count is more entries than the plan holds");
+    return false;
+  }
+  if (slots < out->entries) {
+    napi_throw_range_error(env, nullptr, "ns must have a slot per plan entry");
+    return false;
+  }
+  if (out->isMap && !PlanFlagsValid(out->plan, out->entries, &bad)) {
+    napi_throw_range_error(env, nullptr, "a plan entry's flags may only hold PROT_READ | PROT_WRITE");
+    return false;
+  }
+  return true;
+}
+
 napi_value RunPlanCall(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4];  // missing ones read as undefined, and fail the checks
   Bond* bond = BondOf(env, info, &argc, argv);
   PlanTarget* target = bond->Open();
   if (!target) return Int(env, kClosed);
-  bool isMap = false;
-  napi_get_value_bool(env, argv[0], &isMap);
-  size_t words = 0, slots = 0;
-  void *planData = nullptr, *nsData = nullptr;
-  if (!Typed(env, argv[1], napi_biguint64_array, &planData, &words, "plan must be a BigUint64Array") ||
-      !Typed(env, argv[3], napi_float64_array, &nsData, &slots, "ns must be a Float64Array")) {
-    return nullptr;
-  }
-  uint32_t count = 0;
-  if (napi_get_value_uint32(env, argv[2], &count) != napi_ok) {
-    napi_throw_type_error(env, nullptr, "count must be a number");
-    return nullptr;
-  }
-  auto* plan = static_cast<const uint64_t*>(planData);
-  auto* ns = static_cast<double*>(nsData);
-  size_t entries = count, bad = 0;
-  if (entries > words / kPlanStride) {
-    napi_throw_range_error(env, nullptr, "count is more entries than the plan holds");
-    return nullptr;
-  }
-  if (slots < entries) {
-    napi_throw_range_error(env, nullptr, "ns must have a slot per plan entry");
-    return nullptr;
-  }
-  if (isMap && !PlanFlagsValid(plan, entries, &bad)) {
-    napi_throw_range_error(env, nullptr, "a plan entry's flags may only hold PROT_READ | PROT_WRITE");
-    return nullptr;
-  }
+  if (target->Busy()) return Int(env, EBUSY);
+  PlanArgs a;
+  if (!ArgPlanCall(env, argv, &a)) return nullptr;
   PlanPass p;
   {
     FailNthScope failNth;  // the test hook (fail_nth.h): spans exactly the pass
-    p = RunPlanPass(*target, bond->data(), plan, entries, isMap, ns);
+    p = RunPlanPass(*target, bond->data(), a.plan, a.entries, a.isMap, a.ns);
   }
   CallBlock& b = bond->block();
   b.unmapped = p.unmapped;
@@ -134,6 +153,34 @@ napi_value RunPlanCall(napi_env env, napi_callback_info info) {
   b.status[2] = p.err;
   b.status[3] = static_cast<double>(p.attempted);
   return Int(env, p.err);
+}
+
+// runPlanAsync(isMap, plan, count, ns, done(errno)): 0 when started (done is
+// called with the entry's errno, or 0, once the results are in the block and
+// ns), EBUSY when a plan is already in flight, kClosed. The plan is copied:
+// the caller may reuse it at once.
+napi_value RunPlanAsyncCall(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  Bond* bond = BondOf(env, info, &argc, argv);
+  PlanTarget* target = bond->Open();
+  if (!target) return Int(env, kClosed);
+  if (target->Busy()) return Int(env, EBUSY);
+  PlanArgs a;
+  if (!ArgPlanCall(env, argv, &a)) return nullptr;
+  napi_valuetype type;
+  if (napi_typeof(env, argv[4], &type) != napi_ok || type != napi_function) {
+    napi_throw_type_error(env, nullptr, "done must be a function");
+    return nullptr;
+  }
+  return Int(env, PlanJob::Start(env, target, bond->data(), &bond->block(), a.isMap, a.plan, a.entries, argv[3], argv[4]));
+}
+
+// abortPlan(): stops the plan in flight before its next entry (no-op when none).
+napi_value AbortPlanCall(napi_env env, napi_callback_info info) {
+  Bond* bond = BondOf(env, info, nullptr, nullptr);
+  if (PlanTarget* target = bond->Open()) target->AbortJob();
+  return nullptr;
 }
 
 // A function bound to the bond, which it holds until collected.
@@ -161,6 +208,8 @@ Napi::Value MakeSpaceCalls(Napi::Env env, PlanTarget* target, AddonData* data, B
   out.Set("map", Bound(env, "map", MapCall, b));
   out.Set("unmap", Bound(env, "unmap", UnmapCall, b));
   out.Set("runPlan", Bound(env, "runPlan", RunPlanCall, b));
+  out.Set("runPlanAsync", Bound(env, "runPlanAsync", RunPlanAsyncCall, b));
+  out.Set("abortPlan", Bound(env, "abortPlan", AbortPlanCall, b));
   return out;
 }
 

@@ -59,6 +59,14 @@ export interface NativeSpaceCalls {
   unmap(): number;
   /** The first `count` entries; entry i's ioctl time in ns[i]; status in the block. */
   runPlan(isMap: boolean, plan: BigUint64Array, count: number, ns: Float64Array): number;
+  /**
+   * The same on libuv's thread pool (native/plan_job.h): 0 when started, EBUSY when a plan is in
+   * flight, SPACE_CLOSED. done(errno) runs on this thread once the status and ns are written. The
+   * plan is copied at once.
+   */
+  runPlanAsync(isMap: boolean, plan: BigUint64Array, count: number, ns: Float64Array, done: (errno: number) => void): number;
+  /** Stops the plan in flight before its next entry. */
+  abortPlan(): void;
 }
 
 /** What a space's calls answer, instead of an errno, once it is closed. */

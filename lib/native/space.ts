@@ -3,11 +3,12 @@
 // the same way, and both read the locked-memory budget from /proc. Each
 // subclass adds what its interface has of its own (GET_INFO and dirty pages;
 // IOVA_RANGES, kernel-chosen IOVAs, copies).
-import { PLAN_STRIDE, type DmaMapping, type DmaSpace, type IommuInfo, type MemlockStatus, type PlanCycles, type PlanOp, type PlanResult } from '../backend.js';
+import { PLAN_STRIDE, type DmaMapping, type DmaSpace, type IommuInfo, type MemlockStatus, type PlanAsyncOptions, type PlanCycles, type PlanOp, type PlanResult } from '../backend.js';
+import { cancelledBefore } from '../seam/capabilities.js';
 import { Op } from '../error-hints.js';
 import { Errno, VfioError, type VfioErrorArgs } from '../errors.js';
 import { checkMapping, checkPlan, checkRange } from '../seam/args.js';
-import { SPACE_CLOSED, type NativeAddon, type NativeSpaceHandle } from './addon.js';
+import { SPACE_CLOSED, type NativeAddon, type NativeSpaceCalls, type NativeSpaceHandle } from './addon.js';
 import { readMemlock } from './memlock.js';
 
 /** What a space's errors name: its map and unmap ops, how map's args read, and what is closed. */
@@ -19,6 +20,8 @@ export interface SpaceNames {
   /** "the container", "the IOAS": the closed error's hint. */
   what: string;
 }
+
+const BUSY_HINT = 'a plan is running on this space (runPlanAsync): await it, or abort it';
 
 /** Plans of up to this many entries are copied into a buffer the space keeps (see #smallPlan). */
 const SMALL_PLAN = 16;
@@ -37,6 +40,7 @@ export abstract class NativeSpace<N extends NativeSpaceHandle> implements DmaSpa
   readonly #map: () => number;
   readonly #unmap: () => number;
   readonly #runPlan: (isMap: boolean, plan: BigUint64Array, count: number, ns: Float64Array) => number;
+  readonly #calls: NativeSpaceCalls;
   readonly #words: BigUint64Array;
   readonly #status: Float64Array;
   // runPlan's per-entry times, and small plans copied, kept between calls: V8
@@ -45,6 +49,8 @@ export abstract class NativeSpace<N extends NativeSpaceHandle> implements DmaSpa
   // data (a malloc, a registry entry, a sweep), which cost more than mapping
   // the page. These are bigger than 64 bytes, so off the heap from the start.
   #scratch = new Float64Array(SMALL_PLAN);
+  // An async plan in flight: every other call is EBUSY until it is done.
+  #inFlight = false;
   readonly #smallPlan = new BigUint64Array(SMALL_PLAN * PLAN_STRIDE);
 
   constructor(addon: NativeAddon, n: N, names: SpaceNames) {
@@ -55,6 +61,7 @@ export abstract class NativeSpace<N extends NativeSpaceHandle> implements DmaSpa
     this.#map = calls.map;
     this.#unmap = calls.unmap;
     this.#runPlan = calls.runPlan;
+    this.#calls = calls;
     this.#words = new BigUint64Array(calls.block, 0, 6);
     this.#status = new Float64Array(calls.block, 48, 4);
   }
@@ -72,6 +79,7 @@ export abstract class NativeSpace<N extends NativeSpaceHandle> implements DmaSpa
 
   map(m: DmaMapping): void {
     const prot = checkMapping(m);
+    if (this.#inFlight) throw this.#busy(this.#names.map);
     const w = this.#words;
     w[0] = m.vaddr;
     w[1] = m.iova;
@@ -83,6 +91,7 @@ export abstract class NativeSpace<N extends NativeSpaceHandle> implements DmaSpa
 
   unmap(iova: bigint, size: bigint): bigint {
     checkRange(iova, size);
+    if (this.#inFlight) throw this.#busy(this.#names.unmap);
     const w = this.#words;
     w[1] = iova;
     w[2] = size;
@@ -98,6 +107,7 @@ export abstract class NativeSpace<N extends NativeSpaceHandle> implements DmaSpa
   /** The result object is made here: made in the addon, its five properties cost several times a one-entry plan's ioctl. */
   runPlan(op: PlanOp, plan: BigUint64Array): PlanResult {
     const entries = checkPlan(op, plan);
+    if (this.#inFlight) throw this.#busy(Op.PLAN);
     if (this.#scratch.length < entries) this.#scratch = new Float64Array(Math.max(entries, this.#scratch.length * 2));
     let words = plan;
     if (entries <= SMALL_PLAN) {
@@ -113,6 +123,38 @@ export abstract class NativeSpace<N extends NativeSpaceHandle> implements DmaSpa
     };
   }
 
+  runPlanAsync(op: PlanOp, plan: BigUint64Array, opts: PlanAsyncOptions = {}): Promise<PlanResult> {
+    let entries: number;
+    try {
+      entries = checkPlan(op, plan);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const { signal } = opts;
+    if (this.#inFlight) return Promise.reject(this.#busy(Op.PLAN));
+    if (signal?.aborted && entries > 0) return Promise.resolve(cancelledBefore(this));
+    const ns = new Float64Array(entries);
+    return new Promise((resolve, reject) => {
+      const onAbort = () => this.#calls.abortPlan();
+      const done = () => {
+        this.#inFlight = false;
+        signal?.removeEventListener('abort', onAbort);
+        const st = this.#status;
+        resolve({
+          ns: st[3]! === entries ? ns : ns.slice(0, st[3]!),
+          completed: st[0]!, failedIndex: st[1]!, errno: st[2]!, unmapped: this.#words[4]!, simulated: false,
+        });
+      };
+      const err = this.#calls.runPlanAsync(op === 'map', plan, entries, ns, done);
+      if (err !== 0) {
+        reject(err === SPACE_CLOSED ? this.#failed(err, Op.PLAN, () => ({})) : this.#busy(Op.PLAN));
+        return;
+      }
+      this.#inFlight = true;
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
   runPlanCycles(plan: BigUint64Array, reps: number): PlanCycles {
     checkPlan('map', plan);
     return this.n.runPlanCycles(plan, reps);
@@ -124,6 +166,10 @@ export abstract class NativeSpace<N extends NativeSpaceHandle> implements DmaSpa
 
   [Symbol.dispose](): void {
     this.close();
+  }
+
+  #busy(op: string): VfioError {
+    return new VfioError(Errno.EBUSY, op, {}, BUSY_HINT);
   }
 
   #failed(err: number, op: string, args: () => VfioErrorArgs): VfioError {

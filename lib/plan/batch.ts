@@ -7,6 +7,7 @@
 // unwind fails too, the error says what is still mapped, in `leaked`, and a
 // process warning repeats it: a pinned page is never left behind silently.
 import { PLAN_FLAGS, PLAN_IOVA, PLAN_SIZE, PLAN_STRIDE, PLAN_VADDR, type DmaSpace, type PlanOp, type PlanResult } from '../backend.js';
+import { planAsyncOf } from '../seam/capabilities.js';
 import { Errno, VfioError, errnoCode } from '../errors.js';
 import type { Plan, Strategy } from './build.js';
 import { checkLimits, forgetLimits, limitCheckWorthwhile, noteMapped, noteUnmapped, type Headroom } from './limits.js';
@@ -39,6 +40,11 @@ export interface BatchOptions {
    * every plan but one entry of at most KERNEL_PIN_BATCH pages).
    */
   checkLimits?: boolean | 'auto';
+}
+
+export interface AsyncBatchOptions extends BatchOptions {
+  /** Stops the batch between entries; what it mapped is unwound (mapBatchAsync). */
+  signal?: AbortSignal;
 }
 
 export interface UnwindFailure {
@@ -101,9 +107,30 @@ export class BatchError extends VfioError {
 
 export function mapBatch(space: DmaSpace, plan: Plan, opts: BatchOptions = {}): BatchResult {
   checkPlanShape(plan);
+  const room = limitsBefore(space, plan, opts);
+  return finishMap(space, plan, space.runPlan('map', plan.entries), room, opts);
+}
+
+/**
+ * mapBatch off the event loop (the native backend pins on libuv's thread
+ * pool; see planAsyncOf): the same checks before, the same all-or-nothing
+ * after, from the same code. An abort (opts.signal) stops the plan between
+ * entries and unwinds what it mapped, as any failure does: the BatchError
+ * says ECANCELED.
+ */
+export async function mapBatchAsync(space: DmaSpace, plan: Plan, opts: AsyncBatchOptions = {}): Promise<BatchResult> {
+  checkPlanShape(plan);
+  const room = limitsBefore(space, plan, opts);
+  const r = await planAsyncOf(space).run('map', plan.entries, { signal: opts.signal });
+  return finishMap(space, plan, r, room, opts);
+}
+
+function limitsBefore(space: DmaSpace, plan: Plan, opts: BatchOptions): Headroom | null {
   const when = opts.checkLimits ?? 'auto';
-  const room = when === true || (when === 'auto' && limitCheckWorthwhile(plan)) ? checkLimits(space, plan) : null;
-  const r = space.runPlan('map', plan.entries);
+  return when === true || (when === 'auto' && limitCheckWorthwhile(plan)) ? checkLimits(space, plan) : null;
+}
+
+function finishMap(space: DmaSpace, plan: Plan, r: PlanResult, room: Headroom | null, opts: BatchOptions): BatchResult {
   if (r.failedIndex < 0) {
     opts.tracker?.addPlan(plan.entries, plan.count);
     noteMapped(space, plan.bytes, plan.count);
@@ -113,7 +140,7 @@ export function mapBatch(space: DmaSpace, plan: Plan, opts: BatchOptions = {}): 
   // MAP_DMA itself is atomic: the failed entry mapped nothing. Undo the ones before it.
   const mapped = Math.min(r.completed, r.failedIndex);
   const undo = unmapEach(space, plan.entries.subarray(0, mapped * PLAN_STRIDE));
-  const why = new VfioError(r.errno, 'MAP_DMA').hint;
+  const why = r.errno === Errno.ECANCELED ? 'stopped by its AbortSignal' : new VfioError(r.errno, 'MAP_DMA').hint;
   const covered = plan.firstRequest?.[r.failedIndex] === undefined ? ''
     : ` (requests ${plan.firstRequest[r.failedIndex]}..${plan.lastRequest[r.failedIndex]})`;
   const at = `entry ${r.failedIndex} of ${plan.count}${covered} failed`;

@@ -1,7 +1,7 @@
 // Optional capabilities of the seam, asked for without casts: a backend that
 // has one implements the method, and for one that does not, these answer
 // "unsupported" (EOPNOTSUPP, naming what is missing) by themselves.
-import type { Container, DirtyTracking, DmaSpace, HwptDirty, Iommufd, PlanCycles } from '../backend.js';
+import type { Container, DirtyTracking, DmaSpace, HwptDirty, Iommufd, PlanAsyncOptions, PlanCycles, PlanOp, PlanResult } from '../backend.js';
 import { Errno, VfioError } from '../errors.js';
 
 /** The space's dirty tracking, or null when it has none. */
@@ -57,4 +57,32 @@ function cyclesOverRunPlan(space: DmaSpace, plan: BigUint64Array, reps: number):
     unmapNs[r] = sumOf(u.ns);
   }
   return { mapNs, unmapNs, completed: reps, failedOp: null, failedIndex: -1, errno: 0 };
+}
+
+export interface PlanAsync {
+  run(op: PlanOp, plan: BigUint64Array, opts?: PlanAsyncOptions): Promise<PlanResult>;
+  /** True when the plan runs off the event loop (a native thread); false: on it, after a turn of the loop. */
+  offLoop: boolean;
+}
+
+/**
+ * runPlan as a promise: off the event loop where the space can
+ * (runPlanAsync), otherwise runPlan after a turn of the loop, the signal
+ * checked first, with the same result shape (a space without a thread to
+ * pin on, the sim, does not block for long).
+ */
+export function planAsyncOf(space: DmaSpace): PlanAsync {
+  if (space.runPlanAsync) return { run: (op, plan, opts) => space.runPlanAsync!(op, plan, opts), offLoop: true };
+  return { run: (op, plan, opts) => runPlanLater(space, op, plan, opts), offLoop: false };
+}
+
+async function runPlanLater(space: DmaSpace, op: PlanOp, plan: BigUint64Array, opts: PlanAsyncOptions = {}): Promise<PlanResult> {
+  await new Promise((resolve) => setImmediate(resolve));
+  if (opts.signal?.aborted && plan.length > 0) return cancelledBefore(space);
+  return space.runPlan(op, plan);
+}
+
+/** The result of a plan stopped before its first entry. */
+export function cancelledBefore(space: DmaSpace): PlanResult {
+  return { ns: new Float64Array(0), completed: 0, failedIndex: 0, errno: Errno.ECANCELED, unmapped: 0n, simulated: space.simulated };
 }
