@@ -132,6 +132,22 @@ bool ArgPlanCall(napi_env env, napi_value* argv, PlanArgs* out) {
   return true;
 }
 
+// One pass, its outcome in the block's status words.
+int RunInto(Bond& bond, PlanTarget& target, const PlanArgs& a) {
+  PlanPass p;
+  {
+    FailNthScope failNth;  // the test hook (fail_nth.h): spans exactly the pass
+    p = RunPlanPass(target, bond.data(), a.plan, a.entries, a.isMap, a.ns);
+  }
+  CallBlock& b = bond.block();
+  b.unmapped = p.unmapped;
+  b.status[0] = static_cast<double>(p.completed);
+  b.status[1] = static_cast<double>(p.failedIndex);
+  b.status[2] = p.err;
+  b.status[3] = static_cast<double>(p.attempted);
+  return p.err;
+}
+
 napi_value RunPlanCall(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4];  // missing ones read as undefined, and fail the checks
@@ -141,18 +157,34 @@ napi_value RunPlanCall(napi_env env, napi_callback_info info) {
   if (target->Busy()) return Int(env, EBUSY);
   PlanArgs a;
   if (!ArgPlanCall(env, argv, &a)) return nullptr;
-  PlanPass p;
-  {
-    FailNthScope failNth;  // the test hook (fail_nth.h): spans exactly the pass
-    p = RunPlanPass(*target, bond->data(), a.plan, a.entries, a.isMap, a.ns);
-  }
+  return Int(env, RunInto(*bond, *target, a));
+}
+
+// runSmallPlan(isMap, count): the block's plan, times into the block's ns.
+napi_value RunSmallPlanCall(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  Bond* bond = BondOf(env, info, &argc, argv);
+  PlanTarget* target = bond->Open();
+  if (!target) return Int(env, kClosed);
+  if (target->Busy()) return Int(env, EBUSY);
   CallBlock& b = bond->block();
-  b.unmapped = p.unmapped;
-  b.status[0] = static_cast<double>(p.completed);
-  b.status[1] = static_cast<double>(p.failedIndex);
-  b.status[2] = p.err;
-  b.status[3] = static_cast<double>(p.attempted);
-  return Int(env, p.err);
+  PlanArgs a;
+  uint32_t count = 0;
+  napi_get_value_bool(env, argv[0], &a.isMap);
+  size_t bad = 0;
+  if (napi_get_value_uint32(env, argv[1], &count) != napi_ok || count > kBlockPlanEntries) {
+    napi_throw_range_error(env, nullptr, "count must be a number of entries the block holds (at most 16)");
+    return nullptr;
+  }
+  a.plan = b.plan;
+  a.entries = count;
+  a.ns = b.ns;
+  if (a.isMap && !PlanFlagsValid(a.plan, a.entries, &bad)) {
+    napi_throw_range_error(env, nullptr, "a plan entry's flags may only hold PROT_READ | PROT_WRITE");
+    return nullptr;
+  }
+  return Int(env, RunInto(*bond, *target, a));
 }
 
 // runPlanAsync(isMap, plan, count, ns, done(errno)): 0 when started (done is
@@ -208,6 +240,7 @@ Napi::Value MakeSpaceCalls(Napi::Env env, PlanTarget* target, AddonData* data, B
   out.Set("map", Bound(env, "map", MapCall, b));
   out.Set("unmap", Bound(env, "unmap", UnmapCall, b));
   out.Set("runPlan", Bound(env, "runPlan", RunPlanCall, b));
+  out.Set("runSmallPlan", Bound(env, "runSmallPlan", RunSmallPlanCall, b));
   out.Set("runPlanAsync", Bound(env, "runPlanAsync", RunPlanAsyncCall, b));
   out.Set("abortPlan", Bound(env, "abortPlan", AbortPlanCall, b));
   return out;

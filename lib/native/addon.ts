@@ -48,8 +48,9 @@ export interface NativeOverheadSpace extends NativeSpaceHandle {
 /**
  * native/space_calls.h: the hot calls of one DMA space, bound to it. Each
  * returns 0, the errno of the entry that failed, or SPACE_CLOSED. `block`
- * holds 10 words: entry (vaddr, iova, size, prot) in, unmapped out (u64), one
- * reserved, then status (completed, failedIndex, errno, attempted) as f64.
+ * holds 90 words: entry (vaddr, iova, size, prot) in, unmapped out (u64), one
+ * reserved, status (completed, failedIndex, errno, attempted) as f64, then a
+ * small plan (BLOCK_PLAN_ENTRIES entries, u64) and its times (f64).
  */
 export interface NativeSpaceCalls {
   block: ArrayBuffer;
@@ -59,6 +60,8 @@ export interface NativeSpaceCalls {
   unmap(): number;
   /** The first `count` entries; entry i's ioctl time in ns[i]; status in the block. */
   runPlan(isMap: boolean, plan: BigUint64Array, count: number, ns: Float64Array): number;
+  /** runPlan of the block's own plan (at most BLOCK_PLAN_ENTRIES), its times into the block. */
+  runSmallPlan(isMap: boolean, count: number): number;
   /**
    * The same on libuv's thread pool (native/plan_job.h): 0 when started, EBUSY when a plan is in
    * flight, SPACE_CLOSED. done(errno) runs on this thread once the status and ns are written. The
@@ -68,6 +71,9 @@ export interface NativeSpaceCalls {
   /** Stops the plan in flight before its next entry. */
   abortPlan(): void;
 }
+
+/** Entries of the plan the block itself holds (native/space_calls.h kBlockPlanEntries). */
+export const BLOCK_PLAN_ENTRIES = 16;
 
 /** What a space's calls answer, instead of an errno, once it is closed. */
 export const SPACE_CLOSED = -1;

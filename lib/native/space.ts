@@ -8,7 +8,7 @@ import { cancelledBefore } from '../seam/capabilities.js';
 import { Op } from '../error-hints.js';
 import { Errno, VfioError, type VfioErrorArgs } from '../errors.js';
 import { checkMapping, checkPlan, checkRange } from '../seam/args.js';
-import { SPACE_CLOSED, type NativeAddon, type NativeSpaceCalls, type NativeSpaceHandle } from './addon.js';
+import { BLOCK_PLAN_ENTRIES, SPACE_CLOSED, type NativeAddon, type NativeSpaceCalls, type NativeSpaceHandle } from './addon.js';
 import { readMemlock } from './memlock.js';
 
 /** What a space's errors name: its map and unmap ops, how map's args read, and what is closed. */
@@ -22,9 +22,6 @@ export interface SpaceNames {
 }
 
 const BUSY_HINT = 'a plan is running on this space (runPlanAsync): await it, or abort it';
-
-/** Plans of up to this many entries are copied into a buffer the space keeps (see #smallPlan). */
-const SMALL_PLAN = 16;
 
 // Prot as the block's word, without a BigInt() per call.
 const PROT_WORD = [0n, 1n, 2n, 3n] as const;
@@ -43,15 +40,18 @@ export abstract class NativeSpace<N extends NativeSpaceHandle> implements DmaSpa
   readonly #calls: NativeSpaceCalls;
   readonly #words: BigUint64Array;
   readonly #status: Float64Array;
-  // runPlan's per-entry times, and small plans copied, kept between calls: V8
-  // keeps a fresh typed array of up to 64 bytes (a plan of one or two entries)
-  // on its heap and must move it out the first time the addon asks for its
-  // data (a malloc, a registry entry, a sweep), which cost more than mapping
-  // the page. These are bigger than 64 bytes, so off the heap from the start.
-  #scratch = new Float64Array(SMALL_PLAN);
+  // Small plans travel in the block (its plan and ns areas): V8 keeps a fresh
+  // typed array of up to 64 bytes (a plan of one or two entries) on its heap
+  // and must move it out the first time the addon asks for its data (a
+  // malloc, a registry entry, a sweep), which cost more than mapping the
+  // page, and even an array off the heap costs two lookups a call.
+  readonly #smallPlan: BigUint64Array;
+  readonly #smallNs: Float64Array;
+  readonly #runSmallPlan: (isMap: boolean, count: number) => number;
+  // Bigger plans' per-entry times, kept between calls.
+  #scratch = new Float64Array(64);
   // An async plan in flight: every other call is EBUSY until it is done.
   #inFlight = false;
-  readonly #smallPlan = new BigUint64Array(SMALL_PLAN * PLAN_STRIDE);
 
   constructor(addon: NativeAddon, n: N, names: SpaceNames) {
     this.addon = addon;
@@ -64,6 +64,9 @@ export abstract class NativeSpace<N extends NativeSpaceHandle> implements DmaSpa
     this.#calls = calls;
     this.#words = new BigUint64Array(calls.block, 0, 6);
     this.#status = new Float64Array(calls.block, 48, 4);
+    this.#smallPlan = new BigUint64Array(calls.block, 80, BLOCK_PLAN_ENTRIES * PLAN_STRIDE);
+    this.#smallNs = new Float64Array(calls.block, 80 + BLOCK_PLAN_ENTRIES * PLAN_STRIDE * 8, BLOCK_PLAN_ENTRIES);
+    this.#runSmallPlan = calls.runSmallPlan;
   }
 
   abstract info(): IommuInfo;
@@ -108,17 +111,21 @@ export abstract class NativeSpace<N extends NativeSpaceHandle> implements DmaSpa
   runPlan(op: PlanOp, plan: BigUint64Array): PlanResult {
     const entries = checkPlan(op, plan);
     if (this.#inFlight) throw this.#busy(Op.PLAN);
-    if (this.#scratch.length < entries) this.#scratch = new Float64Array(Math.max(entries, this.#scratch.length * 2));
-    let words = plan;
-    if (entries <= SMALL_PLAN) {
+    let err: number;
+    let ns: Float64Array;
+    if (entries <= BLOCK_PLAN_ENTRIES) {
       this.#smallPlan.set(plan);
-      words = this.#smallPlan;
+      err = this.#runSmallPlan(op === 'map', entries);
+      ns = this.#smallNs;
+    } else {
+      if (this.#scratch.length < entries) this.#scratch = new Float64Array(Math.max(entries, this.#scratch.length * 2));
+      err = this.#runPlan(op === 'map', plan, entries, this.#scratch);
+      ns = this.#scratch;
     }
-    const err = this.#runPlan(op === 'map', words, entries, this.#scratch);
     if (err === SPACE_CLOSED) throw this.#failed(err, Op.PLAN, () => ({}));
     const st = this.#status;
     return {
-      ns: this.#scratch.slice(0, st[3]!),
+      ns: ns.slice(0, st[3]!),
       completed: st[0]!, failedIndex: st[1]!, errno: st[2]!, unmapped: this.#words[4]!, simulated: false,
     };
   }

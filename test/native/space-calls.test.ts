@@ -32,9 +32,9 @@ function raw(): Raw {
 }
 
 describe('the block', () => {
-  it('is 80 bytes: entry, unmapped, a reserved word, then the status as doubles', () => {
+  it('is 720 bytes: entry, unmapped, a reserved word, the status as doubles, a 16-entry plan and its times', () => {
     const { calls, words, space } = raw();
-    expect(calls.block.byteLength).toBe(80);
+    expect(calls.block.byteLength).toBe(720);
     words.set([0x1000n, 0x10000n, 2n * PAGE, 3n]);
     expect(calls.map()).toBe(0);
     expect(space.trackedMappings).toBe(1);
@@ -96,6 +96,24 @@ describe('checks the addon keeps for itself', () => {
   });
 });
 
+describe('runSmallPlan: a plan in the block itself', () => {
+  it('runs the block\'s first count entries, times into the block, and refuses more than it holds', () => {
+    const { calls, space, status } = raw();
+    const plan = new BigUint64Array(calls.block, 80, 64);
+    const ns = new Float64Array(calls.block, 592, 16);
+    for (let k = 0; k < 3; k++) plan.set([0x1000n, 0x10000n + BigInt(k) * PAGE, PAGE, 3n], k * 4);
+    expect(calls.runSmallPlan(true, 3)).toBe(0);
+    expect(Array.from(status)).toEqual([3, -1, 0, 3]);
+    expect(Array.from(ns.subarray(0, 3)).every((t) => t > 0)).toBe(true);
+    expect(space.trackedMappings).toBe(3);
+    expect(() => calls.runSmallPlan(true, 17)).toThrow(RangeError);
+    plan[3] = 4n;
+    expect(() => calls.runSmallPlan(true, 1)).toThrow(/flags/);
+    expect(calls.runSmallPlan(false, 3)).toBe(0);
+    expect(space.trackedMappings).toBe(0);
+  });
+});
+
 describe('after the space', () => {
   it('every call answers SPACE_CLOSED once it is closed, and runs nothing', () => {
     const { calls, words, space, status } = raw();
@@ -105,6 +123,7 @@ describe('after the space', () => {
     expect(calls.map()).toBe(SPACE_CLOSED);
     expect(calls.unmap()).toBe(SPACE_CLOSED);
     expect(calls.runPlan(true, new BigUint64Array(4), 1, new Float64Array(1))).toBe(SPACE_CLOSED);
+    expect(calls.runSmallPlan(true, 1)).toBe(SPACE_CLOSED);
     expect(Array.from(status)).toEqual([7, 7, 7, 7]);
   });
 
