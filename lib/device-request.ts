@@ -46,7 +46,11 @@ export interface DeviceRequestOptions {
   /**
    * Release the device on the first request no listener prevented: close its
    * interrupts, BAR views and fd (Device.release()), so the kernel's removal
-   * completes. DMA mappings belong to the container or IOAS and stay. Default false.
+   * completes. DMA mappings belong to the container and stay while it has
+   * another group; when the removed device was the last of the container's
+   * last group, the kernel itself detaches the group and releases the
+   * container's IOMMU with every mapping (vfio_device_remove_group() ->
+   * vfio_group_detach_container()). Default false.
    */
   release?: boolean;
 }
