@@ -118,6 +118,21 @@ void Container::RequireOpen(Napi::Env env, const char* op) const {
   if (closed()) ThrowClosed(env, op, "the container");
 }
 
+// The kernel drops a container's IOMMU, and every mapping with it, when its
+// last group is detached, which it also does by itself when the last device of
+// that group is removed (vfio_device_remove_group -> vfio_group_detach_container).
+// Every IOMMU ioctl then fails with vfio_fops_unl_ioctl's default EINVAL, which
+// the map and unmap hints would blame on alignment; GET_INFO failing the same
+// way tells the two apart (only on this error path).
+const char* Container::LostIommuHint(int err) const {
+  if (err != EINVAL || !iommuSet_) return nullptr;
+  vfio_iommu_type1_info info{};
+  info.argsz = sizeof info;
+  if (kernel::IommuGetInfo(fd_, &info) != EINVAL) return nullptr;
+  return "the container has no IOMMU any more: its last group was detached (by the kernel when the group's last "
+         "device was removed: hot-unplug or unbind), and its mappings went with it";
+}
+
 void Container::GroupAttached(Group* g) {
   groups_.insert(g);
 }
@@ -225,7 +240,9 @@ Napi::Value Container::Map(const Napi::CallbackInfo& info) {
   };
   // A range that wraps 2^64 is refused here with the kernel's own errno.
   if (RangeWraps(iova, size) || RangeWraps(vaddr, size)) ThrowErrno(env, EINVAL, "VFIO_IOMMU_MAP_DMA", args());
-  if (int err = kernel::MapDma(fd_, vaddr, iova, size, flags)) ThrowErrno(env, err, "VFIO_IOMMU_MAP_DMA", args());
+  if (int err = kernel::MapDma(fd_, vaddr, iova, size, flags)) {
+    ThrowErrno(env, err, "VFIO_IOMMU_MAP_DMA", args(), LostIommuHint(err));
+  }
   books_.Mapped(iova, size, data_->BuffersOverlapping(vaddr, size));
   return env.Undefined();
 }
@@ -238,7 +255,7 @@ Napi::Value Container::Unmap(const Napi::CallbackInfo& info) {
   if (RangeWraps(iova, size)) ThrowErrno(env, EINVAL, "VFIO_IOMMU_UNMAP_DMA", RangeArgs(env, iova, size));
   uint64_t gone = 0;
   if (int err = kernel::UnmapDma(fd_, iova, size, 0, &gone)) {
-    ThrowErrno(env, err, "VFIO_IOMMU_UNMAP_DMA", RangeArgs(env, iova, size));
+    ThrowErrno(env, err, "VFIO_IOMMU_UNMAP_DMA", RangeArgs(env, iova, size), LostIommuHint(err));
   }
   books_.Unmapped(iova, size);
   return Big(env, gone);
@@ -249,7 +266,8 @@ Napi::Value Container::UnmapAll(const Napi::CallbackInfo& info) {
   RequireOpen(env, "VFIO_IOMMU_UNMAP_DMA");
   uint64_t gone = 0;
   if (int err = kernel::UnmapDmaAll(fd_, &gone)) {
-    ThrowErrno(env, err, "VFIO_IOMMU_UNMAP_DMA", ErrorArgs(env, {{"flags", Napi::String::New(env, "ALL")}}));
+    ThrowErrno(env, err, "VFIO_IOMMU_UNMAP_DMA", ErrorArgs(env, {{"flags", Napi::String::New(env, "ALL")}}),
+               LostIommuHint(err));
   }
   books_.Clear();
   return Big(env, gone);

@@ -60,6 +60,8 @@ class Container : public Napi::ObjectWrap<Container>, public PlanTarget {
 
  private:
   void RequireOpen(Napi::Env env, const char* op) const;
+  // The hint for an EINVAL from a map or unmap when the container has lost its IOMMU; nullptr otherwise.
+  const char* LostIommuHint(int err) const;
 
   Napi::Value ApiVersion(const Napi::CallbackInfo& info);
   Napi::Value CheckExtension(const Napi::CallbackInfo& info);

@@ -206,6 +206,7 @@ describe.skipIf(skip !== null)(`device removal while in use (${skip ?? `${bdf}, 
       unmap = err;
     }
     expect(unmap).toMatchObject({ errno: Errno.EINVAL });
+    expect((unmap as VfioError).hint).toMatch(/no IOMMU any more/);
     grp.close();
     container.close();
     buffer.close();
