@@ -252,6 +252,13 @@ export interface Device extends Disposable {
   irqs(kind: IrqKind, opts?: IrqOptions): IrqSet;
   reset(): void;
   close(): void;
+  /**
+   * close(), for a reason the user did not choose (lib/device-request.ts: the
+   * kernel asked for the device back): every later call then throws a
+   * VfioError ENODEV naming `reason`, instead of the EBADF of a closed device.
+   * Harmless on a closed device (the reason is kept only if it was open).
+   */
+  release(reason: string): void;
 }
 
 export interface DmaBufferOptions {

@@ -10,6 +10,10 @@ export {
   IrqEvent, IrqIndex, IrqSet, IrqVector,
   type IrqKind, type IrqOptions, type IrqWaitOptions,
 } from './irq.js';
+export {
+  DeviceRequestEvent, DeviceRequestWatch, REQUEST_RELEASE_REASON, releasedError, requestSupported, watchRequests,
+  type DeviceRequestOptions,
+} from './device-request.js';
 
 export {
   defineRegisters, openRegisters, RegisterBlock,

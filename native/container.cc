@@ -71,6 +71,7 @@ void Container::Init(Napi::Env env, AddonData* data) {
       Method<Container, &Container::SetIommu>(env, "setIommu"),
       Method<Container, &Container::IommuInfo>(env, "iommuInfo"),
       Method<Container, &Container::SpaceCalls>(env, "spaceCalls"),
+      Method<Container, &Container::GetLostIommuHint>(env, "lostIommuHint"),
       Method<Container, &Container::UnmapAll>(env, "unmapAll"),
       Method<Container, &Container::UnmapWithDirty>(env, "unmapWithDirty"),
       Method<Container, &Container::DirtyStart>(env, "dirtyStart"),
@@ -114,6 +115,30 @@ Napi::Value Container::Open(const Napi::CallbackInfo& info) {
 void Container::RequireOpen(Napi::Env env, const char* op) const {
   if (closed()) ThrowClosed(env, op, "the container");
   if (Busy()) ThrowBusy(env, op);
+}
+
+// The kernel drops a container's IOMMU, and every mapping with it, when its
+// last group is detached, which it also does by itself when the last device of
+// that group is removed (vfio_device_remove_group -> vfio_group_detach_container).
+// Every IOMMU ioctl then fails with vfio_fops_unl_ioctl's default EINVAL, which
+// the map and unmap hints would blame on alignment; GET_INFO failing the same
+// way tells the two apart (only on this error path).
+const char* Container::LostIommuHint(int err) const {
+  if (err != EINVAL || !iommuSet_) return nullptr;
+  vfio_iommu_type1_info info{};
+  info.argsz = sizeof info;
+  if (kernel::IommuGetInfo(fd_, &info) != EINVAL) return nullptr;
+  return "the container has no IOMMU any more: its last group was detached (by the kernel when the group's last "
+         "device was removed: hot-unplug or unbind), and its mappings went with it";
+}
+
+// lostIommuHint(errno) -> string | null: for the errors lib/native/space.ts
+// makes from the hot calls' errnos (a map or unmap that failed).
+Napi::Value Container::GetLostIommuHint(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (closed()) return env.Null();
+  const char* hint = LostIommuHint(static_cast<int>(ArgU32(info, 0, "errno")));
+  return hint ? Napi::String::New(env, hint) : env.Null();
 }
 
 void Container::GroupAttached(Group* g) {
@@ -215,7 +240,8 @@ Napi::Value Container::UnmapAll(const Napi::CallbackInfo& info) {
   RequireOpen(env, "VFIO_IOMMU_UNMAP_DMA");
   uint64_t gone = 0;
   if (int err = kernel::UnmapDmaAll(fd_, &gone)) {
-    ThrowErrno(env, err, "VFIO_IOMMU_UNMAP_DMA", ErrorArgs(env, {{"flags", Napi::String::New(env, "ALL")}}));
+    ThrowErrno(env, err, "VFIO_IOMMU_UNMAP_DMA", ErrorArgs(env, {{"flags", Napi::String::New(env, "ALL")}}),
+               LostIommuHint(err));
   }
   books_.Clear();
   return Big(env, gone);

@@ -64,6 +64,8 @@ class Container : public Napi::ObjectWrap<Container>, public PlanTarget {
 
  private:
   void RequireOpen(Napi::Env env, const char* op) const;
+  // The hint for an EINVAL from a map or unmap when the container has lost its IOMMU; nullptr otherwise.
+  const char* LostIommuHint(int err) const;
 
   Napi::Value ApiVersion(const Napi::CallbackInfo& info);
   Napi::Value CheckExtension(const Napi::CallbackInfo& info);
@@ -75,6 +77,7 @@ class Container : public Napi::ObjectWrap<Container>, public PlanTarget {
   Napi::Value DirtyStop(const Napi::CallbackInfo& info);
   Napi::Value DirtyGet(const Napi::CallbackInfo& info);
   Napi::Value SpaceCalls(const Napi::CallbackInfo& info);
+  Napi::Value GetLostIommuHint(const Napi::CallbackInfo& info);
   Napi::Value RunPlanCycles(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value GetClosed(const Napi::CallbackInfo& info);

@@ -73,7 +73,12 @@ void Group::CloseDevices() noexcept {
 
 int Group::UnsetNow() noexcept {
   if (!container_) return 0;
-  if (int err = kernel::GroupUnsetContainer(fd_)) return err;
+  // EINVAL: the group has no container any more (vfio_group_ioctl_unset_container:
+  // !vfio_group_has_iommu). The kernel detached it itself: the group's last
+  // device was removed (hot-unplug, unbind) and vfio_device_remove_group()
+  // called vfio_group_detach_container(), which released the IOMMU with its
+  // mappings if this was the container's last group. Our books follow.
+  if (int err = kernel::GroupUnsetContainer(fd_); err != 0 && err != EINVAL) return err;
   Container* c = container_;
   container_ = nullptr;
   c->GroupDetached(this);

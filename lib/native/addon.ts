@@ -15,6 +15,8 @@ export interface NativeContainer {
   /** Raw VFIO_IOMMU_GET_INFO reply, capability chain included. */
   iommuInfo(): ArrayBuffer;
   spaceCalls: NativeSpaceHandle['spaceCalls'];
+  /** The hint for a failed map or unmap's errno when the container has lost its IOMMU (its last group detached), else null. */
+  lostIommuHint(errno: number): string | null;
   unmapAll(): bigint;
   unmapWithDirty(iova: bigint, size: bigint, pageSize: bigint): { unmapped: bigint; bitmap: BigUint64Array };
   dirtyStart(): void;

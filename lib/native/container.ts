@@ -14,12 +14,13 @@ const VFIO_TYPE1v2_IOMMU = 3;
 
 const handles = new Handles<NativeContainer>();
 
-const CONTAINER_NAMES: SpaceNames = {
+const containerNames = (n: NativeContainer): SpaceNames => ({
   map: Op.MAP_DMA,
   unmap: Op.UNMAP_DMA,
   mapArgs: (m, prot) => ({ vaddr: m.vaddr, iova: m.iova, size: m.size, flags: prot }),
   what: 'the container',
-};
+  explain: (err) => n.lostIommuHint(err),
+});
 
 /** The addon object behind a Container this backend made, or undefined. */
 export function nativeContainerOf(c: unknown): NativeContainer | undefined {
@@ -28,7 +29,7 @@ export function nativeContainerOf(c: unknown): NativeContainer | undefined {
 
 export class NativeBackendContainer extends NativeSpace<NativeContainer> implements Container {
   constructor(addon: NativeAddon, n: NativeContainer) {
-    super(addon, n, CONTAINER_NAMES);
+    super(addon, n, containerNames(n));
     handles.set(this, n);
   }
 

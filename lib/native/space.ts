@@ -19,6 +19,8 @@ export interface SpaceNames {
   mapArgs(m: DmaMapping, prot: number): VfioErrorArgs;
   /** "the container", "the IOAS": the closed error's hint. */
   what: string;
+  /** A hint for a failed map or unmap that only the space can give (asked on the error path only). */
+  explain?(err: number): string | null;
 }
 
 const BUSY_HINT = 'a plan is running on this space (runPlanAsync): await it, or abort it';
@@ -181,7 +183,7 @@ export abstract class NativeSpace<N extends NativeSpaceHandle> implements DmaSpa
 
   #failed(err: number, op: string, args: () => VfioErrorArgs): VfioError {
     if (err === SPACE_CLOSED) return new VfioError(Errno.EBADF, op, {}, `${this.#names.what} is closed`);
-    return new VfioError(err, op, args());
+    return new VfioError(err, op, args(), this.#names.explain?.(err) ?? undefined);
   }
 }
 

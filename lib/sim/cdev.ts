@@ -123,6 +123,10 @@ export class SimCdevDevice implements CdevDevice {
     this.#dev.reset();
   }
 
+  release(reason: string): void {
+    this.#dev.release(reason);
+  }
+
   close(): void {
     this.#dev.close();
   }

@@ -9,6 +9,7 @@ import {
 import { Errno, VfioError } from '../errors.js';
 import type { IrqKind, IrqOptions, IrqSet } from '../irq.js';
 import { toU32, toU64 } from '../seam/args.js';
+import { releasedError } from '../device-request.js';
 import { closedError } from './args.js';
 import { EDU_BAR0_SIZE, EduRegisters, eduConfigSpace, type DmaPort } from './edu.js';
 import { SimIrqController } from './irq.js';
@@ -47,6 +48,8 @@ export class SimDevice implements Device {
   /** mmap() is plain memory here: register side effects happen only through read()/write(). */
   readonly mmapLive = false;
   #closed = false;
+  /** Why release() closed it; null while open or after a plain close(). */
+  #released: string | null = null;
   readonly #parent: SimDeviceParent;
   readonly #regs = new EduRegisters();
   #config = eduConfigSpace();
@@ -56,6 +59,8 @@ export class SimDevice implements Device {
   // virtual config space: the bit read back through region 7 is the one user
   // space wrote, not this one (vfio_pci_config.c virtualizes the MSI capability).
   #msiEnabled = false;
+  /** simulateRemoval() in progress: what close() ends. */
+  #removal: { timer: ReturnType<typeof setTimeout>; requests: number; done(n: number): void } | null = null;
 
   /** @internal SimGroup.openDevice() constructs these. */
   constructor(name: string, parent: SimDeviceParent) {
@@ -189,6 +194,7 @@ export class SimDevice implements Device {
   }
 
   irqs(kind: IrqKind, opts?: IrqOptions): IrqSet {
+    if (this.#released !== null) this.#live('VFIO_DEVICE_SET_IRQS');
     return this.#irqs.open(kind, opts);
   }
 
@@ -208,6 +214,49 @@ export class SimDevice implements Device {
     for (const ab of this.#mmaps) structuredClone(ab, { transfer: [ab] });
     this.#mmaps = [];
     this.#parent.onClose(this);
+    const removal = this.#removal;
+    this.#removal = null;
+    if (removal) {
+      clearTimeout(removal.timer);
+      removal.done(removal.requests);
+    }
+  }
+
+  /**
+   * Sim only: the device is being removed (hot-unplug, or unbound from
+   * vfio-pci) while open, as vfio_unregister_group_dev() does it: a request
+   * now (vfio_pci_core_request(), the 'req' index), then one every
+   * `intervalMs` (the kernel: 10 s) until the device closes. Resolves with the
+   * number of requests made, once it has closed. The timer does not keep the
+   * process alive.
+   */
+  simulateRemoval(opts: { intervalMs?: number } = {}): Promise<number> {
+    const intervalMs = opts.intervalMs ?? 10_000;
+    if (typeof intervalMs !== 'number' || !(intervalMs > 0)) throw new RangeError('intervalMs must be a number > 0');
+    if (this.#closed) return Promise.resolve(0);
+    if (this.#removal) throw new Error(`${this.name} is already being removed`);
+    return new Promise<number>((resolve) => {
+      const removal = {
+        timer: undefined as unknown as ReturnType<typeof setTimeout>,
+        requests: 0,
+        done: resolve,
+      };
+      const ask = (): void => {
+        this.#irqs.request();
+        removal.requests++;
+        removal.timer = setTimeout(ask, intervalMs);
+        removal.timer.unref?.();
+      };
+      this.#removal = removal;
+      ask();
+    });
+  }
+
+  release(reason: string): void {
+    if (typeof reason !== 'string') throw new TypeError('reason must be a string');
+    if (this.#closed) return;
+    this.#released = reason;
+    this.close();
   }
 
   [Symbol.dispose](): void {
@@ -215,6 +264,7 @@ export class SimDevice implements Device {
   }
 
   #live(op: string): void {
+    if (this.#released !== null) throw releasedError(op, this.name, this.#released);
     if (this.#closed) throw closedError(op);
   }
 

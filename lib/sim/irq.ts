@@ -122,6 +122,18 @@ export class SimIrqController {
     if (rising) this.#intxHandler();
   }
 
+  /**
+   * vfio_pci_core_request(): the kernel wants the device back; signals the
+   * request eventfd if user space gave one (false when it gave none: the
+   * kernel then only logs "No device request channel registered").
+   */
+  request(): boolean {
+    const fd = this.#triggers.get(REQ)?.[0];
+    if (!fd) return false;
+    fd.signal();
+    return true;
+  }
+
   /** vfio_pci_core_close_device() -> vfio_pci_core_disable(): every index off; each set hears EBADF. */
   deviceClosed(): void {
     for (const index of [...this.#triggers.keys()]) this.#teardown(index);

@@ -71,6 +71,8 @@ say "hugepages: $(cat /proc/sys/vm/nr_hugepages), THP: $(cat /sys/kernel/mm/tran
 
 group=
 bdf=
+hot_bdf=
+hot_group=
 if [ "$HIL_KERNEL_KIND" = built-noiommu ]; then
   # Booted without VT-d so the IOMMUFD_TEST mock domain is the only IOMMU:
   # edu has no IOMMU group, so nothing to bind; the tests use /dev/iommu only.
@@ -85,12 +87,22 @@ else
     ls /sys/class/iommu 2>/dev/null | grep -q dmar || die "intel-iommu is not active (no /sys/class/iommu/dmar*)"
   fi
 
+  # Two edus: the test device on the root bus (/sys/devices/pci0000:00/<bdf>),
+  # and the hot-plug one behind a PCIe root port (a path one bridge deeper),
+  # which only test/hil/device-removal uses: it binds it and has it unplugged.
   for dev in /sys/bus/pci/devices/*; do
     if [ "$(cat "$dev/vendor")" = $EDU_VENDOR ] && [ "$(cat "$dev/device")" = $EDU_DEVICE ]; then
-      bdf=${dev##*/}
+      parent=$(readlink -f "$dev/..")
+      case ${parent##*/} in
+        pci[0-9a-f]*:[0-9a-f]*) bdf=${dev##*/} ;;
+        *) hot_bdf=${dev##*/} ;;
+      esac
     fi
   done
-  [ -n "$bdf" ] || die "no edu device ($EDU_VENDOR:$EDU_DEVICE) on the PCI bus"
+  [ -n "$bdf" ] || die "no edu device ($EDU_VENDOR:$EDU_DEVICE) on the root PCI bus"
+  [ -n "$hot_bdf" ] || die "no hot-plug edu device behind a PCIe root port (run.sh adds one as '$HIL_HOTPLUG_ID')"
+  hot_group=$(readlink "/sys/bus/pci/devices/$hot_bdf/iommu_group")
+  hot_group=${hot_group##*/}
   dev=/sys/bus/pci/devices/$bdf
   echo vfio-pci >"$dev/driver_override"
   [ -e "$dev/driver" ] && echo "$bdf" >"$dev/driver/unbind"
@@ -101,6 +113,9 @@ else
   group=${group##*/}
   [ -c "/dev/vfio/$group" ] || die "/dev/vfio/$group missing"
   say "edu $bdf -> vfio-pci, IOMMU group $group$([ -e /dev/iommu ] && echo ', /dev/iommu present')"
+  # Left unbound: only test/hil/device-removal hands it to vfio-pci, so every
+  # other test sees one vfio-pci edu, as before.
+  say "hot-plug edu $hot_bdf ('$HIL_HOTPLUG_ID', IOMMU group $hot_group, unbound); hotplug slots: $(cat /sys/bus/pci/slots/*/address 2>/dev/null | tr '\n' ' ')"
 fi
 
 # The chroot sees the guest's kernel interfaces, not the host's. /tmp needs
@@ -110,6 +125,13 @@ mount -o bind /dev /host/dev || die "bind /dev"
 mount -t proc proc /host/proc || die "mount /host/proc"
 mount -t sysfs sys /host/sys || die "mount /host/sys"
 mount -t debugfs debugfs /host/sys/kernel/debug 2>/dev/null
+# The tests ask the host to unplug a device by writing a file here (run.sh's
+# unplug-relay.mjs turns it into QMP device_del); /out itself stays outside the chroot.
+unplug_dir=
+if [ -d /out/unplug ]; then
+  unplug_dir=/run/node-vfio-hil-unplug
+  mkdir -p "/host$unplug_dir" && mount -o bind /out/unplug "/host$unplug_dir" || die "bind the unplug directory"
+fi
 
 ready=$(uptime_s)
 echo "HIL-READY uptime=${ready}s"
@@ -119,7 +141,9 @@ echo "HIL-READY uptime=${ready}s"
 in_checkout() {
   chroot /host /bin/sh -c 'cd "$0" && exec "$@"' "$HIL_REPO" \
     /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="${HIL_HOME:-/tmp}" TMPDIR=/tmp CI=1 TERM=dumb "${HIL_COLOR:-NO_COLOR=1}" \
-    VFIO_HIL=1 VFIO_HIL_KERNEL="${HIL_KERNEL_KIND:-debian}" VFIO_HIL_IOMMU="${HIL_IOMMU:-intel}" VFIO_TEST_GROUP="$group" VFIO_TEST_DEVICE="$bdf" VFIO_HIL_CACHE=/tmp/vite-hil "$@"
+    VFIO_HIL=1 VFIO_HIL_KERNEL="${HIL_KERNEL_KIND:-debian}" VFIO_HIL_IOMMU="${HIL_IOMMU:-intel}" VFIO_TEST_GROUP="$group" VFIO_TEST_DEVICE="$bdf" \
+    VFIO_TEST_HOTPLUG_DEVICE="$hot_bdf" VFIO_TEST_HOTPLUG_GROUP="$hot_group" VFIO_HIL_HOTPLUG_ID="$HIL_HOTPLUG_ID" \
+    VFIO_HIL_UNPLUG_DIR="$unplug_dir" VFIO_HIL_CACHE=/tmp/vite-hil "$@"
 }
 # Through a pipe, not straight to the serial tty: vitest then writes a plain
 # log (no cursor movement) that reads well in CI and in console.log.

@@ -118,6 +118,9 @@ qemu_version=$(qemu-system-x86_64 --version | head -n1)
 hil_log "qemu:   $qemu_version"
 hil_log "node:   $node_bin $("$node_bin" --version)"
 
+# QEMU's id for the hot-plug edu; the only device the guest may have unplugged.
+hotplug_id=edu_hot
+
 shq() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 declare -A boot_s=() tests_s=() result=()
 runs=()
@@ -145,6 +148,9 @@ boot_kernel() {
     printf 'HIL_KERNEL_KIND=%s\n' "$kind"
     # The emulated IOMMU: intel (VT-d), amd (AMD-Vi) or none (built-noiommu).
     printf 'HIL_IOMMU=%s\n' "$iommu_kind"
+    # The QEMU id of the hot-plug edu (behind a PCIe root port), which the
+    # guest may ask to have unplugged (test/hil/device-removal).
+    printf 'HIL_HOTPLUG_ID=%s\n' "$hotplug_id"
     # Colours for a terminal; plain text for CI logs (and the saved console log).
     if [[ -n ${FORCE_COLOR:-} || ( -t 1 && -z ${NO_COLOR:-} ) ]]; then
       printf 'HIL_COLOR=FORCE_COLOR=1\n'
@@ -197,6 +203,13 @@ boot_kernel() {
     # virtio-pci (and on debian virtio_rng) bound; each test binds it to
     # vfio-pci itself and gives it back.
     -device virtio-rng-pci
+    # A second edu in a hot-plug slot, for test/hil/device-removal alone: the
+    # guest leaves it unbound, the test binds it and asks (unplug-relay.mjs
+    # below) for QMP device_del while it holds it open. Last on the command
+    # line, so the devices above keep their slots.
+    -device pcie-root-port,id=hil_rp_hot,chassis=1,slot=1
+    -device "edu,bus=hil_rp_hot,id=$hotplug_id"
+    -qmp "unix:$run/qmp.sock,server=on,wait=off"
     -virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap
     -virtfs "local,path=$run,mount_tag=out,security_model=none"
     -kernel "${image[$kind]}"
@@ -221,6 +234,14 @@ boot_kernel() {
     done
   }
 
+  # The guest's unplug requests: files in $run/unplug (9p), turned into QMP
+  # device_del by a helper that lives as long as this boot. Its lines go to the
+  # terminal and the console log.
+  mkdir "$run/unplug"
+  "$node_bin" "$HIL_DIR/unplug-relay.mjs" "$run/unplug" "$run/qmp.sock" "$hotplug_id" \
+    2> >(while IFS= read -r line; do printf '%s\n' "$line" >&2; printf '%s\n' "$line" >>"$log"; done) &
+  local relay_pid=$!
+
   local start end qemu_rc rc marker
   start=$(hil_now)
   interrupted=
@@ -231,6 +252,8 @@ boot_kernel() {
   # instead of leaving it running until the timeout.
   timeout --foreground --kill-after=10 "$timeout_s" "${qemu[@]}" </dev/null 2>&1 | relay
   qemu_rc=${PIPESTATUS[0]}
+  kill "$relay_pid" 2>/dev/null
+  wait "$relay_pid" 2>/dev/null
   set -e
   end=$(hil_now)
 

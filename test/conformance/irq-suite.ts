@@ -5,6 +5,7 @@
 // awaited as an interrupt.
 import { afterEach, describe, expect, it } from 'vitest';
 import { PciRegion, PROT_RW, SZ_4K, type Device } from '../../lib/backend.js';
+import { DeviceRequestEvent, requestSupported, watchRequests } from '../../lib/device-request.js';
 import { Errno, VfioError } from '../../lib/errors.js';
 import type { IrqVector } from '../../lib/irq.js';
 import type { ConformanceFixture } from './fixture.js';
@@ -80,6 +81,80 @@ export function defineIrqConformance(fx: ConformanceFixture): void {
     const settle = () => new Promise((r) => setTimeout(r, quietMs));
     return { backend, container, group, device, quiet, settle };
   }
+
+  // The request interrupt through the kernel's loopback (ACTION_TRIGGER with
+  // DATA_NONE on VFIO_PCI_REQ_IRQ_INDEX signals it as vfio_pci_core_request()
+  // would): the event and the release, without removing the device
+  // (test/hil/device-removal does that, once per boot).
+  describe(`device requests (${fx.label})`, () => {
+    it('a request is a cancelable event; without release the device stays open', async () => {
+      const { device } = open();
+      expect(requestSupported(device)).toBe(true);
+      const watch = watchRequests(device);
+      cleanups.push(() => watch.stop());
+      const seen: DeviceRequestEvent[] = [];
+      watch.addEventListener('request', (e) => seen.push(e as DeviceRequestEvent));
+      const first = watch.next({ timeoutMs: 5_000 });
+      watch.vector.trigger();
+      expect(await first).toBe(1n);
+      expect(seen).toHaveLength(1);
+      expect(seen[0]).toMatchObject({ count: 1n, total: 1n, cancelable: true });
+      expect(watch.total).toBe(1n);
+      expect(device.closed).toBe(false);
+      expect(watch.released).toBe(false);
+      expect(device.info().isPci).toBe(true);
+      watch.stop();
+      expect(watch.stopped).toBe(true);
+      await expect(watch.next()).rejects.toMatchObject({ errno: Errno.EBADF });
+      expect(device.closed).toBe(false);
+      // The index is free again.
+      const again = watchRequests(device);
+      again.stop();
+    });
+
+    it('release: true closes the device on the first request not prevented; later calls say why (ENODEV)', async () => {
+      const { backend, container, device } = open();
+      const buf = backend.allocBuffer({ size: SZ_4K, backing: '4k', prefault: true });
+      cleanups.unshift(() => buf.close()); // after its container
+      container.map({ vaddr: buf.vaddr, iova: IOVA, size: SZ_4K, prot: PROT_RW });
+      const msi = device.irqs('msi');
+      const msiWait = msi.vectors[0]!.wait();
+      const watch = watchRequests(device, { release: true });
+      let n = 0;
+      watch.addEventListener('request', (e) => {
+        if (++n === 1) e.preventDefault();
+      });
+      const first = watch.next({ timeoutMs: 5_000 });
+      watch.vector.trigger();
+      await first;
+      expect(device.closed).toBe(false);
+      const second = watch.next({ timeoutMs: 5_000 });
+      watch.vector.trigger();
+      // The release closes the vector from inside its own event: next() hears EBADF.
+      await expect(second).rejects.toMatchObject({ errno: Errno.EBADF });
+      expect(n).toBe(2);
+      expect(watch.released).toBe(true);
+      expect(watch.stopped).toBe(true);
+      expect(device.closed).toBe(true);
+      await expect(msiWait).rejects.toMatchObject({ errno: Errno.EBADF });
+      for (const call of [() => device.info(), () => device.read(PciRegion.BAR0, 0n, 4), () => device.irqs('msi')]) {
+        let thrown: unknown;
+        try {
+          call();
+        } catch (err) {
+          thrown = err;
+        }
+        expect(thrown).toBeInstanceOf(VfioError);
+        expect(thrown).toMatchObject({ errno: Errno.ENODEV, code: 'ENODEV', args: { device: device.name } });
+        expect((thrown as VfioError).hint).toMatch(/asked for it back/);
+      }
+      // The mapping is the container's: still there.
+      expect(container.unmap(IOVA, SZ_4K)).toBe(SZ_4K);
+      // Harmless twice, and after a plain close.
+      expect(() => watch.releaseDevice()).not.toThrow();
+      expect(() => device.release('again')).not.toThrow();
+    });
+  });
 
   describe(`interrupts (${fx.label})`, () => {
     it('MSI: one event per write of the raise register, delivered asynchronously', async () => {
