@@ -51,13 +51,21 @@ napi_value Int(napi_env env, int v) {
   return out;
 }
 
+// The space a call may run on, or null with *refusal set: kClosed, or EBUSY
+// while an async plan is in flight (every hot call's first check).
+PlanTarget* Ready(napi_env env, Bond* bond, napi_value* refusal) {
+  PlanTarget* target = bond->Open();
+  if (!target || target->Busy()) *refusal = Int(env, target ? EBUSY : kClosed);
+  return target && !target->Busy() ? target : nullptr;
+}
+
 // One entry (map) or one range (unmap) from the block, untimed: a direct
 // call wants the result, not the figure.
 napi_value OneEntry(napi_env env, napi_callback_info info, bool isMap) {
   Bond* bond = BondOf(env, info, nullptr, nullptr);
-  PlanTarget* target = bond->Open();
-  if (!target) return Int(env, kClosed);
-  if (target->Busy()) return Int(env, EBUSY);
+  napi_value refusal;
+  PlanTarget* target = Ready(env, bond, &refusal);
+  if (!target) return refusal;
   CallBlock& b = bond->block();
   size_t bad;
   if (isMap && !PlanFlagsValid(b.entry, 1, &bad)) {
@@ -99,6 +107,14 @@ struct PlanArgs {
   double* ns = nullptr;
 };
 
+// The map flags' meaning, checked before any entry runs: false with a RangeError thrown.
+bool FlagsChecked(napi_env env, const PlanArgs& a) {
+  size_t bad = 0;
+  if (!a.isMap || PlanFlagsValid(a.plan, a.entries, &bad)) return true;
+  napi_throw_range_error(env, nullptr, "a plan entry's flags may only hold PROT_READ | PROT_WRITE");
+  return false;
+}
+
 // false: an exception is pending.
 bool ArgPlanCall(napi_env env, napi_value* argv, PlanArgs* out) {
   napi_get_value_bool(env, argv[0], &out->isMap);
@@ -113,7 +129,6 @@ bool ArgPlanCall(napi_env env, napi_value* argv, PlanArgs* out) {
     napi_throw_type_error(env, nullptr, "count must be a number");
     return false;
   }
-  size_t bad = 0;
   out->plan = static_cast<const uint64_t*>(planData);
   out->ns = static_cast<double*>(nsData);
   out->entries = count;
@@ -125,11 +140,7 @@ bool ArgPlanCall(napi_env env, napi_value* argv, PlanArgs* out) {
     napi_throw_range_error(env, nullptr, "ns must have a slot per plan entry");
     return false;
   }
-  if (out->isMap && !PlanFlagsValid(out->plan, out->entries, &bad)) {
-    napi_throw_range_error(env, nullptr, "a plan entry's flags may only hold PROT_READ | PROT_WRITE");
-    return false;
-  }
-  return true;
+  return FlagsChecked(env, *out);
 }
 
 // One pass, its outcome in the block's status words.
@@ -152,9 +163,9 @@ napi_value RunPlanCall(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4];  // missing ones read as undefined, and fail the checks
   Bond* bond = BondOf(env, info, &argc, argv);
-  PlanTarget* target = bond->Open();
-  if (!target) return Int(env, kClosed);
-  if (target->Busy()) return Int(env, EBUSY);
+  napi_value refusal;
+  PlanTarget* target = Ready(env, bond, &refusal);
+  if (!target) return refusal;
   PlanArgs a;
   if (!ArgPlanCall(env, argv, &a)) return nullptr;
   return Int(env, RunInto(*bond, *target, a));
@@ -165,14 +176,13 @@ napi_value RunSmallPlanCall(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
   Bond* bond = BondOf(env, info, &argc, argv);
-  PlanTarget* target = bond->Open();
-  if (!target) return Int(env, kClosed);
-  if (target->Busy()) return Int(env, EBUSY);
+  napi_value refusal;
+  PlanTarget* target = Ready(env, bond, &refusal);
+  if (!target) return refusal;
   CallBlock& b = bond->block();
   PlanArgs a;
   uint32_t count = 0;
   napi_get_value_bool(env, argv[0], &a.isMap);
-  size_t bad = 0;
   if (napi_get_value_uint32(env, argv[1], &count) != napi_ok || count > kBlockPlanEntries) {
     napi_throw_range_error(env, nullptr, "count must be a number of entries the block holds (at most 16)");
     return nullptr;
@@ -180,10 +190,7 @@ napi_value RunSmallPlanCall(napi_env env, napi_callback_info info) {
   a.plan = b.plan;
   a.entries = count;
   a.ns = b.ns;
-  if (a.isMap && !PlanFlagsValid(a.plan, a.entries, &bad)) {
-    napi_throw_range_error(env, nullptr, "a plan entry's flags may only hold PROT_READ | PROT_WRITE");
-    return nullptr;
-  }
+  if (!FlagsChecked(env, a)) return nullptr;
   return Int(env, RunInto(*bond, *target, a));
 }
 
@@ -195,9 +202,9 @@ napi_value RunPlanAsyncCall(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value argv[5];
   Bond* bond = BondOf(env, info, &argc, argv);
-  PlanTarget* target = bond->Open();
-  if (!target) return Int(env, kClosed);
-  if (target->Busy()) return Int(env, EBUSY);
+  napi_value refusal;
+  PlanTarget* target = Ready(env, bond, &refusal);
+  if (!target) return refusal;
   PlanArgs a;
   if (!ArgPlanCall(env, argv, &a)) return nullptr;
   napi_valuetype type;
