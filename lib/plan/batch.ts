@@ -160,7 +160,40 @@ function finishMap(space: DmaSpace, plan: Plan, r: PlanResult, room: Headroom | 
 
 export function unmapBatch(space: DmaSpace, plan: Plan, opts: BatchOptions = {}): BatchResult {
   checkPlanShape(plan);
-  const undo = unmapEach(space, plan.entries);
+  return finishUnmap(space, plan, unmapEach(space, plan.entries), opts);
+}
+
+/**
+ * unmapBatch off the event loop: the whole plan on the pool first; past a
+ * failed entry, the rest as unmapBatch goes on (a transient errno retried,
+ * carrying on past failures), so the outcome and the error are the same.
+ * An abort stops it between entries: the BatchError (ECANCELED) lists the
+ * entries still mapped, which an unmap cannot roll back.
+ */
+export async function unmapBatchAsync(space: DmaSpace, plan: Plan, opts: AsyncBatchOptions = {}): Promise<BatchResult> {
+  checkPlanShape(plan);
+  const r = await planAsyncOf(space).run('unmap', plan.entries, { signal: opts.signal });
+  if (r.failedIndex < 0) return finishUnmap(space, plan, { ns: r.ns, simulated: r.simulated, unmapped: r.unmapped, failures: [] }, opts);
+  const at = r.failedIndex;
+  if (r.errno === Errno.ECANCELED) {
+    opts.tracker?.deletePlan(plan.entries.subarray(0, at * PLAN_STRIDE), at);
+    noteUnmapped(space, r.unmapped, at);
+    const left = plan.entries.slice(at * PLAN_STRIDE);
+    throw new BatchError(Errno.ECANCELED, 'UNMAP_DMA plan', plan, at, at, left, [],
+      `stopped by its AbortSignal at entry ${at} of ${plan.count}: the ${at} entries before it were unmapped, `
+      + `the other ${plan.count - at} are still mapped (BatchError.leaked)`);
+  }
+  const rest = unmapEach(space, plan.entries.subarray(at * PLAN_STRIDE));
+  const ns = new Float64Array(plan.count);
+  ns.set(r.ns.subarray(0, at));
+  ns.set(rest.ns, at);
+  return finishUnmap(space, plan, {
+    ns, simulated: rest.simulated, unmapped: r.unmapped + rest.unmapped,
+    failures: rest.failures.map((f) => ({ ...f, index: f.index + at })),
+  }, opts);
+}
+
+function finishUnmap(space: DmaSpace, plan: Plan, undo: UnmapOutcome, opts: BatchOptions): BatchResult {
   if (undo.failures.length === 0) {
     opts.tracker?.deletePlan(plan.entries, plan.count);
     noteUnmapped(space, undo.unmapped, plan.count);

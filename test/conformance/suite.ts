@@ -9,6 +9,7 @@ import {
   type Backend, type Container, type Device, type DmaBuffer, type Group, type IommuInfo, type IommuType,
 } from '../../lib/backend.js';
 import { Errno, VfioError } from '../../lib/errors.js';
+import { planAsyncOf } from '../../lib/seam/capabilities.js';
 import type { ConformanceFixture, FixtureSession, SessionOptions } from './fixture.js';
 import { closeAfterEach } from './cleanups.js';
 
@@ -626,6 +627,27 @@ export function defineConformance(fx: ConformanceFixture): void {
       it('rejects a plan that is not whole entries (RangeError)', () => {
         const e = env();
         expect(() => e.container.runPlan('map', new BigUint64Array(PLAN_STRIDE + 1))).toThrow(RangeError);
+      });
+
+      it('as a promise (planAsyncOf): runPlan\'s result, and ECANCELED before the first entry when already aborted', async () => {
+        const e = env();
+        const buf = e.buffer(4);
+        const iova = e.iova(16n * SZ_4K);
+        const entries = plan([
+          [buf.vaddr, iova, SZ_4K, PROT_RW],
+          [buf.vaddr, iova, SZ_4K, PROT_RW], // overlaps entry 0
+        ]);
+        const run = planAsyncOf(e.container);
+        expect(run.offLoop).toBe(!e.backend.simulated);
+        const r = await run.run('map', entries);
+        expect([r.completed, r.failedIndex, r.errno, r.ns.length]).toEqual([1, 1, Errno.EEXIST, 2]);
+        expect(r.simulated).toBe(e.backend.simulated);
+        const un = await run.run('unmap', entries.subarray(0, PLAN_STRIDE));
+        expect([un.completed, un.failedIndex, un.unmapped]).toEqual([1, -1, SZ_4K]);
+        const cancelled = await run.run('map', entries, { signal: AbortSignal.abort() });
+        expect([cancelled.completed, cancelled.failedIndex, cancelled.errno]).toEqual([0, 0, Errno.ECANCELED]);
+        expect(e.container.unmap(iova, SZ_4K)).toBe(0n);
+        await expect(run.run('map', new BigUint64Array(PLAN_STRIDE + 1))).rejects.toThrow(RangeError);
       });
     });
 

@@ -8,7 +8,7 @@ import { PLAN_STRIDE, PROT_RW } from '../../lib/backend.js';
 import { Errno } from '../../lib/errors.js';
 import type { NativeDmaBuffer, NativeOverheadSpace } from '../../lib/native/addon.js';
 import { NativeOverheadSpaceWrapper } from '../../lib/native/overhead.js';
-import { buildPlan, mapBatchAsync, BatchError } from '../../lib/plan/index.js';
+import { buildPlan, mapBatchAsync, unmapBatchAsync, BatchError } from '../../lib/plan/index.js';
 import { addon, expectVfioError } from './helpers.js';
 
 const PAGE = 4096n;
@@ -155,5 +155,28 @@ describe('mapBatchAsync', () => {
     expect((e as BatchError).completed).toBeGreaterThanOrEqual(0);
     expect((e as BatchError).leaked.length).toBe(0);
     expect(raw.trackedMappings).toBe(0);
+  });
+
+  it('unmapBatchAsync unmaps the plan; an abort says which entries are still mapped', async () => {
+    const { space, raw } = standIn();
+    const b = buffer(64);
+    const info = space.info();
+    const plan = buildPlan(Array.from({ length: 300_000 }, (_, k) => ({ vaddr: b.vaddr + BigInt(k % 64) * PAGE, iova: (1n << 33n) + BigInt(k) * PAGE, size: PAGE })),
+      'per-page', info);
+    await mapBatchAsync(space, plan);
+    expect(raw.trackedMappings).toBe(300_000);
+    const ac = new AbortController();
+    const running = unmapBatchAsync(space, plan, { signal: ac.signal });
+    setImmediate(() => ac.abort());
+    const e = await running.catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(BatchError);
+    const err = e as BatchError;
+    expect(err.code).toBe('ECANCELED');
+    expect(err.leaked.length / PLAN_STRIDE).toBe(300_000 - err.index);
+    expect(raw.trackedMappings).toBe(300_000 - err.index);
+    // What is left unmaps with a plan of its own.
+    const rest = await unmapBatchAsync(space, { ...plan, entries: err.leaked, count: 300_000 - err.index });
+    expect(rest.unmapped).toBe(BigInt(300_000 - err.index) * PAGE);
+    expect([raw.trackedMappings, b.mappings]).toEqual([0, 0]);
   });
 });
