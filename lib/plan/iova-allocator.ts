@@ -48,9 +48,15 @@ export class IovaAllocator {
     info.ranges.forEach((r) => {
       if (r.start > r.last || r.start <= prev || r.last > U64_MAX) throw new RangeError('IOVA ranges must be sorted, disjoint, inclusive and within 64 bits');
       prev = r.last;
-      // Only whole pages inside the range are usable.
+      // Only whole pages inside the range are usable, and never the last page
+      // of the 64-bit space: type1's vfio_unmap_unpin() takes end = iova +
+      // size, which wraps to 0 for a mapping that ends at 2^64, so that
+      // mapping can never be unpinned or unmapped (Linux 6.12; reachable
+      // where the aperture is 64-bit, as on AMD-Vi). One page is the price.
       const start = (r.start + mask) & ~mask;
-      const end = (r.last + 1n) & ~mask;
+      const top = (1n << 64n) - this.pageSize;
+      const whole = (r.last + 1n) & ~mask;
+      const end = whole > top ? top : whole;
       if (end > start) {
         const range = this.ranges.length;
         this.ranges.push({ start, last: end - 1n });
