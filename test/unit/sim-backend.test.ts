@@ -85,13 +85,15 @@ describe('vfio_iommu_type1 edge cases', () => {
     expect(container.unmap(0x10_8000n, SZ_4K)).toBe(buf.size);
   });
 
-  it('6.12 quirk: an unmap range ending exactly at 2^64 matches nothing; UNMAP_ALL still works', () => {
+  it('6.12 quirk: a mapping that ends exactly at 2^64 is found by no unmap, UNMAP_ALL included', () => {
+    // vfio_find_dma_first_node() compares against dma->iova + dma->size, 0 here:
+    // the lane's kernel on AMD-Vi answered UNMAP_ALL with 0 bytes (sim-top-page.test.ts).
     const { sim, container } = attached({ iovaRanges: [{ start: 0n, last: U64_MAX }] });
     const buf = sim.allocBuffer({ size: 2n * SZ_4K, backing: '4k' });
     const iova = U64_MAX - 2n * SZ_4K + 1n;
     container.map({ vaddr: buf.vaddr, iova, size: buf.size });
     expect(container.unmap(iova, buf.size)).toBe(0n);
-    expect(container.unmapAll()).toBe(buf.size);
+    expect(container.unmapAll()).toBe(0n);
   });
 
   it('counts pinned pages against the process even with CAP_IPC_LOCK, and gives them back', () => {
