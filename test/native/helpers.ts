@@ -4,11 +4,20 @@ import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { expect } from 'vitest';
 import { VfioError } from '../../lib/errors.js';
 import { requireAddon } from '../../lib/native/load.js';
-import type { NativeAddon } from '../../lib/native/addon.js';
+import type { NativeAddon, NativeOverheadSpace } from '../../lib/native/addon.js';
+import { NativeOverheadSpaceWrapper } from '../../lib/native/overhead.js';
 
 export const addon: NativeAddon = requireAddon();
 
 export const U64_MAX = (1n << 64n) - 1n;
+
+/** A stand-in DMA space through the seam, and its addon object (for the books); `opened` closes it after the test. */
+export function openStandIn(opened: Array<{ close(): void }>): { space: NativeOverheadSpaceWrapper; raw: NativeOverheadSpace } {
+  const raw = addon.openOverheadSpace();
+  const space = new NativeOverheadSpaceWrapper(addon, raw);
+  opened.push(space);
+  return { space, raw };
+}
 
 /** Runs fn, expects a VfioError with this code (and op, if given); returns it. */
 export function expectVfioError(fn: () => unknown, code: string, op?: string): VfioError {

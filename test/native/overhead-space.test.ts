@@ -6,13 +6,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { PLAN_STRIDE, PROT_RW, type DmaSpace } from '../../lib/backend.js';
 import { Errno } from '../../lib/errors.js';
-import type { NativeContainer, NativeOverheadSpace } from '../../lib/native/addon.js';
+import type { NativeContainer } from '../../lib/native/addon.js';
 import { NativeBackendContainer } from '../../lib/native/container.js';
 import { NativeBackend } from '../../lib/native/index.js';
-import { NativeOverheadSpaceWrapper } from '../../lib/native/overhead.js';
 import { overheadSource } from '../../lib/open.js';
 import { SimBackend } from '../../lib/sim/index.js';
-import { U64_MAX, addon, expectVfioError } from './helpers.js';
+import { U64_MAX, addon, expectVfioError, openStandIn } from './helpers.js';
 
 const PAGE = 4096n;
 const opened: Array<{ close(): void }> = [];
@@ -20,13 +19,7 @@ afterEach(() => {
   for (const o of opened.splice(0)) o.close();
 });
 
-/** A stand-in space through the seam, and its addon object (for the books). */
-function standIn(): { space: NativeOverheadSpaceWrapper; raw: NativeOverheadSpace } {
-  const raw = addon.openOverheadSpace();
-  const space = new NativeOverheadSpaceWrapper(addon, raw);
-  opened.push(space);
-  return { space, raw };
-}
+const standIn = () => openStandIn(opened);
 
 /** A container over /dev/null through the seam: its ioctls answer ENOTTY. */
 function nullContainer(): { space: NativeBackendContainer; raw: NativeContainer } {

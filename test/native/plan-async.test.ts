@@ -6,10 +6,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { PLAN_STRIDE, PROT_RW } from '../../lib/backend.js';
 import { Errno } from '../../lib/errors.js';
-import type { NativeDmaBuffer, NativeOverheadSpace } from '../../lib/native/addon.js';
-import { NativeOverheadSpaceWrapper } from '../../lib/native/overhead.js';
+import type { NativeDmaBuffer } from '../../lib/native/addon.js';
 import { buildPlan, mapBatchAsync, unmapBatchAsync, BatchError } from '../../lib/plan/index.js';
-import { addon, expectVfioError } from './helpers.js';
+import { addon, expectVfioError, openStandIn } from './helpers.js';
 
 const PAGE = 4096n;
 const opened: Array<{ close(): void }> = [];
@@ -18,12 +17,7 @@ afterEach(() => {
   for (const o of opened.splice(0)) o.close();
 });
 
-function standIn(): { space: NativeOverheadSpaceWrapper; raw: NativeOverheadSpace } {
-  const raw = addon.openOverheadSpace();
-  const space = new NativeOverheadSpaceWrapper(addon, raw);
-  opened.push(space);
-  return { space, raw };
-}
+const standIn = () => openStandIn(opened);
 
 function buffer(pages: number): NativeDmaBuffer {
   const b = addon.allocBuffer(BigInt(pages) * PAGE, '4k', 0n, false);
