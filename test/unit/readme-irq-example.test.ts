@@ -1,5 +1,5 @@
 // The README's Interrupts example runs as printed (examples/edu-interrupt.ts),
-// on the sim here and on vfio-pci in the lane when the environment names edu.
+// on the sim in npm test (test/unit is not part of the HIL lane: test/hil/edu-irq drives the same steps there).
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { eduInterrupt } from '../../examples/edu-interrupt.js';
