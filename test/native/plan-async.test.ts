@@ -87,11 +87,11 @@ describe('runPlanAsync', () => {
     const { space, raw } = standIn();
     const b = buffer(16);
     const ac = new AbortController();
-    const running = space.runPlanAsync('map', pagesPlan(b, 400_000), { signal: ac.signal });
+    const running = space.runPlanAsync('map', pagesPlan(b, 200_000), { signal: ac.signal });
     setImmediate(() => ac.abort());
     const r = await running;
     expect(r.errno).toBe(Errno.ECANCELED);
-    expect(r.completed).toBeLessThan(400_000);
+    expect(r.completed).toBeLessThan(200_000);
     expect(r.failedIndex).toBe(r.completed);
     expect(raw.trackedMappings).toBe(r.completed);
     space.unmapAll();
@@ -104,7 +104,7 @@ describe('runPlanAsync', () => {
   it('a buffer under the plan cannot be closed until it is done; closing the space stops the plan and waits', async () => {
     const { space, raw } = standIn();
     const b = buffer(16);
-    const running = space.runPlanAsync('map', pagesPlan(b, 400_000));
+    const running = space.runPlanAsync('map', pagesPlan(b, 200_000));
     expectVfioError(() => b.close(), 'EBUSY');
     space.close(); // returns once the entry under way is done
     expect(space.closed).toBe(true);
@@ -139,9 +139,9 @@ describe('mapBatchAsync', () => {
     expect(before).toBeInstanceOf(BatchError);
     expect((before as BatchError).code).toBe('ECANCELED');
     expect((before as BatchError).message).toMatch(/AbortSignal/);
-    // Aborted while it runs (400,000 entries take far longer than a turn of the loop): unwound.
+    // Aborted while it runs (200,000 entries take far longer than a turn of the loop): unwound.
     const ac = new AbortController();
-    const running = mapBatchAsync(space, buildPlan(requests(400_000), 'per-page', info), { signal: ac.signal });
+    const running = mapBatchAsync(space, buildPlan(requests(200_000), 'per-page', info), { signal: ac.signal });
     setImmediate(() => ac.abort());
     const e = await running.catch((x: unknown) => x);
     expect(e).toBeInstanceOf(BatchError);
@@ -155,10 +155,10 @@ describe('mapBatchAsync', () => {
     const { space, raw } = standIn();
     const b = buffer(64);
     const info = space.info();
-    const plan = buildPlan(Array.from({ length: 300_000 }, (_, k) => ({ vaddr: b.vaddr + BigInt(k % 64) * PAGE, iova: (1n << 33n) + BigInt(k) * PAGE, size: PAGE })),
+    const plan = buildPlan(Array.from({ length: 150_000 }, (_, k) => ({ vaddr: b.vaddr + BigInt(k % 64) * PAGE, iova: (1n << 33n) + BigInt(k) * PAGE, size: PAGE })),
       'per-page', info);
     await mapBatchAsync(space, plan);
-    expect(raw.trackedMappings).toBe(300_000);
+    expect(raw.trackedMappings).toBe(150_000);
     const ac = new AbortController();
     const running = unmapBatchAsync(space, plan, { signal: ac.signal });
     setImmediate(() => ac.abort());
@@ -166,11 +166,11 @@ describe('mapBatchAsync', () => {
     expect(e).toBeInstanceOf(BatchError);
     const err = e as BatchError;
     expect(err.code).toBe('ECANCELED');
-    expect(err.leaked.length / PLAN_STRIDE).toBe(300_000 - err.index);
-    expect(raw.trackedMappings).toBe(300_000 - err.index);
+    expect(err.leaked.length / PLAN_STRIDE).toBe(150_000 - err.index);
+    expect(raw.trackedMappings).toBe(150_000 - err.index);
     // What is left unmaps with a plan of its own.
-    const rest = await unmapBatchAsync(space, { ...plan, entries: err.leaked, count: 300_000 - err.index });
-    expect(rest.unmapped).toBe(BigInt(300_000 - err.index) * PAGE);
+    const rest = await unmapBatchAsync(space, { ...plan, entries: err.leaked, count: 150_000 - err.index });
+    expect(rest.unmapped).toBe(BigInt(150_000 - err.index) * PAGE);
     expect([raw.trackedMappings, b.mappings]).toEqual([0, 0]);
   });
 });
