@@ -101,13 +101,17 @@ export function buildPlan(
   planRuns(out, words, n, info, ranges, existing, skipExisting, maxEntry);
   const skipped = out.skipped;
 
-  const pages = BigInt(out.pages);
+  if (out.pages !== geo.lastPages) {
+    geo.lastPages = out.pages;
+    geo.lastPagesBig = BigInt(out.pages);
+    geo.lastBytesBig = geo.lastPagesBig * units.pageBig;
+  }
   const plan: Plan = {
     strategy,
     entries: out.entries(),
     count: out.count,
-    bytes: pages * units.pageBig,
-    pages,
+    bytes: geo.lastBytesBig,
+    pages: geo.lastPagesBig,
     pageSize: units.pageBig,
     firstRequest: out.firstRequests(),
     lastRequest: out.lastRequests(),
@@ -303,6 +307,10 @@ interface Geometry {
   lasts: bigint[];
   migPageSizes: bigint;
   migMaxBitmap: bigint;
+  /** The last plan's page count and its BigInts (immutable, so shared): repeated single pages make none. */
+  lastPages: number;
+  lastPagesBig: bigint;
+  lastBytesBig: bigint;
 }
 
 // Callers plan again and again against the same IommuInfo; working it out
@@ -334,6 +342,7 @@ function geometryOf(info: IommuInfo): Geometry {
     units, ranges, maxDirtyPages, sizes, maxEntryPages: alignToPages(cap, sizes), pageSizes: info.pageSizes,
     starts: info.ranges.map((r) => r.start), lasts: info.ranges.map((r) => r.last),
     migPageSizes: mig ? mig.pageSizes : -1n, migMaxBitmap: mig ? mig.maxDirtyBitmapSize : -1n,
+    lastPages: 0, lastPagesBig: 0n, lastBytesBig: 0n,
   };
   return lastGeometry;
 }
