@@ -121,8 +121,8 @@ export const SIM_IOMMU_PROFILES = {
       pageSizes: `${AMD_PGSIZES_SRC}; GET_INFO on the lane's Debian 6.12.107 under QEMU 7.2 -device amd-iommu: 0xfff7ffffff000 (issue 17)`,
       iovaRanges: `${AMD_RANGES_SRC}; the same kernel reported 0x0-0xfedfffff, 0xfef00000-0xfcffffffff, 0x10000000000-0xffffffffffffffff (issue 17)`,
       cacheCoherent: AMD_CC_SRC,
-      dirtyTracking: `${AMD_DIRTY_SRC}; QEMU 7.2's amd-iommu does not set HDSup (not checked in the lane: its AMD-Vi boot `
-        + 'runs Debian\'s kernel, which has no iommufd)',
+      dirtyTracking: `${AMD_DIRTY_SRC}; QEMU 7.2's amd-iommu does not set HDSup: the lane's built 6.12.117 kernel on it `
+        + '(--kernel built --iommu amd) reports no IOMMU_HW_CAP_DIRTY_TRACKING and refuses a dirty-tracking HWPT with EOPNOTSUPP',
     },
   },
 } as const satisfies Record<string, Omit<SimIommuProfile, 'name'> & { name: string }>;
