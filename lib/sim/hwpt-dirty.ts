@@ -16,7 +16,8 @@
 // names the kernel function behind each rule.
 import type { DirtyBitmap, HwptDirty, Ioas } from '../backend.js';
 import { Errno, VfioError } from '../errors.js';
-import { checkPageSize, checkRange, U64_MAX } from '../seam/args.js';
+import { checkPageSize, checkRange, toU32, toU64, U64_MAX } from '../seam/args.js';
+import { closedError } from './args.js';
 import { SimIoas } from './ioas.js';
 import type { SimArea } from './iommufd-iopt.js';
 import type { SimIommufd } from './iommufd.js';
@@ -114,10 +115,12 @@ export class SimHwpt {
     this.#dirty.clear();
   }
 
-  /** The areas of the IOAS no longer mapped take their dirty bits with them. */
+  /**
+   * Forgets the bits of areas no longer mapped. Only memory: bits are reached through the live area at an IOVA,
+   * so a dead area's are never read (the same IOVA mapped again is a new area, clean).
+   */
   prune(): void {
-    const live = new Set(this.ioas.iopt.areas());
-    for (const a of this.#dirty.keys()) if (!live.has(a)) this.#dirty.delete(a);
+    for (const a of this.#dirty.keys()) if (this.ioas.iopt.lookup(a.iova, 1n) !== a) this.#dirty.delete(a);
   }
 }
 
@@ -236,13 +239,17 @@ const HW_INFO_TYPE = { 'intel-iommu': 1, 'amd-iommu': 0, selftest: 0xfeedbeef } 
 
 /** The simulated kernel's HWPT and IOMMUFD_TEST calls on one context (what NativeIommufd has for these). */
 export function simIommufdCalls(ctx: SimIommufd): SimIommufdCalls {
+  // As the addon: a closed context first (EBADF), then each argument's type and range (TypeError, RangeError).
   const live = (op: string) => {
-    if (ctx.closed) throw new VfioError(Errno.EBADF, op, {}, 'the iommufd is closed');
+    if (ctx.closed) throw closedError(op);
   };
   return {
     hwptAlloc(devId, ptId, flags) {
       const op = 'IOMMU_HWPT_ALLOC';
       live(op);
+      toU32(devId, 'devId');
+      toU32(ptId, 'ptId');
+      toU32(flags, 'flags');
       const args = { devId, ptId, flags };
       // iommufd_hwpt_alloc(): the device, then the pt object (any type; missing is EINVAL, not ENOENT).
       const dev = deviceOf(ctx, devId, op);
@@ -273,6 +280,8 @@ export function simIommufdCalls(ctx: SimIommufd): SimIommufdCalls {
     hwptSetDirty(hwptId, enable) {
       const op = 'IOMMU_HWPT_SET_DIRTY_TRACKING';
       live(op);
+      toU32(hwptId, 'hwptId');
+      if (typeof enable !== 'boolean') throw new TypeError('enable must be a boolean');
       const h = hwptPaging(ctx, hwptId, op);
       // iopt_set_dirty_tracking(): no dirty_ops; enabling first clears every PTE's dirty bit.
       if (!h.dirtyOps) fail(Errno.EOPNOTSUPP, op, { hwptId, enable }, 'the HWPT was not allocated with DIRTY_TRACKING');
@@ -284,6 +293,17 @@ export function simIommufdCalls(ctx: SimIommufd): SimIommufdCalls {
       const op = 'IOMMU_HWPT_GET_DIRTY_BITMAP';
       live(op);
       const args = { hwptId, iova, length, pageSize, flags };
+      toU32(hwptId, 'hwptId');
+      toU64(iova, 'iova');
+      toU64(length, 'length');
+      toU64(pageSize, 'pageSize');
+      toU32(flags, 'flags');
+      if (pageSize === 0n) throw new RangeError('pageSize must be non-zero');
+      // The addon allocates the whole reply, so it bounds it before the ioctl (native/kernel/bitmap.h).
+      const pages = (length + pageSize - 1n) / pageSize;
+      if ((pages + 63n) / 64n * 8n > DIRTY_BITMAP_BYTES_MAX) {
+        fail(Errno.EINVAL, op, args, 'dirty bitmap past 2^31 pages: ask for a smaller range');
+      }
       // iommufd_hwpt_get_dirty_bitmap()
       if (flags & ~IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR) fail(Errno.EOPNOTSUPP, op, args, `unknown flags 0x${flags.toString(16)}`);
       const h = hwptPaging(ctx, hwptId, op);
@@ -301,7 +321,6 @@ export function simIommufdCalls(ctx: SimIommufd): SimIommufdCalls {
       }
       // iommu_read_and_clear_dirty()
       if (!h.dirtyOps) fail(Errno.EOPNOTSUPP, op, args, 'the HWPT was not allocated with DIRTY_TRACKING');
-      const pages = (length + pageSize - 1n) / pageSize;
       const words = new BigUint64Array(Number((pages + 63n) / 64n));
       // iova_bitmap_alloc(): pgshift = __ffs(page_size); iova_bitmap_set() sets every bit a record touches.
       const shift = BigInt((pageSize & -pageSize).toString(2).length - 1);
@@ -331,6 +350,7 @@ export function simIommufdCalls(ctx: SimIommufd): SimIommufdCalls {
     hwInfo(devId) {
       const op = 'IOMMU_GET_HW_INFO';
       live(op);
+      toU32(devId, 'devId');
       const dev = deviceOf(ctx, devId, op);
       return {
         type: dev.mock ? HW_INFO_TYPE.selftest : HW_INFO_TYPE[ctx.host.options.iommu.driver],
@@ -341,6 +361,7 @@ export function simIommufdCalls(ctx: SimIommufd): SimIommufdCalls {
     destroy(id) {
       const op = 'IOMMU_DESTROY';
       live(op);
+      toU32(id, 'id');
       const o = ctx.object(id);
       if (o === undefined) fail(Errno.ENOENT, op, { id }, `no object with id ${id}`);
       if (o instanceof SimHwpt) {
@@ -360,6 +381,8 @@ export function simIommufdCalls(ctx: SimIommufd): SimIommufdCalls {
     mockDomain(ioasId, devFlags) {
       const op = 'IOMMU_TEST_OP_MOCK_DOMAIN';
       live(op);
+      toU32(ioasId, 'ioasId');
+      toU32(devFlags, 'devFlags');
       if (devFlags & ~(MOCK_FLAGS_DEVICE_NO_DIRTY | MOCK_FLAGS_DEVICE_HUGE_IOVA)) {
         fail(Errno.EINVAL, op, { ioasId, devFlags }, `unknown mock device flags 0x${devFlags.toString(16)}`);
       }
@@ -372,6 +395,8 @@ export function simIommufdCalls(ctx: SimIommufd): SimIommufdCalls {
     mockDomainReplace(stdevId, ptId) {
       const op = 'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE';
       live(op);
+      toU32(stdevId, 'stdevId');
+      toU32(ptId, 'ptId');
       const m = ctx.object(stdevId);
       if (!(m instanceof SimMockDevice) || m.stdevId !== stdevId) fail(Errno.ENOENT, op, { stdevId }, `no mock device ${stdevId}`);
       const pt = ctx.object(ptId);
@@ -397,6 +422,10 @@ export function simIommufdCalls(ctx: SimIommufd): SimIommufdCalls {
     mockDirty(hwptId, iova, length, pageSize, bits) {
       const op = 'IOMMU_TEST_OP_DIRTY';
       live(op);
+      toU32(hwptId, 'hwptId');
+      toU64(iova, 'iova');
+      toU64(length, 'length');
+      toU64(pageSize, 'pageSize');
       if (!(bits instanceof BigUint64Array)) throw new TypeError('bits must be a BigUint64Array');
       if (pageSize === 0n) throw new RangeError('pageSize must be non-zero');
       const max = length / pageSize;
@@ -437,11 +466,6 @@ export function simHwptDirty(ctx: SimIommufd): HwptDirty {
     get: (hwptId, iova, size, pageSize, opts = {}): DirtyBitmap => {
       checkRange(iova, size);
       checkPageSize(pageSize);
-      const op = 'IOMMU_HWPT_GET_DIRTY_BITMAP';
-      const pages = (size + pageSize - 1n) / pageSize;
-      if ((pages + 63n) / 64n * 8n > DIRTY_BITMAP_BYTES_MAX) {
-        fail(Errno.EINVAL, op, { hwptId, iova, length: size, pageSize }, 'dirty bitmap past 2^31 pages: ask for a smaller range');
-      }
       const flags = opts.noClear ? IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR : 0;
       return { pageSize, bits: calls.hwptGetDirty(hwptId, iova, size, pageSize, flags) };
     },

@@ -261,6 +261,30 @@ export function defineHwptDirtyConformance(fx: HwptDirtyFixture): void {
       e.ioas.unmapAll();
     });
 
+    it('bad input: ids that are not u32 numbers, a non-boolean switch, negative addresses are TypeError / RangeError; a bitmap past 2^31 pages EINVAL; a closed context EBADF', () => {
+      const e = tracking();
+      const len = PAGES * SZ_4K;
+      const id = (v: unknown) => v as number;
+      expect(() => e.dirty.get(id('1'), IOVA, len, SZ_4K)).toThrow(TypeError);
+      expect(() => e.dirty.get(-1, IOVA, len, SZ_4K)).toThrow(RangeError);
+      expect(() => e.dirty.get(2 ** 32, IOVA, len, SZ_4K)).toThrow(RangeError);
+      expect(() => e.dirty.get(e.hwpt, -1n, len, SZ_4K)).toThrow(RangeError);
+      expect(() => e.dirty.get(e.hwpt, IOVA, 1n << 64n, SZ_4K)).toThrow(RangeError);
+      expect(() => e.dirty.setTracking(e.hwpt, 1 as unknown as boolean)).toThrow(TypeError);
+      expect(() => e.dirty.setTracking(1.5, true)).toThrow(RangeError);
+      expect(() => e.dirty.destroy(id(null))).toThrow(TypeError);
+      expect(() => e.dirty.supported({ devId: id('x') })).toThrow(TypeError);
+      // The reply the addon allocates is bounded before the ioctl: 2^32 pages of 4 KiB is a 512 MiB bitmap.
+      expectErrno(() => e.dirty.get(e.hwpt, 0n, 1n << 44n, SZ_4K), Errno.EINVAL);
+      e.ioas.unmapAll();
+      e.fd.close();
+      expectErrno(() => e.dirty.get(e.hwpt, IOVA, len, SZ_4K), Errno.EBADF);
+      expectErrno(() => e.dirty.setTracking(e.hwpt, false), Errno.EBADF);
+      expectErrno(() => e.dirty.alloc({ devId: e.mock.idevId }, e.ioas), Errno.EBADF);
+      expectErrno(() => e.dirty.supported({ devId: e.mock.idevId }), Errno.EBADF);
+      expectErrno(() => e.dirty.destroy(e.hwpt), Errno.EBADF);
+    });
+
     it('IOMMU_DESTROY of a HWPT a device is attached to is EBUSY; moved back to the IOAS, it goes, and its id is ENOENT after', () => {
       const e = setup();
       const hwpt = e.dirty.alloc({ devId: e.mock.idevId }, e.ioas);
