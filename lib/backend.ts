@@ -334,10 +334,10 @@ export interface CdevDevice extends Device {
  * over an IOAS, for a device whose IOMMU can do it (IOMMU_GET_HW_INFO).
  */
 export interface HwptDirty {
-  /** IOMMU_GET_HW_INFO: the device's IOMMU reports IOMMU_HW_CAP_DIRTY_TRACKING. */
-  supported(dev: CdevDevice): boolean;
+  /** IOMMU_GET_HW_INFO: the device's IOMMU reports IOMMU_HW_CAP_DIRTY_TRACKING (any iommufd device id: a cdev, an IOMMUFD_TEST mock). */
+  supported(dev: Pick<CdevDevice, 'devId'>): boolean;
   /** IOMMU_HWPT_ALLOC with DIRTY_TRACKING over `ioas` for `dev`; returns the HWPT id (attach it to use it). */
-  alloc(dev: CdevDevice, ioas: Ioas): number;
+  alloc(dev: Pick<CdevDevice, 'devId'>, ioas: Ioas): number;
   /** IOMMU_HWPT_SET_DIRTY_TRACKING. */
   setTracking(hwptId: number, enabled: boolean): void;
   /** IOMMU_HWPT_GET_DIRTY_BITMAP; clears what it reports unless `noClear`. */

@@ -9,7 +9,7 @@ export const IOMMU_HWPT_ALLOC_DIRTY_TRACKING = 1 << 1;
 export const IOMMU_HW_CAP_DIRTY_TRACKING = 1n << 0n;
 const IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR = 1 << 0;
 
-function devIdOf(dev: CdevDevice): number {
+function devIdOf(dev: Pick<CdevDevice, 'devId'>): number {
   if (dev === null || typeof dev !== 'object' || typeof dev.devId !== 'number') throw new TypeError('a bound CdevDevice is required');
   return dev.devId;
 }

@@ -10,6 +10,7 @@ import { U64_MAX } from '../seam/args.js';
 import { closedError } from './args.js';
 import { SimDevice } from './device.js';
 import type { DmaPort } from './edu.js';
+import { simHwptById, type SimHwpt } from './hwpt-dirty.js';
 import { SimIoas } from './ioas.js';
 import { IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE } from './iommufd-iopt.js';
 import type { SimIommufd } from './iommufd.js';
@@ -32,6 +33,10 @@ export class SimCdevDevice implements CdevDevice {
   readonly #ctx: SimIommufd;
   readonly #dev: SimDevice;
   #ioas: SimIoas | null = null;
+  /** The HWPT attached by id (IOMMU_HWPT_ALLOC, hwpt-dirty.ts); null when attached to the IOAS's automatic one. */
+  #hwpt: SimHwpt | null = null;
+  /** What owns the device's reserved regions in that HWPT's IOAS (one per attachment, so a replace keeps the new ones). */
+  #resv: object | null = null;
 
   /** @internal SimIommufd.bindDevice() constructs these. */
   constructor(ctx: SimIommufd, path: string, _pciName: string) {
@@ -67,6 +72,8 @@ export class SimCdevDevice implements CdevDevice {
     const op = 'VFIO_DEVICE_ATTACH_IOMMUFD_PT';
     if (this.closed) throw closedError(op);
     let ioas: SimIoas;
+    const hwpt = typeof pt === 'number' ? simHwptById(this.#ctx, pt) : undefined;
+    if (hwpt) return this.#attachHwpt(hwpt, op);
     if (typeof pt === 'number') {
       ioas = this.#ctx.ioas(pt, op);
     } else if (pt instanceof SimIoas) {
@@ -75,7 +82,7 @@ export class SimCdevDevice implements CdevDevice {
       throw new TypeError('attach: an Ioas of the simulated backend or a pt id is required');
     }
     if (ioas.closed) throw new VfioError(Errno.ENOENT, op, { ptId: ioas.id }, 'the IOAS was destroyed');
-    if (this.#ioas === ioas) return ioas.hwpt!.id;
+    if (this.#ioas === ioas && !this.#hwpt) return ioas.hwpt!.id;
     const host = this.#ctx.host;
     ioas.iopt.addDomain(this, deviceReserved(host.options.iovaRanges), host.options.pageSizes & -host.options.pageSizes,
       op, { device: this.name, ptId: ioas.id });
@@ -135,9 +142,37 @@ export class SimCdevDevice implements CdevDevice {
     this.close();
   }
 
+  /**
+   * iommufd_device_attach() / _replace() to a paging HWPT: its domain joined the IOAS when it was allocated; the
+   * device's reserved regions go into the IOAS now (iopt_table_enforce_dev_resv_regions). A mock domain belongs to
+   * another driver (EINVAL).
+   */
+  #attachHwpt(hwpt: SimHwpt, op: string): number {
+    if (this.#hwpt === hwpt) return hwpt.id;
+    if (hwpt.mock) throw new VfioError(Errno.EINVAL, op, { device: this.name, ptId: hwpt.id }, 'the HWPT is an IOMMUFD_TEST mock domain');
+    const host = this.#ctx.host;
+    const resv = {};
+    hwpt.ioas.iopt.addDomain(resv, deviceReserved(host.options.iovaRanges), host.options.pageSizes & -host.options.pageSizes,
+      op, { device: this.name, ptId: hwpt.id });
+    if (this.#ioas) this.#detachNow();
+    hwpt.users++;
+    this.#hwpt = hwpt;
+    this.#resv = resv;
+    this.#ioas = hwpt.ioas;
+    return hwpt.id;
+  }
+
   #detachNow(): void {
     const ioas = this.#ioas;
     if (!ioas) return; // the kernel returns 0 when nothing is attached
+    if (this.#hwpt) {
+      ioas.iopt.removeDomain(this.#resv);
+      this.#hwpt.users--;
+      this.#hwpt = null;
+      this.#resv = null;
+      this.#ioas = null;
+      return;
+    }
     ioas.iopt.removeDomain(this);
     if (ioas.hwpt && --ioas.hwpt.users === 0) {
       this.#ctx.freeId(ioas.hwpt.id);
@@ -157,7 +192,10 @@ export class SimCdevDevice implements CdevDevice {
       // Detached: the blocked domain, nothing is reachable.
       const area = this.#ioas?.iopt.lookup(iova, length);
       const allowed = write ? IOMMU_IOAS_MAP_WRITEABLE : IOMMU_IOAS_MAP_READABLE;
-      return area && (area.prot & allowed) !== 0 ? area.vaddr + (iova - area.iova) : null;
+      if (!area || (area.prot & allowed) === 0) return null;
+      // A write through a tracking domain sets its PTEs' dirty bits.
+      if (write) this.#hwpt?.deviceWrote(iova, length);
+      return area.vaddr + (iova - area.iova);
     });
   }
 }

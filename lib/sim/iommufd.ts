@@ -2,12 +2,13 @@
 // context that IOASes (ioas.ts) and bound cdevs (cdev.ts) live in, and
 // IOMMU_OPTION_RLIMIT_MODE. Object ids come from one allocator per context,
 // lowest free first from 1 (xa_alloc with XA_FLAGS_ALLOC1).
-import type { CdevDevice, Ioas, Iommufd, RlimitMode } from '../backend.js';
+import type { CdevDevice, HwptDirty, Ioas, Iommufd, RlimitMode } from '../backend.js';
 import { Errno, VfioError } from '../errors.js';
 import { cdevPath, checkRlimitMode } from '../seam/args.js';
 import { closedError } from './args.js';
 import { SimCdevDevice } from './cdev.js';
 import type { SimHost } from './host.js';
+import { simHwptDirty, type SimHwpt, type SimMockDevice } from './hwpt-dirty.js';
 import { SimIoas } from './ioas.js';
 import { hostAccounts } from './iommufd-accounts.js';
 import type { AccountMode, PinAccounts } from './iommufd-iopt.js';
@@ -15,11 +16,14 @@ import type { AccountMode, PinAccounts } from './iommufd-iopt.js';
 export { SimIoas } from './ioas.js';
 export { SimCdevDevice } from './cdev.js';
 
+/** What an object id names: an IOAS, a bound cdev, a cdev's automatic HWPT, a HWPT or a mock device (hwpt-dirty.ts). */
+type SimObject = SimIoas | SimCdevDevice | 'hwpt' | SimHwpt | SimMockDevice;
+
 export class SimIommufd implements Iommufd {
   readonly #host: SimHost;
   #closed = false;
   #mode: RlimitMode = 'user';
-  readonly #objects = new Map<number, SimIoas | SimCdevDevice | 'hwpt'>();
+  readonly #objects = new Map<number, SimObject>();
   readonly accounts: PinAccounts;
 
   /** @internal SimBackend.openIommufd() constructs these. */
@@ -43,7 +47,7 @@ export class SimIommufd implements Iommufd {
   }
 
   /** @internal */
-  allocId(obj: SimIoas | SimCdevDevice | 'hwpt'): number {
+  allocId(obj: SimObject): number {
     let id = 1;
     while (this.#objects.has(id)) id++;
     this.#objects.set(id, obj);
@@ -60,6 +64,16 @@ export class SimIommufd implements Iommufd {
     const o = this.#objects.get(id);
     if (!(o instanceof SimIoas)) throw new VfioError(Errno.ENOENT, op, { id }, `no IOAS with id ${id}`);
     return o;
+  }
+
+  /** @internal The object an id names (iommufd_get_object with IOMMUFD_OBJ_ANY), or undefined. */
+  object(id: number): SimObject | undefined {
+    return this.#objects.get(id);
+  }
+
+  /** @internal Every live object. */
+  objects(): SimObject[] {
+    return [...this.#objects.values()];
   }
 
   /** @internal */
@@ -110,6 +124,11 @@ export class SimIommufd implements Iommufd {
       throw new VfioError(Errno.EBUSY, op, { option: 'RLIMIT_MODE' }, 'the mode can only change before any object (IOAS, device) exists');
     }
     this.#mode = mode;
+  }
+
+  /** HWPT dirty tracking (lib/sim/hwpt-dirty.ts): where the IOMMU can (SimOptions.dirtyTracking), or on a mock domain. */
+  hwptDirty(): HwptDirty {
+    return simHwptDirty(this);
   }
 
   close(): void {

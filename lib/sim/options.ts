@@ -47,6 +47,12 @@ export interface SimOptions {
   groups?: SimGroupSpec[];
   /** VFIO_DMA_CC_IOMMU once an IOMMU is set (IOMMU enforces cache coherency). Default the profile's (vtd: true). */
   cacheCoherent?: boolean;
+  /**
+   * The IOMMU can track dirty pages (IOMMU_CAP_DIRTY_TRACKING: VT-d with SSADS, AMD-Vi with HDSup): iommufd then
+   * gives a cdev a dirty-tracking HWPT (lib/sim/hwpt-dirty.ts). Default the profile's: false for all of them, as the
+   * kernel answers under QEMU's VT-d (EOPNOTSUPP). The IOMMUFD_TEST mock domain tracks either way.
+   */
+  dirtyTracking?: boolean;
   /** The simulated devices support VFIO_DEVICE_RESET. Default false, like QEMU's edu (no FLR, no PM reset). */
   resetSupported?: boolean;
   /**
@@ -83,6 +89,7 @@ export interface ResolvedSimOptions {
   memlock: { limit: bigint | null; locked: bigint; exempt: boolean };
   groups: Required<SimGroupSpec>[];
   cacheCoherent: boolean;
+  dirtyTracking: boolean;
   resetSupported: boolean;
   anyVaddr: boolean;
   costModel: CostModel;
@@ -157,6 +164,7 @@ export function resolveSimOptions(o: SimOptions = {}): ResolvedSimOptions {
     },
     groups,
     cacheCoherent,
+    dirtyTracking: o.dirtyTracking ?? profile.dirtyTracking,
     resetSupported: o.resetSupported ?? false,
     anyVaddr: o.anyVaddr ?? false,
     costModel,

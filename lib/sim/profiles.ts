@@ -21,8 +21,10 @@ export interface SimIommuProfile {
   iovaRanges: readonly IovaRange[];
   /** VFIO_DMA_CC_IOMMU once an IOMMU type is set. */
   cacheCoherent: boolean;
+  /** IOMMU_CAP_DIRTY_TRACKING: iommufd can allocate a dirty-tracking HWPT for its devices (lib/sim/hwpt-dirty.ts). */
+  dirtyTracking: boolean;
   /** Where each figure comes from. */
-  sources: { pageSizes: string; iovaRanges: string; cacheCoherent: string };
+  sources: { pageSizes: string; iovaRanges: string; cacheCoherent: string; dirtyTracking: string };
 }
 
 const U64_MAX = (1n << 64n) - 1n;
@@ -54,6 +56,9 @@ const AMD_RANGES_SRC = 'amd/iommu.c: aperture_end = dma_max_address() = ~0ULL fo
   + 'reserves MSI_RANGE 0xfee00000-0xfeefffff and HT_RANGE 0xfd00000000-0xffffffffff (newer kernels skip the HT range when the '
   + 'IOMMU reports FEATURE_HT_RANGE_IGNORE: give iovaRanges for such a host)';
 const AMD_CC_SRC = 'amd/iommu.c amd_iommu_enforce_cache_coherency(): "IOMMU_PTE_FC is always set", returns true';
+const VTD_DIRTY_SRC = 'intel/iommu.c intel_iommu_capable(IOMMU_CAP_DIRTY_TRACKING) = ssads_supported(): second-stage '
+  + 'access/dirty bits (ecap SSADS, scalable mode)';
+const AMD_DIRTY_SRC = 'amd/iommu.c amd_iommu_capable(IOMMU_CAP_DIRTY_TRACKING) = amd_iommu_hd_support(): the EFR\'s HDSup';
 
 export const SIM_IOMMU_PROFILES = {
   vtd: {
@@ -63,12 +68,14 @@ export const SIM_IOMMU_PROFILES = {
     pageSizes: SZ_4K | SZ_2M | SZ_1G,
     iovaRanges: aperture(48),
     cacheCoherent: true,
+    dirtyTracking: false,
     sources: {
       pageSizes: VTD_PGSIZES_SRC,
       iovaRanges: 'intel/iommu.c: aperture_end = __DOMAIN_MAX_ADDR(gaw), gaw = min(AGAW width, cap_mgaw()): 48 bits on hardware '
         + 'with 4-level tables (57 with 5-level; a first-stage domain drops one bit); intel_iommu_get_resv_regions() reserves '
         + 'IOAPIC_RANGE 0xfee00000-0xfeefffff (RMRRs of a real host are not modelled)',
       cacheCoherent: 'intel/iommu.c: enforce_cache_coherency needs ecap_sc_support() (snoop control), which server VT-d has',
+      dirtyTracking: `${VTD_DIRTY_SRC}: off here, as on VT-d before Sapphire Rapids (give dirtyTracking: true for a host with SSADS)`,
     },
   },
   'vtd-qemu': {
@@ -78,10 +85,13 @@ export const SIM_IOMMU_PROFILES = {
     pageSizes: SZ_4K | SZ_2M | SZ_1G,
     iovaRanges: aperture(39),
     cacheCoherent: false,
+    dirtyTracking: false,
     sources: {
       pageSizes: `${VTD_PGSIZES_SRC}; GET_INFO on the HIL kernel (6.12.107, QEMU 7.2 intel-iommu): 0x40201000`,
       iovaRanges: 'QEMU intel-iommu aw-bits defaults to 39 (MGAW 39); the HIL kernel reported [0, 2^39) without 0xfee00000-0xfeefffff',
       cacheCoherent: 'QEMU\'s intel-iommu has no snoop control (ecap SC clear): DMA_CC is false on the HIL kernel',
+      dirtyTracking: `${VTD_DIRTY_SRC}; QEMU 7.2's intel-iommu has no SSADS: the lane's built 6.12.117 kernel reports no `
+        + 'IOMMU_HW_CAP_DIRTY_TRACKING and refuses a dirty-tracking HWPT with EOPNOTSUPP',
     },
   },
   'amd-vi': {
@@ -91,10 +101,12 @@ export const SIM_IOMMU_PROFILES = {
     pageSizes: AMD_IOMMU_PGSIZES,
     iovaRanges: AMD_V1_RANGES,
     cacheCoherent: true,
+    dirtyTracking: false,
     sources: {
       pageSizes: `${AMD_PGSIZES_SRC}; a constant of the driver, so hardware and QEMU report the same`,
       iovaRanges: AMD_RANGES_SRC,
       cacheCoherent: AMD_CC_SRC,
+      dirtyTracking: `${AMD_DIRTY_SRC}: off here (give dirtyTracking: true for a host whose IOMMU has HDSup)`,
     },
   },
   'amd-vi-qemu': {
@@ -104,10 +116,13 @@ export const SIM_IOMMU_PROFILES = {
     pageSizes: AMD_IOMMU_PGSIZES,
     iovaRanges: AMD_V1_RANGES,
     cacheCoherent: true,
+    dirtyTracking: false,
     sources: {
       pageSizes: `${AMD_PGSIZES_SRC}; GET_INFO on the lane's Debian 6.12.107 under QEMU 7.2 -device amd-iommu: 0xfff7ffffff000 (issue 17)`,
       iovaRanges: `${AMD_RANGES_SRC}; the same kernel reported 0x0-0xfedfffff, 0xfef00000-0xfcffffffff, 0x10000000000-0xffffffffffffffff (issue 17)`,
       cacheCoherent: AMD_CC_SRC,
+      dirtyTracking: `${AMD_DIRTY_SRC}; QEMU 7.2's amd-iommu does not set HDSup: the lane's built 6.12.117 kernel on it `
+        + '(--kernel built --iommu amd) reports no IOMMU_HW_CAP_DIRTY_TRACKING and refuses a dirty-tracking HWPT with EOPNOTSUPP',
     },
   },
 } as const satisfies Record<string, Omit<SimIommuProfile, 'name'> & { name: string }>;

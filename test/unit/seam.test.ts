@@ -63,7 +63,7 @@ describe('HostView', () => {
 });
 
 describe('optional capabilities', () => {
-  it('a type1 container tracks dirty pages; an IOAS and the sim iommufd say they cannot', () => {
+  it('a type1 container tracks dirty pages; an IOAS says it cannot; the sim iommufd tracks through a HWPT', () => {
     const b: Backend = new SimBackend();
     const c = b.openContainer();
     const g = b.openGroup(SIM_DEFAULT_GROUP);
@@ -79,8 +79,13 @@ describe('optional capabilities', () => {
     }
     const fd = b.openIommufd!();
     try {
-      expect(dirtyTrackingOf(fd.allocIoas())).toBeNull();
-      expect(hwptDirtyOf(fd)).toBeNull();
+      const ioas = fd.allocIoas();
+      expect(dirtyTrackingOf(ioas)).toBeNull();
+      // lib/sim/hwpt-dirty.ts: the capability is there; the default IOMMU (vtd) refuses a dirty-tracking HWPT as VT-d without SSADS does.
+      const hwpt = hwptDirtyOf(fd)!;
+      const dev = fd.bindDevice('vfio0');
+      expect(hwpt.supported(dev)).toBe(false);
+      expect(() => hwpt.alloc(dev, ioas)).toThrow(expect.objectContaining({ errno: Errno.EOPNOTSUPP }));
     } finally {
       fd.close();
     }
