@@ -5,12 +5,22 @@
 // ENOMEM; every pinned page also counts in mm->pinned_vm (VmPin) whatever the
 // mode; an IOAS with no device pins and charges nothing; the last domain
 // leaving uncharges. Figures are [VmLck, VmPin] deltas in KiB. test/unit/sim-iommufd-memlock.test.ts holds the sim to the same figures.
+// Then the planner's pre-check (lib/plan/limits.ts) in each mode: with half
+// the limit mapped, a batch that exactly fills it is judged to fit and the
+// kernel takes it; a page more is refused by the pre-check before any ioctl
+// (ENOMEM, the memlock hint), and with the check bypassed by the kernel
+// (ENOMEM at the entry that crosses the limit, unwound). In 'mm' mode the
+// check must count VmLck alone: the same pins also raise VmPin, and counting
+// both (as for type1) would refuse the second half.
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { SZ_4K } from '../../lib/backend.js';
 import { Errno } from '../../lib/errors.js';
 import { eduCdev } from '../conformance/iommufd-cdev.js';
 import { onVfioHost, SKIP_REASON } from './lane.js';
 import { runChild, SETPRIV } from './spawn-child.js';
+
+const PAGE = Number(SZ_4K);
 
 type Vm = [number, number];
 interface Report {
@@ -38,6 +48,62 @@ function run(mode: 'user' | 'mm'): Report {
   });
 }
 
+interface Refusal { errno: number; batchError: boolean; index: number | null; message: string; calls: number; vm: Vm }
+interface PrecheckReport {
+  mode: string;
+  limit: number;
+  half: number;
+  account: { counter: string; charged: number } | null;
+  exempt: boolean;
+  base: Vm;
+  first: { memlockBytes: number | null; counter: string | null };
+  afterFirst: Vm;
+  overChecked: Refusal | null;
+  overKernel: Refusal | null;
+  under: { memlockBytes: number | null; counter: string | null };
+  underCalls: number;
+  afterUnder: Vm;
+  afterUnmap: Vm;
+}
+
+function precheck(mode: 'user' | 'mm'): PrecheckReport {
+  return runChild<PrecheckReport>('iommufd-memlock-precheck-child.ts', {
+    memlockKiB: LIMIT_KIB, dropIpcLock: true, env: { MODE: mode, CDEV: cdev as string },
+  });
+}
+
+/** The pre-check in `mode`, against the kernel: just under fits, just over is refused by both. */
+function checkPrecheck(r: PrecheckReport, mode: 'user' | 'mm', counter: 0 | 1): void {
+  const limit = LIMIT_KIB * 1024;
+  const half = limit / 2;
+  const sub = (x: Vm, y: Vm): Vm => [x[0] - y[0], x[1] - y[1]];
+  expect([r.mode, r.limit, r.half, r.exempt]).toEqual([mode, limit, half, false]);
+  // What the IOAS reports as charged before anything is mapped: this process's VmLck ('mm') or VmPin ('user').
+  expect(r.account).toEqual({ counter: mode, charged: r.base[counter] });
+  // The first batch (half) was judged on the fresh reading.
+  expect(r.first).toEqual({ memlockBytes: limit - r.base[counter], counter: mode });
+  // The kernel charged it to the mode's counter, and to VmPin in both.
+  expect(sub(r.afterFirst, r.base)).toEqual(mode === 'mm' ? [half, half] : [0, half]);
+  // Just over, checked: refused before any kernel call, nothing charged, the memlock hint.
+  expect(r.overChecked).not.toBeNull();
+  const oc = r.overChecked!;
+  expect([oc.errno, oc.batchError, oc.calls]).toEqual([Errno.ENOMEM, false, 0]);
+  expect(oc.vm).toEqual(r.afterFirst);
+  expect(oc.message).toContain('refused before pinning anything');
+  expect(oc.message).toContain('ulimit -l');
+  expect(oc.message).toContain(mode === 'mm' ? "iommufd 'mm' accounting" : "iommufd 'user' accounting");
+  // Just over, unchecked: the kernel refuses the entry that crosses the limit (one IOAS_MAP per page), unwound.
+  expect(r.overKernel).not.toBeNull();
+  const ok = r.overKernel!;
+  expect([ok.errno, ok.batchError, ok.index]).toEqual([Errno.ENOMEM, true, (limit - r.base[counter] - half) / PAGE]);
+  expect(ok.vm).toEqual(r.afterFirst);
+  // Just under: the pre-check says it fits, exactly (room = the batch), and the kernel takes it.
+  expect(r.under).toEqual({ memlockBytes: half, counter: mode });
+  expect(r.underCalls).toBeGreaterThan(0);
+  expect(sub(r.afterUnder, r.base)).toEqual(mode === 'mm' ? [limit, limit] : [0, limit]);
+  expect(r.afterUnmap).toEqual(r.base);
+}
+
 describe.skipIf(why !== null)(`iommufd RLIMIT_MEMLOCK accounting${why ? ` (skipped: ${why})` : ''}`, () => {
   it('user mode (the default): enforced against the limit; VmLck untouched, VmPin counts the pins', () => {
     const r = run('user');
@@ -57,5 +123,16 @@ describe.skipIf(why !== null)(`iommufd RLIMIT_MEMLOCK accounting${why ? ` (skipp
     expect(r.attachedBigErrno).toBe(Errno.ENOMEM);
     expect([r.lockedAfterBig, r.lockedDetached, r.lockedReattached, r.lockedClosed])
       .toEqual([[SMALL_KIB, SMALL_KIB], [0, 0], [SMALL_KIB, SMALL_KIB], [0, 0]]);
+  });
+
+  it("user mode: the planner's pre-check judges this process's own pins (VmPin) against the limit: under fits, over refused before any ioctl", () => {
+    const r = precheck('user');
+    // Nothing of this user is charged elsewhere in the lane (the parent holds CAP_IPC_LOCK: its pins are not charged).
+    expect(r.base).toEqual([r.base[0], 0]);
+    checkPrecheck(r, 'user', 1);
+  });
+
+  it("mm mode: the pre-check judges VmLck alone (VmPin holds the same pins): under fits, over refused before any ioctl", () => {
+    checkPrecheck(precheck('mm'), 'mm', 0);
   });
 });
