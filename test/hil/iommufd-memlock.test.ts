@@ -33,6 +33,7 @@ interface Report {
   lockedDetached: Vm;
   lockedReattached: Vm;
   lockedClosed: Vm;
+  precheck: PrecheckReport;
 }
 
 const LIMIT_KIB = 64;
@@ -41,11 +42,18 @@ const BIG_KIB = 1024;
 const cdev = onVfioHost ? eduCdev() : { none: SKIP_REASON };
 const why = typeof cdev !== 'string' ? cdev.none : !existsSync('/dev/iommu') ? 'no /dev/iommu' : !SETPRIV ? 'needs util-linux setpriv' : null;
 
+// One child per mode (its start-up is most of the ~20 s under TCG), shared by that mode's tests.
+const reports = new Map<string, Report>();
 function run(mode: 'user' | 'mm'): Report {
-  return runChild<Report>('iommufd-memlock-child.ts', {
-    memlockKiB: LIMIT_KIB, dropIpcLock: true,
-    env: { MODE: mode, CDEV: cdev as string, MEMLOCK_SMALL: String(SMALL_KIB * 1024), MEMLOCK_BIG: String(BIG_KIB * 1024) },
-  });
+  let r = reports.get(mode);
+  if (r === undefined) {
+    r = runChild<Report>('iommufd-memlock-child.ts', {
+      memlockKiB: LIMIT_KIB, dropIpcLock: true,
+      env: { MODE: mode, CDEV: cdev as string, MEMLOCK_SMALL: String(SMALL_KIB * 1024), MEMLOCK_BIG: String(BIG_KIB * 1024) },
+    });
+    reports.set(mode, r);
+  }
+  return r;
 }
 
 interface Refusal { errno: number; batchError: boolean; index: number | null; message: string; calls: number; vm: Vm }
@@ -64,12 +72,6 @@ interface PrecheckReport {
   underCalls: number;
   afterUnder: Vm;
   afterUnmap: Vm;
-}
-
-function precheck(mode: 'user' | 'mm'): PrecheckReport {
-  return runChild<PrecheckReport>('iommufd-memlock-precheck-child.ts', {
-    memlockKiB: LIMIT_KIB, dropIpcLock: true, env: { MODE: mode, CDEV: cdev as string },
-  });
 }
 
 /** The pre-check in `mode`, against the kernel: just under fits, just over is refused by both. */
@@ -126,13 +128,13 @@ describe.skipIf(why !== null)(`iommufd RLIMIT_MEMLOCK accounting${why ? ` (skipp
   });
 
   it("user mode: the planner's pre-check judges this process's own pins (VmPin) against the limit: under fits, over refused before any ioctl", () => {
-    const r = precheck('user');
+    const r = run('user').precheck;
     // Nothing of this user is charged elsewhere in the lane (the parent holds CAP_IPC_LOCK: its pins are not charged).
     expect(r.base).toEqual([r.base[0], 0]);
     checkPrecheck(r, 'user', 1);
   });
 
   it("mm mode: the pre-check judges VmLck alone (VmPin holds the same pins): under fits, over refused before any ioctl", () => {
-    checkPrecheck(precheck('mm'), 'mm', 0);
+    checkPrecheck(run('mm').precheck, 'mm', 0);
   });
 });
