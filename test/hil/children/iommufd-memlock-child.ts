@@ -65,7 +65,13 @@ fd.close();
 const lockedClosed = delta();
 small.close();
 big.close();
-const pre = precheck(backend, mode, cdev);
+// A failure there is reported, not thrown: the accounting figures above stand on their own.
+let pre: ReturnType<typeof precheck> | { error: string };
+try {
+  pre = precheck(backend, mode, cdev);
+} catch (err) {
+  pre = { error: err instanceof Error ? err.message : String(err) };
+}
 
 process.stdout.write(`${JSON.stringify({
   mode: fd.closed ? mode : 'unknown',
