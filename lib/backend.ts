@@ -72,6 +72,24 @@ export interface MemlockStatus {
   locked: bigint;
   /** CAP_IPC_LOCK held: the limit is not enforced. */
   exempt: boolean;
+  /**
+   * Where the kernel holds this space's pins against the limit, when that is not `locked` (an IOAS; see
+   * MemlockAccount). Absent: `locked` is the figure (a type1 container: VmLck, plus VmPin to stay safe).
+   */
+  account?: MemlockAccount;
+}
+
+/**
+ * iommufd's IOMMU_OPTION_RLIMIT_MODE as the kernel applies it to an IOAS's pins (pages.c do_update_pinned):
+ * 'mm' charges this process's mm->locked_vm (VmLck, as type1 does; exact), 'user' the user's
+ * user->locked_vm, shared by every process of that user and shown nowhere in /proc: `charged` is then only
+ * this process's own share (its VmPin), and other processes of the same user may have charged more.
+ * 'none' with CAP_IPC_LOCK (nothing is charged or refused).
+ */
+export interface MemlockAccount {
+  counter: 'mm' | 'user' | 'none';
+  /** Bytes of that counter this process can see: VmLck ('mm'), this process's VmPin ('user'), 0 ('none'). */
+  charged: bigint;
 }
 
 export interface DmaMapping {

@@ -1,9 +1,10 @@
 // Backend Ioas over the addon's IOAS. info() is built from IOMMU_IOAS_IOVA_RANGES
 // (iommufd reports no page-size bitmap; see IoasRanges in backend.ts).
-import type { Ioas, IoasRanges, IommuInfo, IovaRange } from '../backend.js';
+import type { Ioas, IoasRanges, IommuInfo, IovaRange, MemlockStatus, RlimitMode } from '../backend.js';
 import { Op } from '../error-hints.js';
 import { checkIovaRanges, checkProt, toU64 } from '../seam/args.js';
 import type { NativeAddon, NativeIoas } from './addon.js';
+import { readMemlock } from './memlock.js';
 import { Handles, NativeSpace, type SpaceNames } from './space.js';
 
 const handles = new Handles<NativeIoas>();
@@ -27,9 +28,18 @@ export function ioasInfo(r: IoasRanges): IommuInfo {
 }
 
 export class NativeBackendIoas extends NativeSpace<NativeIoas> implements Ioas {
-  constructor(addon: NativeAddon, n: NativeIoas) {
+  /** Its iommufd's IOMMU_OPTION_RLIMIT_MODE: fixed once any object exists (the option is EBUSY then). */
+  readonly #mode: RlimitMode;
+
+  constructor(addon: NativeAddon, n: NativeIoas, mode: RlimitMode = 'user') {
     super(addon, n, IOAS_NAMES);
     handles.set(this, n);
+    this.#mode = mode;
+  }
+
+  /** As NativeSpace's, plus the counter its pins are held against in its iommufd's accounting mode (MemlockAccount). */
+  override memlock(): MemlockStatus {
+    return readMemlock(() => this.addon.memlockLimit(), this.#mode);
   }
 
   get id(): number {

@@ -59,7 +59,9 @@ export class NativeBackendIommufd implements Iommufd {
   }
 
   allocIoas(): Ioas {
-    return new NativeBackendIoas(this.#addon, this.#n.allocIoas());
+    const n = this.#n.allocIoas();
+    // Read after the IOAS exists: from then on the mode cannot change (iommufd_option_rlimit_mode: EBUSY).
+    return new NativeBackendIoas(this.#addon, n, this.rlimitMode());
   }
 
   bindDevice(pathOrName: string): CdevDevice {

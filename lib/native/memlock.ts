@@ -2,8 +2,13 @@
 // RLIMIT_MEMLOCK soft limit (from getrlimit, in the addon), what is already
 // locked or pinned (VmLck + VmPin in /proc/self/status), and whether
 // CAP_IPC_LOCK (bit 14 of CapEff) exempts the process from the limit.
+// iommufd holds an IOAS's pins against the same limit in one of two counters
+// (IOMMU_OPTION_RLIMIT_MODE, pages.c do_update_pinned): 'mm' is
+// mm->locked_vm, VmLck; 'user' is user->locked_vm, which /proc does not show
+// and every process of the user shares: this process's own share is its
+// VmPin (pinned_vm, which iommufd raises for every page it pins in any mode).
 import { readFileSync } from 'node:fs';
-import type { MemlockStatus } from '../backend.js';
+import type { MemlockAccount, MemlockStatus } from '../backend.js';
 
 export const CAP_IPC_LOCK = 14;
 
@@ -25,7 +30,26 @@ export function parseProcStatus(status: string): ProcStatusMemlock {
   return { locked, exempt };
 }
 
-export function readMemlock(limit: () => bigint | null): MemlockStatus {
-  const { locked, exempt } = parseProcStatus(readFileSync('/proc/self/status', 'utf8'));
-  return { limit: limit(), locked, exempt };
+/** VmLck (mm->locked_vm) and VmPin (mm->pinned_vm) in bytes; absent fields count as zero. */
+export function parseVmCounters(status: string): { vmLck: bigint; vmPin: bigint } {
+  return { vmLck: kbField(status, 'VmLck'), vmPin: kbField(status, 'VmPin') };
+}
+
+/**
+ * The counter an iommufd IOAS in `mode` charges, with what this process can see of it (see MemlockAccount):
+ * 'mm' VmLck exactly; 'user' only this process's VmPin; nothing with CAP_IPC_LOCK (iopt_alloc_pages
+ * accounts IOPT_PAGES_ACCOUNT_NONE).
+ */
+export function iommufdAccount(mode: 'user' | 'mm', status: string, exempt: boolean): MemlockAccount {
+  if (exempt) return { counter: 'none', charged: 0n };
+  const { vmLck, vmPin } = parseVmCounters(status);
+  return mode === 'mm' ? { counter: 'mm', charged: vmLck } : { counter: 'user', charged: vmPin };
+}
+
+/** The budget; with `iommufdMode`, as an IOAS of an iommufd in that IOMMU_OPTION_RLIMIT_MODE is charged. */
+export function readMemlock(limit: () => bigint | null, iommufdMode?: 'user' | 'mm'): MemlockStatus {
+  const status = readFileSync('/proc/self/status', 'utf8');
+  const { locked, exempt } = parseProcStatus(status);
+  if (iommufdMode === undefined) return { limit: limit(), locked, exempt };
+  return { limit: limit(), locked, exempt, account: iommufdAccount(iommufdMode, status, exempt) };
 }

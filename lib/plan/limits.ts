@@ -2,7 +2,21 @@
 // first page is pinned. The type1 driver checks RLIMIT_MEMLOCK while it pins,
 // so a big batch over the limit would pin (and fault in) thousands of pages
 // before failing; and each MAP_DMA takes one of dma_entry_limit entries.
-import type { DmaSpace, IommuInfo, MemlockStatus } from '../backend.js';
+//
+// Which locked-memory counter the limit is held against depends on the space
+// (MemlockStatus.account): a type1 container charges this process's
+// mm->locked_vm (VmLck; VmPin is added to stay on the safe side); an iommufd
+// IOAS charges, per its context's IOMMU_OPTION_RLIMIT_MODE, either the same
+// mm->locked_vm ('mm': VmLck alone, exact; its pins also raise VmPin, which
+// the kernel does not compare, so adding it would refuse half the limit) or
+// the user's user->locked_vm ('user', the default), shared by every process
+// of the user and shown nowhere in /proc. There the check counts what this
+// process pinned (its VmPin) and cannot see the rest: it refuses only what
+// the kernel would refuse for sure, and the kernel may refuse earlier when
+// other processes of the same user hold pins (the batch is then unwound, as
+// any failed batch is). The headroom says which counter it judged
+// (memlockCounter).
+import type { DmaSpace, IommuInfo, MemlockAccount, MemlockStatus } from '../backend.js';
 import { Errno, VfioError } from '../errors.js';
 import type { Plan } from './build.js';
 
@@ -26,18 +40,34 @@ export function limitCheckWorthwhile(plan: Plan): boolean {
 }
 
 export interface Headroom {
-  /** Locked-memory bytes still allowed; null when unlimited or exempt (CAP_IPC_LOCK). */
+  /**
+   * Locked-memory bytes still allowed; null when unlimited or exempt (CAP_IPC_LOCK). With memlockCounter
+   * 'user' an upper bound: other processes of the same user share the counter and are not seen.
+   */
   memlockBytes: bigint | null;
   /** DMA entries still available; null when the kernel does not report it. */
   dmaEntries: number | null;
+  /**
+   * The iommufd counter memlockBytes was judged against (absent for a type1 container, whose counter is
+   * VmLck): 'mm' this process's locked_vm (exact), 'user' the user's locked_vm (this process's share only),
+   * 'none' not charged (CAP_IPC_LOCK).
+   */
+  memlockCounter?: MemlockAccount['counter'];
+}
+
+/** What the limit is held against: the space's own counter (an IOAS) or VmLck + VmPin. */
+function chargedOf(m: MemlockStatus): { locked: bigint; exempt: boolean; counter: MemlockAccount['counter'] | null } {
+  if (m.account === undefined) return { locked: m.locked, exempt: m.exempt, counter: null };
+  return { locked: m.account.charged, exempt: m.exempt || m.account.counter === 'none', counter: m.account.counter };
 }
 
 export function headroom(memlock: MemlockStatus, info: IommuInfo): Headroom {
+  const c = chargedOf(memlock);
   let memlockBytes: bigint | null = null;
-  if (!memlock.exempt && memlock.limit !== null) {
-    memlockBytes = memlock.limit > memlock.locked ? memlock.limit - memlock.locked : 0n;
+  if (!c.exempt && memlock.limit !== null) {
+    memlockBytes = memlock.limit > c.locked ? memlock.limit - c.locked : 0n;
   }
-  return { memlockBytes, dmaEntries: info.dmaAvail };
+  return { memlockBytes, dmaEntries: info.dmaAvail, ...(c.counter === null ? {} : { memlockCounter: c.counter }) };
 }
 
 /**
@@ -50,8 +80,13 @@ export function headroom(memlock: MemlockStatus, info: IommuInfo): Headroom {
 interface Ledger {
   limit: bigint | null;
   exempt: boolean;
-  /** Locked bytes: the last reading plus what batches on this space mapped since, less what they unmapped. */
+  /**
+   * Locked bytes on the counter the limit is held against (chargedOf): the last reading plus what batches
+   * on this space mapped since, less what they unmapped.
+   */
   locked: bigint;
+  /** The space's iommufd counter; null for a type1 container. */
+  counter: MemlockAccount['counter'] | null;
   /** DMA entries available, carried forward the same way; null when the kernel does not report it. */
   dmaEntries: number | null;
   /** DMA entries available at the last reading. */
@@ -60,10 +95,20 @@ interface Ledger {
 
 const ledgers = new WeakMap<DmaSpace, Ledger>();
 
+/** How a refusal names what is already charged, per counter. */
+const COUNTER_WORDS: Record<MemlockAccount['counter'] | 'type1', string> = {
+  type1: 'locked or pinned by this process, VmLck + VmPin',
+  mm: "locked by this process, VmLck: iommufd 'mm' accounting",
+  user: "pinned by this process, VmPin: iommufd 'user' accounting charges the user's locked_vm, "
+    + 'which /proc does not show; other processes of the same user may hold more of it',
+  none: 'charged',
+};
+
 function read(space: DmaSpace): Ledger {
   const m = space.memlock();
+  const c = chargedOf(m);
   const dma = space.info().dmaAvail;
-  const l: Ledger = { limit: m.limit, exempt: m.exempt, locked: m.locked, dmaEntries: dma, dmaEntriesRead: dma };
+  const l: Ledger = { limit: m.limit, exempt: c.exempt, locked: c.locked, counter: c.counter, dmaEntries: dma, dmaEntriesRead: dma };
   ledgers.set(space, l);
   return l;
 }
@@ -84,7 +129,7 @@ function clearOfLimits(l: Ledger, plan: Plan): boolean {
 
 function headroomOf(l: Ledger): Headroom {
   const memlockBytes = l.exempt || l.limit === null ? null : l.limit > l.locked ? l.limit - l.locked : 0n;
-  return { memlockBytes, dmaEntries: l.dmaEntries };
+  return { memlockBytes, dmaEntries: l.dmaEntries, ...(l.counter === null ? {} : { memlockCounter: l.counter }) };
 }
 
 /** A batch on this space mapped this much: carried into the ledger, if there is one. */
@@ -131,8 +176,9 @@ export function checkLimits(space: DmaSpace, plan: Plan): Headroom {
     const over = plan.bytes - room.memlockBytes;
     throw new VfioError(Errno.ENOMEM, 'MAP_DMA plan', {
       entries: plan.count, bytes: plan.bytes, limit: l.limit, locked: l.locked, over,
+      ...(l.counter === null ? {} : { counter: l.counter }),
     }, `refused before pinning anything: the batch needs ${plan.bytes} bytes of locked memory but RLIMIT_MEMLOCK `
-      + `(${l.limit} bytes, ${l.locked} already locked) leaves ${room.memlockBytes}; ${over} bytes `
+      + `(${l.limit} bytes, ${l.locked} already ${COUNTER_WORDS[l.counter ?? 'type1']}) leaves ${room.memlockBytes}; ${over} bytes `
       + `(${over / plan.pageSize} pages of ${pageKiB} KiB) over. Raise it (ulimit -l) or run with CAP_IPC_LOCK`);
   }
   if (room.dmaEntries !== null && plan.count > room.dmaEntries) {

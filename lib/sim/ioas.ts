@@ -50,10 +50,17 @@ export class SimIoas implements Ioas {
     return { pageSizes: r.alignment > PAGE_SIZE ? r.alignment : PAGE_SIZE, ranges: r.ranges, dmaAvail: null, migration: null };
   }
 
-  /** As the native backend reads it: VmLck (mm->locked_vm) + VmPin (mm->pinned_vm). */
+  /**
+   * As the native backend reads it: VmLck (mm->locked_vm) + VmPin (mm->pinned_vm), and the counter the
+   * context's accounting mode holds the pins against (pages.c do_update_pinned): 'mm' VmLck, 'user' the
+   * user's locked_vm, of which a process sees only its own VmPin (the sim has one process per user).
+   */
   memlock(): MemlockStatus {
     const s = this.#ctx.host.memlock.status();
-    return { ...s, locked: s.locked + simPinnedBytes(this.#ctx.host) };
+    const pinned = simPinnedBytes(this.#ctx.host);
+    const mode = this.#ctx.pagesAccount;
+    const charged = mode === 'mm' ? s.locked : mode === 'user' ? pinned : 0n;
+    return { ...s, locked: s.locked + pinned, account: { counter: mode, charged } };
   }
 
   map(m: DmaMapping): void {

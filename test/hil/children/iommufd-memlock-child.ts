@@ -1,11 +1,14 @@
 // Child of iommufd-memlock.test.ts: iommufd's locked-memory accounting, in
 // one IOMMU_OPTION_RLIMIT_MODE (MODE=user|mm), without CAP_IPC_LOCK (the
 // parent drops it) and with a small RLIMIT_MEMLOCK. Reports, as one JSON
-// line, what VmLck + VmPin did and which maps the kernel refused.
+// line, what VmLck + VmPin did and which maps the kernel refused; then, on a
+// fresh iommufd in the same mode, what the planner's pre-check judged
+// (iommufd-memlock-precheck.ts).
 import { readFileSync } from 'node:fs';
 import { SZ_4K, type RlimitMode } from '../../../lib/backend.js';
 import { VfioError } from '../../../lib/errors.js';
 import { nativeBackend } from '../native-backend.js';
+import { precheck } from './iommufd-memlock-precheck.js';
 
 /** [VmLck, VmPin] in KiB: mm->locked_vm and mm->pinned_vm. */
 function vm(): [number, number] {
@@ -62,8 +65,16 @@ fd.close();
 const lockedClosed = delta();
 small.close();
 big.close();
+// A failure there is reported, not thrown: the accounting figures above stand on their own.
+let pre: ReturnType<typeof precheck> | { error: string };
+try {
+  pre = precheck(backend, mode, cdev);
+} catch (err) {
+  pre = { error: err instanceof Error ? err.message : String(err) };
+}
 
 process.stdout.write(`${JSON.stringify({
   mode: fd.closed ? mode : 'unknown',
   lazyBigErrno, lockedLazy, lockedSmall, attachedBigErrno, lockedAfterBig, lockedDetached, lockedReattached, lockedClosed,
+  precheck: pre,
 })}\n`);
