@@ -70,24 +70,24 @@ void Container::Init(Napi::Env env, AddonData* data) {
       Method<Container, &Container::CheckExtension>(env, "checkExtension"),
       Method<Container, &Container::SetIommu>(env, "setIommu"),
       Method<Container, &Container::IommuInfo>(env, "iommuInfo"),
-      Method<Container, &Container::SpaceCalls>(env, "spaceCalls"),
+      SpaceCallsMethod(env),
       Method<Container, &Container::GetLostIommuHint>(env, "lostIommuHint"),
       Method<Container, &Container::UnmapAll>(env, "unmapAll"),
       Method<Container, &Container::UnmapWithDirty>(env, "unmapWithDirty"),
       Method<Container, &Container::DirtyStart>(env, "dirtyStart"),
       Method<Container, &Container::DirtyStop>(env, "dirtyStop"),
       Method<Container, &Container::DirtyGet>(env, "dirtyGet"),
-      Method<Container, &Container::RunPlanCycles>(env, "runPlanCycles"),
+      RunPlanCyclesMethod(env),
       Method<Container, &Container::Close>(env, "close"),
-      Getter<Container, &Container::GetClosed>("closed"),
-      Getter<Container, &Container::GetTrackedMappings>("trackedMappings"),
+      ClosedGetter(),
+      TrackedMappingsGetter(),
       Getter<Container, &Container::GetGroups>("groups"),
   });
   data->containerClass = Napi::Persistent(ctor);
 }
 
 Container::Container(const Napi::CallbackInfo& info)
-    : Napi::ObjectWrap<Container>(info), PlanTarget(UnmapRule::kType1v1) {
+    : SpaceObject(info, UnmapRule::kType1v1) {
   RequireConstructToken(info, kClassName);
   info.This().As<Napi::Object>().TypeTag(&kTypeTag);
 }
@@ -305,13 +305,6 @@ Napi::Value Container::DirtyGet(const Napi::CallbackInfo& info) {
   return BitmapView(env, bits);
 }
 
-Napi::Value Container::SpaceCalls(const Napi::CallbackInfo& info) { return TakeSpaceCalls(info.Env()); }
-
-Napi::Value Container::RunPlanCycles(const Napi::CallbackInfo& info) {
-  RequireOpen(info.Env(), "plan");
-  return ExecutePlanCycles(info, *this);
-}
-
 int Container::MapEntry(uint64_t vaddr, uint64_t iova, uint64_t size, uint32_t prot, double* ns) {
   return kernel::MapDma(fd_, vaddr, iova, size, prot, ns);
 }
@@ -325,12 +318,6 @@ int Container::WrapErrno() const { return EINVAL; }
 Napi::Value Container::Close(const Napi::CallbackInfo& info) {
   CloseNow();
   return info.Env().Undefined();
-}
-
-Napi::Value Container::GetClosed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), closed()); }
-
-Napi::Value Container::GetTrackedMappings(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), static_cast<double>(books_.size()));
 }
 
 Napi::Value Container::GetGroups(const Napi::CallbackInfo& info) {

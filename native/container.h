@@ -22,6 +22,7 @@
 #include <set>
 
 #include "plan.h"
+#include "space_object.h"
 #include "wrap.h"
 
 namespace vfio {
@@ -29,7 +30,7 @@ namespace vfio {
 struct AddonData;
 class Group;
 
-class Container : public Napi::ObjectWrap<Container>, public PlanTarget {
+class Container : public SpaceObject<Container> {
  public:
   static constexpr napi_type_tag kTypeTag = {0x6e6f64657666696full, 0x636f6e7461690001ull};
   static constexpr const char* kClassName = "Container";
@@ -58,11 +59,9 @@ class Container : public Napi::ObjectWrap<Container>, public PlanTarget {
   int UnmapEntry(uint64_t iova, uint64_t size, uint64_t* unmapped, double* ns) override;
   // Container.map refuses a wrapping range with EINVAL before the ioctl, as the kernel does.
   int WrapErrno() const override;
-  bool Closed() const override { return closed(); }
-  void HoldObject() noexcept override { PinQuiet(this); }
-  void ReleaseObject() noexcept override { UnpinQuiet(this); }
 
  private:
+  friend class SpaceObject<Container>;  // its runPlanCycles() asks RequireOpen
   void RequireOpen(Napi::Env env, const char* op) const;
   // The hint for an EINVAL from a map or unmap when the container has lost its IOMMU; nullptr otherwise.
   const char* LostIommuHint(int err) const;
@@ -76,12 +75,8 @@ class Container : public Napi::ObjectWrap<Container>, public PlanTarget {
   Napi::Value DirtyStart(const Napi::CallbackInfo& info);
   Napi::Value DirtyStop(const Napi::CallbackInfo& info);
   Napi::Value DirtyGet(const Napi::CallbackInfo& info);
-  Napi::Value SpaceCalls(const Napi::CallbackInfo& info);
   Napi::Value GetLostIommuHint(const Napi::CallbackInfo& info);
-  Napi::Value RunPlanCycles(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
-  Napi::Value GetClosed(const Napi::CallbackInfo& info);
-  Napi::Value GetTrackedMappings(const Napi::CallbackInfo& info);
   Napi::Value GetGroups(const Napi::CallbackInfo& info);
 
   AddonData* data_ = nullptr;

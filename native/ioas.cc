@@ -47,19 +47,19 @@ void Ioas::Init(Napi::Env env, AddonData* data) {
       Method<Ioas, &Ioas::IovaRanges>(env, "iovaRanges"),
       Method<Ioas, &Ioas::AllowIovas>(env, "allowIovas"),
       Method<Ioas, &Ioas::MapAuto>(env, "mapAuto"),
-      Method<Ioas, &Ioas::SpaceCalls>(env, "spaceCalls"),
+      SpaceCallsMethod(env),
       Method<Ioas, &Ioas::UnmapAll>(env, "unmapAll"),
       Method<Ioas, &Ioas::CopyFrom>(env, "copyFrom"),
-      Method<Ioas, &Ioas::RunPlanCycles>(env, "runPlanCycles"),
+      RunPlanCyclesMethod(env),
       Method<Ioas, &Ioas::Close>(env, "close"),
       Getter<Ioas, &Ioas::GetId>("id"),
-      Getter<Ioas, &Ioas::GetClosed>("closed"),
-      Getter<Ioas, &Ioas::GetTrackedMappings>("trackedMappings"),
+      ClosedGetter(),
+      TrackedMappingsGetter(),
   });
   data->ioasClass = Napi::Persistent(ctor);
 }
 
-Ioas::Ioas(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Ioas>(info), PlanTarget(UnmapRule::kIoas) {
+Ioas::Ioas(const Napi::CallbackInfo& info) : SpaceObject(info, UnmapRule::kIoas) {
   RequireConstructToken(info, kClassName);
   info.This().As<Napi::Object>().TypeTag(&kTypeTag);
 }
@@ -219,22 +219,10 @@ Napi::Value Ioas::CopyFrom(const Napi::CallbackInfo& info) {
   return Big(env, copied);
 }
 
-Napi::Value Ioas::SpaceCalls(const Napi::CallbackInfo& info) { return TakeSpaceCalls(info.Env()); }
-
-Napi::Value Ioas::RunPlanCycles(const Napi::CallbackInfo& info) {
-  RequireOpen(info.Env(), "plan");
-  return ExecutePlanCycles(info, *this);
-}
-
 Napi::Value Ioas::Close(const Napi::CallbackInfo& info) {
   CloseNow();
   return info.Env().Undefined();
 }
 
 Napi::Value Ioas::GetId(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), id_); }
-Napi::Value Ioas::GetClosed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), closed()); }
-Napi::Value Ioas::GetTrackedMappings(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), static_cast<double>(books_.size()));
-}
-
 }  // namespace vfio

@@ -15,6 +15,7 @@
 #include <cstdint>
 
 #include "plan.h"
+#include "space_object.h"
 #include "wrap.h"
 
 namespace vfio {
@@ -22,7 +23,7 @@ namespace vfio {
 struct AddonData;
 class Iommufd;
 
-class Ioas : public Napi::ObjectWrap<Ioas>, public PlanTarget {
+class Ioas : public SpaceObject<Ioas> {
  public:
   static constexpr napi_type_tag kTypeTag = {0x6e6f64657666696full, 0x696f617300000001ull};
   static constexpr const char* kClassName = "Ioas";
@@ -43,10 +44,9 @@ class Ioas : public Napi::ObjectWrap<Ioas>, public PlanTarget {
   int UnmapEntry(uint64_t iova, uint64_t size, uint64_t* unmapped, double* ns) override;
   int WrapErrno() const override { return 0; }  // the kernel says EOVERFLOW itself
   bool Closed() const override;
-  void HoldObject() noexcept override { PinQuiet(this); }
-  void ReleaseObject() noexcept override { UnpinQuiet(this); }
 
  private:
+  friend class SpaceObject<Ioas>;  // its runPlanCycles() asks RequireOpen
   void RequireOpen(Napi::Env env, const char* op) const;
   int Fd() const;
 
@@ -55,12 +55,8 @@ class Ioas : public Napi::ObjectWrap<Ioas>, public PlanTarget {
   Napi::Value MapAuto(const Napi::CallbackInfo& info);
   Napi::Value UnmapAll(const Napi::CallbackInfo& info);
   Napi::Value CopyFrom(const Napi::CallbackInfo& info);
-  Napi::Value SpaceCalls(const Napi::CallbackInfo& info);
-  Napi::Value RunPlanCycles(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value GetId(const Napi::CallbackInfo& info);
-  Napi::Value GetClosed(const Napi::CallbackInfo& info);
-  Napi::Value GetTrackedMappings(const Napi::CallbackInfo& info);
 
   AddonData* data_ = nullptr;
   Iommufd* owner_ = nullptr;  // pinned while we are open

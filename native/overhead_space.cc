@@ -65,18 +65,18 @@ Napi::Value OverheadFloor(const Napi::CallbackInfo& info) {
 
 void OverheadSpace::Init(Napi::Env env, AddonData* data) {
   Napi::Function ctor = DefineTaggedClass<OverheadSpace>(env, kClassName, {
-      Method<OverheadSpace, &OverheadSpace::SpaceCalls>(env, "spaceCalls"),
+      SpaceCallsMethod(env),
       Method<OverheadSpace, &OverheadSpace::UnmapAll>(env, "unmapAll"),
-      Method<OverheadSpace, &OverheadSpace::RunPlanCycles>(env, "runPlanCycles"),
+      RunPlanCyclesMethod(env),
       Method<OverheadSpace, &OverheadSpace::Close>(env, "close"),
-      Getter<OverheadSpace, &OverheadSpace::GetClosed>("closed"),
-      Getter<OverheadSpace, &OverheadSpace::GetTrackedMappings>("trackedMappings"),
+      ClosedGetter(),
+      TrackedMappingsGetter(),
   });
   data->overheadClass = Napi::Persistent(ctor);
 }
 
 OverheadSpace::OverheadSpace(const Napi::CallbackInfo& info)
-    : Napi::ObjectWrap<OverheadSpace>(info), PlanTarget(UnmapRule::kType1v2) {
+    : SpaceObject(info, UnmapRule::kType1v2) {
   RequireConstructToken(info, kClassName);
   info.This().As<Napi::Object>().TypeTag(&kTypeTag);
 }
@@ -121,13 +121,6 @@ Napi::Value OverheadSpace::UnmapAll(const Napi::CallbackInfo& info) {
   return Big(env, gone);
 }
 
-Napi::Value OverheadSpace::SpaceCalls(const Napi::CallbackInfo& info) { return TakeSpaceCalls(info.Env()); }
-
-Napi::Value OverheadSpace::RunPlanCycles(const Napi::CallbackInfo& info) {
-  RequireOpen(info.Env(), "plan");
-  return ExecutePlanCycles(info, *this);
-}
-
 int OverheadSpace::MapEntry(uint64_t, uint64_t, uint64_t, uint32_t, double* ns) { return Cheap(fd_, ns); }
 
 int OverheadSpace::UnmapEntry(uint64_t iova, uint64_t size, uint64_t* unmapped, double* ns) {
@@ -141,14 +134,6 @@ int OverheadSpace::WrapErrno() const { return EINVAL; }
 Napi::Value OverheadSpace::Close(const Napi::CallbackInfo& info) {
   CloseNow();
   return info.Env().Undefined();
-}
-
-Napi::Value OverheadSpace::GetClosed(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), closed());
-}
-
-Napi::Value OverheadSpace::GetTrackedMappings(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), static_cast<double>(books_.size()));
 }
 
 void InitOverheadFloor(Napi::Env env, Napi::Object exports) {

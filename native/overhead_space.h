@@ -17,13 +17,14 @@
 #include <cstdint>
 
 #include "plan.h"
+#include "space_object.h"
 #include "wrap.h"
 
 namespace vfio {
 
 struct AddonData;
 
-class OverheadSpace : public Napi::ObjectWrap<OverheadSpace>, public PlanTarget {
+class OverheadSpace : public SpaceObject<OverheadSpace> {
  public:
   static constexpr napi_type_tag kTypeTag = {0x6e6f64657666696full, 0x6f76657268640001ull};
   static constexpr const char* kClassName = "OverheadSpace";
@@ -43,19 +44,13 @@ class OverheadSpace : public Napi::ObjectWrap<OverheadSpace>, public PlanTarget 
   int UnmapEntry(uint64_t iova, uint64_t size, uint64_t* unmapped, double* ns) override;
   // A wrapping range is refused with EINVAL before the system call, as Container does.
   int WrapErrno() const override;
-  bool Closed() const override { return closed(); }
-  void HoldObject() noexcept override { PinQuiet(this); }
-  void ReleaseObject() noexcept override { UnpinQuiet(this); }
 
  private:
+  friend class SpaceObject<OverheadSpace>;  // its runPlanCycles() asks RequireOpen
   void RequireOpen(Napi::Env env, const char* op) const;
 
   Napi::Value UnmapAll(const Napi::CallbackInfo& info);
-  Napi::Value SpaceCalls(const Napi::CallbackInfo& info);
-  Napi::Value RunPlanCycles(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
-  Napi::Value GetClosed(const Napi::CallbackInfo& info);
-  Napi::Value GetTrackedMappings(const Napi::CallbackInfo& info);
 
   AddonData* data_ = nullptr;
   int fd_ = -1;
