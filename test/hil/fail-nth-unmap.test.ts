@@ -38,42 +38,24 @@
 // locked_vm, iommufd pinned_vm: root's IOAS is accounted 'none' but still
 // counts pinned_vm), and a later unmapAll() returns exactly those bytes and
 // leaves nothing charged.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PLAN_IOVA, PLAN_SIZE, PLAN_STRIDE, type Backend, type Backing, type DmaBuffer, type DmaSpace } from '../../lib/backend.js';
-import { Errno, VfioError } from '../../lib/errors.js';
-import { failNthUnavailable, prepareFailNth, restoreFailNth, withFailNth, type FailNthSetup } from '../../lib/native/fail-nth.js';
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { PLAN_IOVA, PLAN_SIZE, PLAN_STRIDE, type Backing, type DmaSpace } from '../../lib/backend.js';
+import { VfioError } from '../../lib/errors.js';
+import { withFailNth } from '../../lib/native/fail-nth.js';
 import { BatchError, buildPlan, buildUnmapPlan, mapBatch, unmapBatch, type Plan, type Strategy } from '../../lib/plan/index.js';
-import { onVfioHost, SKIP_REASON, testDevice } from './lane.js';
-import { nativeBackend } from './native-backend.js';
+import { testDevice } from './lane.js';
+import { cdevName, failNthSkip, IOVA, MAX_POINTS, unmapProbe, useShapeBuffers } from './fail-nth-fixture.js';
 
-const unavailable = onVfioHost ? failNthUnavailable() : SKIP_REASON;
-if (onVfioHost && unavailable !== null) console.log(`fail-nth unmap sweeps skipped: ${unavailable}`);
-const MAX_POINTS = 3000;
-const IOVA = 0x1000_0000n;
+const unavailable = failNthSkip('fail-nth unmap sweeps');
 
 type Space = DmaSpace & { unmapAll(): bigint };
-
-function cdevName(): string | null {
-  const dir = `/sys/bus/pci/devices/${testDevice().address}/vfio-dev`;
-  return existsSync(dir) ? readdirSync(dir).find((n) => /^vfio\d+$/.test(n)) ?? null : null;
-}
 
 /** [VmLck, VmPin] in bytes: mm->locked_vm (type1's charge) and mm->pinned_vm (iommufd's). */
 function vm(): [bigint, bigint] {
   const status = readFileSync('/proc/self/status', 'utf8');
   const b = (name: string) => BigInt(new RegExp(`^${name}:\\s*(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024n;
   return [b('VmLck'), b('VmPin')];
-}
-
-/** Bytes [iova, iova + size) still mapped: type1 reports 0 unmapped, an IOAS ENOENT when nothing is. Unmaps it. */
-function unmapProbe(space: DmaSpace, iova: bigint, size: bigint): bigint {
-  try {
-    return space.unmap(iova, size);
-  } catch (err) {
-    if (err instanceof VfioError && err.errno === Errno.ENOENT) return 0n;
-    throw err;
-  }
 }
 
 interface Span { iova: bigint; size: bigint }
@@ -180,36 +162,19 @@ function sweep(space: Space, iface: 'type1' | 'iommufd', plan: Plan, uplan: Plan
   throw new Error(`the unmap still hit an injection point after ${MAX_POINTS} of them`);
 }
 
-function hugetlbFree(): number {
-  return Number(/^HugePages_Free:\s+(\d+)/m.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? 0);
-}
 
 const totals = new Map<string, { points: number; failed: number; shapes: number }>();
 
 describe.skipIf(unavailable !== null)(`fail-nth through unmapBatch (${unavailable ?? 'fault injection available'})`, () => {
-  let backend: Backend;
-  let setup: FailNthSetup;
-  const buffers = new Map<string, DmaBuffer>();
-
-  beforeAll(async () => {
-    backend = await nativeBackend();
-    setup = prepareFailNth();
-    for (const s of SHAPES) {
-      if (s.backing === 'hugetlb' && hugetlbFree() < 1) continue;
-      buffers.set(s.label, backend.allocBuffer({ size: BigInt(s.pages) * 4096n, backing: s.backing, prefault: true }));
-    }
-  });
-
-  afterAll(() => {
-    for (const b of buffers.values()) b.close();
-    if (setup) restoreFailNth(setup);
+  const shapes = useShapeBuffers(SHAPES, () => {
     for (const [iface, t] of totals) {
       console.log(`fail-nth unmap ${iface} total: ${t.shapes} shapes, ${t.points} faults injected, ${t.failed} failed a batch`);
     }
   });
+  const backend = () => shapes.backend();
 
   const plansFor = (space: DmaSpace, s: Shape): [Plan, Plan] => {
-    const b = buffers.get(s.label)!;
+    const b = shapes.buffer(s.label)!;
     const plan = buildPlan([{ vaddr: b.vaddr, iova: IOVA, size: b.size }], s.map, space.info(),
       s.maxEntry ? { maxEntrySize: s.maxEntry } : {});
     const uplan = buildUnmapPlan(plan, s.unmap);
@@ -238,9 +203,9 @@ describe.skipIf(unavailable !== null)(`fail-nth through unmapBatch (${unavailabl
   describe('type1 v2 container (VFIO_IOMMU_UNMAP_DMA)', () => {
     for (const s of SHAPES) {
       it(s.label, (ctx) => {
-        if (!buffers.has(s.label)) return ctx.skip('no free hugetlb page');
-        const container = backend.openContainer();
-        const group = backend.openGroup(testDevice().group);
+        if (!shapes.buffer(s.label)) return ctx.skip('no free hugetlb page');
+        const container = backend().openContainer();
+        const group = backend().openGroup(testDevice().group);
         try {
           group.setContainer(container);
           container.setIommu('type1v2');
@@ -257,9 +222,9 @@ describe.skipIf(unavailable !== null)(`fail-nth through unmapBatch (${unavailabl
     for (const s of SHAPES) {
       it(s.label, (ctx) => {
         const cdev = cdevName();
-        if (!backend.openIommufd || cdev === null) return ctx.skip('no iommufd backend or no vfio cdev for the device');
-        if (!buffers.has(s.label)) return ctx.skip('no free hugetlb page');
-        const iommufd = backend.openIommufd();
+        if (!backend().openIommufd || cdev === null) return ctx.skip('no iommufd backend or no vfio cdev for the device');
+        if (!shapes.buffer(s.label)) return ctx.skip('no free hugetlb page');
+        const iommufd = backend().openIommufd!();
         try {
           const ioas = iommufd.allocIoas();
           iommufd.bindDevice(cdev).attach(ioas);

@@ -7,28 +7,15 @@
 // nothing mapped and nothing pinned (VmLck + VmPin back where they were).
 // Needs CONFIG_FAULT_INJECTION + FAILSLAB (the lane's "built" kernel); skipped,
 // saying why, on the Debian kernel.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Backend, Backing, DmaBuffer, DmaSpace } from '../../lib/backend.js';
-import { Errno, VfioError } from '../../lib/errors.js';
-import { failNthUnavailable, prepareFailNth, restoreFailNth, withFailNth, type FailNthSetup } from '../../lib/native/fail-nth.js';
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import type { Backing, DmaSpace } from '../../lib/backend.js';
+import { withFailNth } from '../../lib/native/fail-nth.js';
 import { BatchError, buildPlan, mapBatch, unmapBatch, type Plan, type Strategy } from '../../lib/plan/index.js';
-import { onVfioHost, SKIP_REASON, testDevice } from './lane.js';
-import { nativeBackend } from './native-backend.js';
+import { testDevice } from './lane.js';
+import { cdevName, failNthSkip, IOVA, MAX_POINTS, unmapProbe, useShapeBuffers } from './fail-nth-fixture.js';
 
-const unavailable = onVfioHost ? failNthUnavailable() : SKIP_REASON;
-// Say it in the log too: the reporter shows a skipped file only as a count.
-if (onVfioHost && unavailable !== null) console.log(`fail-nth sweeps skipped: ${unavailable}`);
-// Far more than any map path here has allocation sites; reaching it means the
-// sweep never ends (an injection point that keeps moving), which is a failure.
-const MAX_POINTS = 3000;
-const IOVA = 0x1000_0000n; // 2 MiB aligned, clear of the reserved regions on q35
-
-/** The edu device's cdev name (vfio0, ...), or null without VFIO_DEVICE_CDEV. */
-function cdevName(): string | null {
-  const dir = `/sys/bus/pci/devices/${testDevice().address}/vfio-dev`;
-  return existsSync(dir) ? readdirSync(dir).find((n) => /^vfio\d+$/.test(n)) ?? null : null;
-}
+const unavailable = failNthSkip('fail-nth sweeps');
 
 /** VmLck + VmPin of this process, in kB: what type1 (locked_vm) and iommufd (pinned_vm) charge for pins. */
 function pinnedKiB(): number {
@@ -37,14 +24,9 @@ function pinnedKiB(): number {
   return kb('VmLck') + kb('VmPin');
 }
 
-/** True when nothing is mapped in [iova, iova + size): type1 reports 0 bytes unmapped, an IOAS ENOENT. */
+/** True when nothing is mapped in [iova, iova + size). */
 function nothingMapped(space: DmaSpace, iova: bigint, size: bigint): boolean {
-  try {
-    return space.unmap(iova, size) === 0n;
-  } catch (err) {
-    if (err instanceof VfioError && err.errno === Errno.ENOENT) return true;
-    throw err;
-  }
+  return unmapProbe(space, iova, size) === 0n;
 }
 
 interface SweepResult {
@@ -98,41 +80,21 @@ const SHAPES: { label: string; backing: Backing; pages: number; strategy: Strate
   { label: 'hugetlb, one MAP for the run', backing: 'hugetlb', pages: 512, strategy: 'kernel' },
 ];
 
-function hugetlbFree(): number {
-  return Number(/^HugePages_Free:\s+(\d+)/m.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? 0);
-}
-
 describe.skipIf(unavailable !== null)(`fail-nth through mapBatch (${unavailable ?? 'fault injection available'})`, () => {
-  let backend: Backend;
-  let setup: FailNthSetup;
-  const buffers = new Map<string, DmaBuffer>();
-
-  beforeAll(async () => {
-    backend = await nativeBackend();
-    setup = prepareFailNth();
-    for (const s of SHAPES) {
-      // The lane reserves 16 huge pages; a host may have none (that shape is then skipped).
-      if (s.backing === 'hugetlb' && hugetlbFree() < 1) continue;
-      buffers.set(s.label, backend.allocBuffer({ size: BigInt(s.pages) * 4096n, backing: s.backing, prefault: true }));
-    }
-  });
-
-  afterAll(() => {
-    for (const b of buffers.values()) b.close();
-    if (setup) restoreFailNth(setup);
-  });
+  const shapes = useShapeBuffers(SHAPES);
+  const backend = () => shapes.backend();
 
   const planFor = (space: DmaSpace, s: (typeof SHAPES)[number]) => {
-    const b = buffers.get(s.label)!;
+    const b = shapes.buffer(s.label)!;
     return buildPlan([{ vaddr: b.vaddr, iova: IOVA, size: b.size }], s.strategy, space.info());
   };
 
   describe('type1 container (VFIO_IOMMU_MAP_DMA)', () => {
     for (const s of SHAPES) {
       it(s.label, (ctx) => {
-        if (!buffers.has(s.label)) return ctx.skip('no free hugetlb page');
-        const container = backend.openContainer();
-        const group = backend.openGroup(testDevice().group);
+        if (!shapes.buffer(s.label)) return ctx.skip('no free hugetlb page');
+        const container = backend().openContainer();
+        const group = backend().openGroup(testDevice().group);
         try {
           group.setContainer(container);
           container.setIommu('type1v2');
@@ -154,9 +116,9 @@ describe.skipIf(unavailable !== null)(`fail-nth through mapBatch (${unavailable 
     for (const s of SHAPES) {
       it(s.label, (ctx) => {
         const cdev = cdevName();
-        if (!backend.openIommufd || cdev === null) return ctx.skip('no iommufd backend or no vfio cdev for the device');
-        if (!buffers.has(s.label)) return ctx.skip('no free hugetlb page');
-        const iommufd = backend.openIommufd();
+        if (!backend().openIommufd || cdev === null) return ctx.skip('no iommufd backend or no vfio cdev for the device');
+        if (!shapes.buffer(s.label)) return ctx.skip('no free hugetlb page');
+        const iommufd = backend().openIommufd!();
         try {
           const ioas = iommufd.allocIoas();
           // With a device attached, IOAS_MAP pins and fills IOMMU page tables too
