@@ -3,7 +3,14 @@
 // so whatever failed gets a second try at the end.
 import { afterEach } from 'vitest';
 
-export function closeAfterEach(): Array<() => void> {
+export interface Cleanups {
+  /** Run after the test, newest first. */
+  cleanups: Array<() => void>;
+  /** Closes x after the test; returns it. */
+  track<T extends { close(): void }>(x: T): T;
+}
+
+export function closeAfterEach(): Cleanups {
   const cleanups: Array<() => void> = [];
   afterEach(() => {
     const retry: Array<() => void> = [];
@@ -23,5 +30,11 @@ export function closeAfterEach(): Array<() => void> {
       }
     }
   });
-  return cleanups;
+  return {
+    cleanups,
+    track(x) {
+      cleanups.push(() => x.close());
+      return x;
+    },
+  };
 }

@@ -64,12 +64,7 @@ function marksOf(ptes: number[], pages = PAGES): BigUint64Array {
 }
 
 export function defineHwptDirtyConformance(fx: HwptDirtyFixture): void {
-  const cleanups = closeAfterEach();
-  function track<T extends { close(): void }>(x: T): T {
-    cleanups.push(() => x.close());
-    return x;
-  }
-
+  const { track } = closeAfterEach();
   interface Env {
     backend: Backend;
     fd: Iommufd;

@@ -27,12 +27,7 @@ export interface IommufdFixture {
 }
 
 export function defineIommufdConformance(fx: IommufdFixture): void {
-  const cleanups = closeAfterEach();
-  function track<T extends { close(): void }>(x: T): T {
-    cleanups.push(() => x.close());
-    return x;
-  }
-
+  const { track } = closeAfterEach();
   interface Env {
     backend: Backend;
     fd: Iommufd;

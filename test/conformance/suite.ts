@@ -43,17 +43,12 @@ interface Env {
 }
 
 export function defineConformance(fx: ConformanceFixture): void {
-  const cleanups = closeAfterEach();
+  const { cleanups, track } = closeAfterEach();
 
   function session(opts?: SessionOptions): FixtureSession {
     const s = fx.open(opts);
     cleanups.push(() => s.close());
     return s;
-  }
-
-  function track<T extends { close(): void }>(x: T): T {
-    cleanups.push(() => x.close());
-    return x;
   }
 
   /** Container with the test group attached and an IOMMU type set. */
