@@ -10,7 +10,7 @@
 // the vCPU the pool thread pins on, and the same with the threads placed by
 // hand (main thread and pool on different vCPUs, then all on one).
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Backend, Container, Group } from '../../lib/backend.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatStall, runStallBench, stallSize, watchLoop } from '../../lib/bench/stall.js';
@@ -35,7 +35,6 @@ function tasks(): Task[] {
   }
   return out;
 }
-const poolThreads = () => tasks().filter((t) => t.comm.startsWith('libuv-worker'));
 const setCpus = (tid: number, cpus: string) => expect(spawnSync('taskset', ['-p', '-c', cpus, String(tid)]).status).toBe(0);
 
 describe.skipIf(!onVfioHost)(`the event-loop stall table on the real kernel (${SKIP_REASON})`, () => {
@@ -52,10 +51,19 @@ describe.skipIf(!onVfioHost)(`the event-loop stall table on the real kernel (${S
     expect(s.phases.map((p) => p.id)).toEqual(['idle', 'sync', 'async', 'async-chunked']);
     expect(async!.entries).toBe(1);
     expect(chunked!.entries).toBe(s.size / (2 << 20));
-    // Each sync round's stall covers its map; async ones are a fraction of it.
+    // The sync map holds the loop for the whole map: each round's stall covers it, and the interval
+    // hardly ticks (once before, a few times in the 5 ms after). The async one leaves the loop turning:
+    // the interval ticks on through the map, and in the median round no gap comes near the map's length.
+    // (Not asserted against the 10 ms target: a loaded host starves the TCG guest for hundreds of ms
+    // even when nothing runs, as the idle row shows.)
     sync!.longestMs.forEach((v, i) => expect(v).toBeGreaterThan(sync!.wallMs[i]! * 0.8));
-    expect(async!.worstMs).toBeLessThan(sync!.worstMs / 4);
-    expect(chunked!.worstMs).toBeLessThan(sync!.worstMs / 4);
+    expect(sync!.ticks).toBeLessThanOrEqual(s.rounds * 10);
+    const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+    const total = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+    for (const p of [async!, chunked!]) {
+      expect(p.ticks, `${p.id}: the loop ticks through the map`).toBeGreaterThan(total(p.wallMs) / 20);
+      expect(med(p.longestMs), `${p.id}: the median round's stall is not the map`).toBeLessThan(med(p.wallMs) / 2);
+    }
     expect(idle!.ticks).toBeGreaterThan(0);
   }, 600_000);
 
@@ -81,59 +89,97 @@ describe.skipIf(!onVfioHost)(`async plans on the real kernel (${SKIP_REASON})`, 
     container?.close();
   });
 
-  it('where the async stall comes from: thread placement (vCPUs) and the guest\'s own jitter', async () => {
+  it('where the async stall comes from: the guest\'s own jitter, lock contention on the JS thread, thread placement (vCPUs)', async () => {
     const size = stallSize(false, null).size;
     const b = backend.allocBuffer({ size, backing: '4k', prefault: true });
     const c = container;
+    const me = process.pid;
+    const cpusWas = /: (\S+)\s*$/.exec(spawnSync('taskset', ['-p', '-c', String(me)], { encoding: 'utf8' }).stdout)?.[1] ?? '0-1';
     try {
-      const plan = buildPlan([{ vaddr: b.vaddr, iova: IOVA, size }], 'coalesced', c.info());
-      await mapBatchAsync(c, plan); // the pool threads exist from here on
-      unmapBatch(c, plan);
-      // Which vCPU the pinning thread is on while it pins, sampled from the loop every 2 ms.
-      const seen: string[] = [];
-      const sampler = setInterval(() => {
-        const me = tasks().find((t) => t.tid === process.pid);
-        const busy = poolThreads().filter((t) => t.state === 'R' || t.state === 'D');
-        for (const t of busy) seen.push(`main@${me?.cpu} ${t.comm}(${t.state})@${t.cpu}`);
-      }, 2);
-      await mapBatchAsync(c, plan);
-      clearInterval(sampler);
-      unmapBatch(c, plan);
-      const hist = new Map<string, number>();
-      for (const x of seen) hist.set(x, (hist.get(x) ?? 0) + 1);
-      console.log(`[plan-async] while the pool pins ${size >> 20n} MiB: ${[...hist].map(([k, n]) => `${k} x${n}`).join(', ') || 'no sample saw it running'}`);
+      const one = buildPlan([{ vaddr: b.vaddr, iova: IOVA, size }], 'coalesced', c.info());
+      const chunked = buildPlan([{ vaddr: b.vaddr, iova: IOVA, size }], 'coalesced', c.info(), { maxEntrySize: 2n << 20n });
+      await mapBatchAsync(c, one); // the pool threads exist from here on
+      unmapBatch(c, one);
 
-      const me = process.pid;
-      const cpusWas = /: (\S+)\s*$/.exec(spawnSync('taskset', ['-p', '-c', String(me)], { encoding: 'utf8' }).stdout)?.[1] ?? '0-1';
-      const row = async (what: string) => {
-        const phases: string[] = [];
-        for (let r = 0; r < 2; r++) {
-          const idle = await watchLoop(() => new Promise((res) => setTimeout(res, 300)));
-          const asy = await watchLoop(() => mapBatchAsync(c, plan));
-          unmapBatch(c, plan);
-          const syn = await watchLoop(() => mapBatch(c, plan));
-          unmapBatch(c, plan);
-          const w = (g: number[]) => Math.max(...g).toFixed(1);
-          const big = asy.gaps.filter((g) => g > 5).map((g) => g.toFixed(1));
-          phases.push(`idle ${w(idle.gaps)} / async ${w(asy.gaps)} (map ${asy.wallMs.toFixed(0)} ms; gaps > 5 ms: ${big.join(' ') || 'none'}) / sync ${w(syn.gaps)} ms`);
+      // 1. Which threads run, and on which vCPU, while the pool pins (sampled from the loop every 2 ms).
+      const seen = new Map<string, number>();
+      const sampler = setInterval(() => {
+        const all = tasks();
+        const main = all.find((t) => t.tid === me);
+        for (const t of all) {
+          if (t.tid === me || (t.state !== 'R' && t.state !== 'D')) continue;
+          const k = `main@vCPU${main?.cpu} other thread ${t.tid}(${t.comm},${t.state})@vCPU${t.cpu}`;
+          seen.set(k, (seen.get(k) ?? 0) + 1);
         }
-        console.log(`[plan-async] ${what}: longest gap ${phases.join('; ')}`);
-      };
-      try {
-        await row('as scheduled');
-        setCpus(me, '0');
-        for (const t of poolThreads()) setCpus(t.tid, '1');
-        await row('main thread on vCPU 0, pool threads on vCPU 1');
-        for (const t of tasks()) setCpus(t.tid, '0');
-        await row('every thread on vCPU 0');
-      } finally {
-        for (const t of tasks()) spawnSync('taskset', ['-p', '-c', cpusWas, String(t.tid)]);
+      }, 2);
+      await mapBatchAsync(c, one);
+      clearInterval(sampler);
+      unmapBatch(c, one);
+      console.log(`[plan-async] threads seen running while the pool pins ${size >> 20n} MiB: ${[...seen].map(([k, n]) => `${k} x${n}`).join(', ') || 'none'}`);
+
+      // 2. Does the JS thread wait on a kernel lock (mmap_lock: V8's mmap/munmap against the pinning thread's
+      // pin_user_pages_remote) during the async map? lock:contention_begin/end, this process's threads only.
+      const T = '/sys/kernel/tracing';
+      if (!existsSync(`${T}/trace`)) spawnSync('mount', ['-t', 'tracefs', 'nodev', T]);
+      if (existsSync(`${T}/events/lock/contention_begin`)) {
+        const w = (f: string, v: string) => writeFileSync(`${T}/${f}`, v);
+        w('trace', '');
+        w('set_event_pid', String(me));
+        w('set_event', 'lock:contention_begin lock:contention_end');
+        w('tracing_on', '1');
+        const asy = await watchLoop(() => mapBatchAsync(c, one));
+        w('tracing_on', '0');
+        const trace = readFileSync(`${T}/trace`, 'utf8');
+        w('set_event', '');
+        w('set_event_pid', '');
+        unmapBatch(c, one);
+        // "node-123 [001] ..... 12.345678: contention_begin: 0xffff... (flags=READ)"
+        const open = new Map<string, number>();
+        const waits: Array<{ tid: string; ms: number; flags: string }> = [];
+        const flagsOf = new Map<string, string>();
+        for (const m of trace.matchAll(/-(\d+)\s+\[\d+\]\s+(?:\S+\s+)?([\d.]+): contention_(begin|end): (0x[0-9a-f]+)(?: \(flags=([^)]*)\))?/g)) {
+          const key = `${m[1]} ${m[4]}`;
+          if (m[3] === 'begin') { open.set(key, Number(m[2])); flagsOf.set(key, m[5] ?? ''); } else if (open.has(key)) {
+            waits.push({ tid: m[1]!, ms: (Number(m[2]) - open.get(key)!) * 1000, flags: flagsOf.get(key)! });
+            open.delete(key);
+          }
+        }
+        const mainWaits = waits.filter((x) => Number(x.tid) === me);
+        const sumMain = mainWaits.reduce((t, x) => t + x.ms, 0);
+        const top = [...mainWaits].sort((x, y) => y.ms - x.ms).slice(0, 5).map((x) => `${x.ms.toFixed(2)} ms (${x.flags})`);
+        console.log(`[plan-async] lock contention during one async map (${asy.wallMs.toFixed(0)} ms, longest loop gap ${Math.max(...asy.gaps).toFixed(1)} ms): `
+          + `${waits.length} waits in this process, ${mainWaits.length} on the JS thread totalling ${sumMain.toFixed(2)} ms, longest ${top.join(', ') || '-'}; `
+          + `other threads ${waits.length - mainWaits.length} waits, longest ${Math.max(0, ...waits.filter((x) => Number(x.tid) !== me).map((x) => x.ms)).toFixed(2)} ms`);
+      } else {
+        console.log(`[plan-async] no lock:contention tracepoints here (${existsSync(`${T}/events`) ? 'tracefs without them' : 'no tracefs'})`);
       }
+
+      // 3. The same async maps with the threads placed by hand, each beside an idle watch of the same length.
+      const row = async (what: string) => {
+        const cells: string[] = [];
+        for (let r = 0; r < 3; r++) {
+          const asy = await watchLoop(() => mapBatchAsync(c, one));
+          unmapBatch(c, one);
+          const chk = await watchLoop(() => mapBatchAsync(c, chunked));
+          unmapBatch(c, chunked);
+          const idle = await watchLoop(() => new Promise((res) => setTimeout(res, asy.wallMs)));
+          const g = (x: { gaps: number[]; wallMs: number }) => `${Math.max(...x.gaps).toFixed(1)} (${(x.gaps.filter((v) => v > 5).length * 1000 / x.wallMs).toFixed(1)}/s > 5 ms)`;
+          cells.push(`idle ${g(idle)} / async ${g(asy)} in ${asy.wallMs.toFixed(0)} ms / 2 MiB entries ${g(chk)}`);
+        }
+        console.log(`[plan-async] ${what}: longest gap, ms: ${cells.join('; ')}`);
+      };
+      await row('as scheduled');
+      setCpus(me, '0');
+      for (const t of tasks()) if (t.tid !== me) setCpus(t.tid, '1');
+      await row('JS thread on vCPU 0, every other thread (the pool) on vCPU 1');
+      for (const t of tasks()) setCpus(t.tid, '0');
+      await row('every thread on vCPU 0');
     } finally {
+      for (const t of tasks()) spawnSync('taskset', ['-p', '-c', cpusWas, String(t.tid)]);
       c.unmapAll();
       b.close();
     }
-  }, 600_000);
+  }, 900_000);
 
   it('an abort mid-pin unwinds: nothing stays mapped, the region maps again', async () => {
     using buf = backend.allocBuffer({ size: SIZE, backing: '4k', prefault: true });
