@@ -59,7 +59,7 @@ function stallParts(r: IrqBenchReport): { table: TableSpec; chart: ChartSpec } |
   return {
     table: {
       className: 'stall', caption: `${stallTitle(s)}. Region: ${s.sizeReason}. ${stallTargetLine(s)}`,
-      headers: STALL_HEADERS, numeric: [false, true, true, true, true, true, true, true], rows: stallRows(s).map((cells) => ({ cells })),
+      headers: STALL_HEADERS, numeric: [false, true, true, true, true, true, true, true, true], rows: stallRows(s).map((cells) => ({ cells })),
     },
     chart: {
       id: 'chart-irq-stall', title: 'Longest event-loop stall by phase', yLabel: 'longest gap between 1 ms ticks, ms',

@@ -47,6 +47,11 @@ export interface StallPhase {
   ticks: number;
   /** Per round: the map's own wall time (ms); idle: how long it watched. */
   wallMs: number[];
+  /**
+   * Per round: the JS thread's own time inside the call before it returned (ms): for sync the whole map,
+   * for async the checks and the job's start (what the library itself holds the loop for); idle 0.
+   */
+  callMs: number[];
   /** Garbage collections V8 reported during the phase, all rounds, and the longest (ms). */
   gcCount: number;
   gcLongestMs: number;
@@ -162,15 +167,16 @@ export async function runStallBench(opts: StallOptions): Promise<StallReport> {
       async: buildPlan([{ vaddr: buf.vaddr, iova, size: picked.size }], 'coalesced', info),
       'async-chunked': buildPlan([{ vaddr: buf.vaddr, iova, size: picked.size }], 'coalesced', info, { maxEntrySize: CHUNK }),
     };
-    const acc = new Map<StallPhaseId, { gaps: number[]; longest: number[]; wall: number[]; gc: number[] }>(
-      STALL_PHASES.map((p) => [p, { gaps: [], longest: [], wall: [], gc: [] }]));
+    const acc = new Map<StallPhaseId, { gaps: number[]; longest: number[]; wall: number[]; gc: number[]; call: number[] }>(
+      STALL_PHASES.map((p) => [p, { gaps: [], longest: [], wall: [], gc: [], call: [] }]));
     obs.observe({ entryTypes: ['gc'] });
-    const record = async (id: StallPhaseId, w: Awaited<ReturnType<typeof watchLoop>>) => {
+    const record = async (id: StallPhaseId, w: Awaited<ReturnType<typeof watchLoop>>, callMs: number) => {
       await new Promise((r) => setImmediate(r)); // the observer's entries arrive on the loop
       const a = acc.get(id)!;
       a.gaps.push(...w.gaps);
       a.longest.push(w.gaps.length ? Math.max(...w.gaps) : w.wallMs);
       a.wall.push(w.wallMs);
+      a.call.push(callMs);
       for (const g of gcs) if (g.start + g.duration >= w.t0 && g.start <= w.t1) a.gc.push(g.duration);
       gcs.length = 0;
     };
@@ -178,14 +184,20 @@ export async function runStallBench(opts: StallOptions): Promise<StallReport> {
       let idleMs = 0;
       for (const id of ['sync', 'async', 'async-chunked'] as const) {
         const plan = plans[id];
-        const w = await watchLoop(() => (id === 'sync' ? mapBatch(space, plan) : mapBatchAsync(space, plan)));
+        let callMs = 0;
+        const w = await watchLoop(() => {
+          const t = performance.now();
+          const r = id === 'sync' ? mapBatch(space, plan) : mapBatchAsync(space, plan);
+          callMs = performance.now() - t;
+          return r;
+        });
         unmapBatch(space, plans.sync);
         if (space.unmap(iova, picked.size) !== 0n) base.notes.push(`${id}: something was still mapped after the unmap`);
-        await record(id, w);
+        await record(id, w, callMs);
         idleMs = Math.max(idleMs, w.wallMs);
       }
       // The baseline watches as long as the longest map of the round.
-      await record('idle', await watchLoop(() => new Promise((res) => setTimeout(res, Math.max(50, idleMs)))));
+      await record('idle', await watchLoop(() => new Promise((res) => setTimeout(res, Math.max(50, idleMs)))), 0);
     }
     base.phases = STALL_PHASES.map((id) => {
       const a = acc.get(id)!;
@@ -193,7 +205,7 @@ export async function runStallBench(opts: StallOptions): Promise<StallReport> {
       return {
         id, label: label(id, base.offLoop), entries: id === 'idle' ? 0 : plans[id].count,
         longestMs: a.longest, worstMs: Math.max(...a.longest), p99Ms: percentileSorted(sorted, 0.99),
-        medianGapMs: percentileSorted(sorted, 0.5), ticks: sorted.length, wallMs: a.wall,
+        medianGapMs: percentileSorted(sorted, 0.5), ticks: sorted.length, wallMs: a.wall, callMs: a.call,
         gcCount: a.gc.length, gcLongestMs: a.gc.length ? Math.max(...a.gc) : 0,
       };
     });
@@ -221,12 +233,13 @@ export function stallTitle(s: StallReport): string {
     + `kernel ${s.kernel}${s.simulated ? ' [SIMULATED: no kernel, no pool thread: async runs on the loop after one turn]' : ''} (${s.rounds} round(s) of every phase)`;
 }
 
-export const STALL_HEADERS = ['phase', 'entries', 'longest stall', 'p99 gap', 'median gap', 'longest per round', 'map wall (median)', 'GCs (longest)'];
+export const STALL_HEADERS = ['phase', 'entries', 'longest stall', 'p99 gap', 'median gap', 'longest per round', 'map wall (median)', 'in the call (max)', 'GCs (longest)'];
 
 export function stallRows(s: StallReport): string[][] {
   return s.phases.map((p) => [
     p.label, p.id === 'idle' ? '-' : String(p.entries), ms(p.worstMs), ms(p.p99Ms), ms(p.medianGapMs),
     p.longestMs.map((v) => v.toFixed(1)).join(' / '), p.id === 'idle' ? `(watched ${ms(median(p.wallMs))})` : ms(median(p.wallMs)),
+    p.id === 'idle' ? '-' : `${Math.max(...p.callMs).toFixed(2)} ms`,
     `${p.gcCount}${p.gcCount ? ` (${ms(p.gcLongestMs)})` : ''}`,
   ]);
 }
@@ -244,7 +257,7 @@ export function formatStall(s: StallReport): string {
   const out = [stallTitle(s), `  region: ${s.sizeReason}`];
   if (!s.available) out.push(`  unavailable: ${s.reason}`);
   else {
-    out.push(renderTable(STALL_HEADERS, stallRows(s), ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r']));
+    out.push(renderTable(STALL_HEADERS, stallRows(s), ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']));
     out.push(`  ${stallTargetLine(s)}`);
   }
   for (const n of s.notes) out.push(`  note: ${n}`);

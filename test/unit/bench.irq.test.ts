@@ -34,6 +34,10 @@ describe('bench --suite irq', () => {
       expect(p.worstMs).toBe(Math.max(...p.longestMs));
       expect(p.worstMs).toBeGreaterThanOrEqual(p.p99Ms);
       expect(p.p99Ms).toBeGreaterThanOrEqual(p.medianGapMs);
+      expect(p.callMs).toHaveLength(3);
+      // The time inside the call is part of the phase's wall time: all of it for sync, none for idle.
+      p.callMs.forEach((c, i) => expect(c).toBeLessThanOrEqual(p.wallMs[i]!));
+      if (p.id === 'idle') expect(p.callMs).toEqual([0, 0, 0]);
     }
     expect(doc.ref).toEqual({ available: false, reason: 'the simulator has no kernel: nothing for C to wait on' });
     expect(doc.rows.map((x) => `${x.kind}/${x.side}`)).toEqual(['msi/js', 'intx/js']);

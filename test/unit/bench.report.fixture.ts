@@ -111,7 +111,7 @@ export function irqReport(kind: Exclude<IrqFixture, 'none'>, simulated: boolean)
   ]);
   const phase = (id: 'idle' | 'sync' | 'async' | 'async-chunked', label: string, longest: number[], wall: number[], entries: number) => ({
     id, label, entries, longestMs: longest, worstMs: Math.max(...longest), p99Ms: Math.max(...longest) / 2, medianGapMs: 1.1,
-    ticks: 900, wallMs: wall, gcCount: id === 'async' ? 1 : 0, gcLongestMs: id === 'async' ? 2.5 : 0,
+    ticks: 900, wallMs: wall, callMs: wall.map((w) => (id === 'sync' ? w : id === 'idle' ? 0 : 0.4)), gcCount: id === 'async' ? 1 : 0, gcLongestMs: id === 'async' ? 2.5 : 0,
   });
   return {
     kernel: '6.12.0-test', available: kind !== 'no-edu', reason: kind === 'no-edu' ? '0000:00:03.0 is not QEMU\'s edu (1234:11e8)' : null,
