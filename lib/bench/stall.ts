@@ -233,13 +233,13 @@ export function stallTitle(s: StallReport): string {
     + `kernel ${s.kernel}${s.simulated ? ' [SIMULATED: no kernel, no pool thread: async runs on the loop after one turn]' : ''} (${s.rounds} round(s) of every phase)`;
 }
 
-export const STALL_HEADERS = ['phase', 'entries', 'longest stall', 'p99 gap', 'median gap', 'longest per round', 'map wall (median)', 'in the call (max)', 'GCs (longest)'];
+export const STALL_HEADERS = ['phase', 'entries', 'longest stall', 'p99 gap', 'median gap', 'longest per round', 'map wall (median)', 'in the call, per round', 'GCs (longest)'];
 
 export function stallRows(s: StallReport): string[][] {
   return s.phases.map((p) => [
     p.label, p.id === 'idle' ? '-' : String(p.entries), ms(p.worstMs), ms(p.p99Ms), ms(p.medianGapMs),
     p.longestMs.map((v) => v.toFixed(1)).join(' / '), p.id === 'idle' ? `(watched ${ms(median(p.wallMs))})` : ms(median(p.wallMs)),
-    p.id === 'idle' ? '-' : `${Math.max(...p.callMs).toFixed(2)} ms`,
+    p.id === 'idle' ? '-' : p.callMs.map((v) => v.toFixed(v < 100 ? 2 : 0)).join(' / '),
     `${p.gcCount}${p.gcCount ? ` (${ms(p.gcLongestMs)})` : ''}`,
   ]);
 }

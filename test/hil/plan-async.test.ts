@@ -14,7 +14,8 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Backend, Container, Group } from '../../lib/backend.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatStall, runStallBench, stallSize, watchLoop } from '../../lib/bench/stall.js';
-import { buildPlan, mapBatch, mapBatchAsync, unmapBatch, BatchError } from '../../lib/plan/index.js';
+import { buildPlan, checkLimits, mapBatch, mapBatchAsync, unmapBatch, BatchError } from '../../lib/plan/index.js';
+import { forgetLimits } from '../../lib/plan/limits.js';
 import { onVfioHost, SKIP_REASON, testDevice } from './lane.js';
 import { nativeBackend } from './native-backend.js';
 
@@ -154,7 +155,33 @@ describe.skipIf(!onVfioHost)(`async plans on the real kernel (${SKIP_REASON})`, 
         console.log(`[plan-async] no lock:contention tracepoints here (${existsSync(`${T}/events`) ? 'tracefs without them' : 'no tracefs'})`);
       }
 
-      // 3. The same async maps with the threads placed by hand, each beside an idle watch of the same length.
+      // 3. What the JS thread itself spends in mapBatchAsync before it returns (the library's share of a
+      // stall): the limits check (lib/plan/limits.ts: /proc reads, RLIMIT) and the job's start (runPlanAsync).
+      const limitsMs: number[] = [];
+      const startMs: number[] = [];
+      const callMs: number[] = [];
+      for (let r = 0; r < 5; r++) {
+        let t = performance.now();
+        forgetLimits(c);
+        checkLimits(c, one);
+        limitsMs.push(performance.now() - t);
+        t = performance.now();
+        const job = c.runPlanAsync!('map', one.entries);
+        startMs.push(performance.now() - t);
+        await job;
+        unmapBatch(c, one);
+        forgetLimits(c);
+        t = performance.now();
+        const whole = mapBatchAsync(c, one);
+        callMs.push(performance.now() - t);
+        await whole;
+        unmapBatch(c, one);
+      }
+      const f = (xs: number[]) => xs.map((v) => v.toFixed(2)).join(' / ');
+      console.log(`[plan-async] the JS thread's own time, ms, 5 rounds: checkLimits ${f(limitsMs)}; runPlanAsync start ${f(startMs)}; `
+        + `mapBatchAsync until it returns ${f(callMs)}`);
+
+      // 4. The same async maps with the threads placed by hand, each beside an idle watch of the same length.
       const row = async (what: string) => {
         const cells: string[] = [];
         for (let r = 0; r < 3; r++) {
