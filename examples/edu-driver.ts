@@ -7,7 +7,10 @@
 //   - DMA buffers placed and mapped by the planner (IovaAllocator, buildPlan,
 //     mapBatch / unmapBatch), inside the device's 28-bit DMA window.
 // The same code runs on the simulator (npm test) and on a real edu bound to
-// vfio-pci (the HIL lane): test/conformance/edu-driver.test.ts runs it on both.
+// vfio-pci (the HIL lane): test/conformance/edu-driver.test.ts runs it on both,
+// through a type1 container. It takes any DmaSpace and Device, so it runs
+// unchanged through the iommufd cdev too (an IOAS and a bound CdevDevice):
+// test/hil/edu-irq-cdev.test.ts runs it that way on the lane's built kernel.
 import {
   buildPlan, buildUnmapPlan, defineRegisters, IovaAllocator, mapBatch, openRegisters, PciRegion, PROT_READ, PROT_WRITE,
   SZ_4K, unmapBatch,

@@ -13,8 +13,9 @@
 // setImmediate delivery through the same IrqVector code, labelled simulated,
 // and the C reference is unavailable.
 //
-// The event-loop stall table (async plans, issue 15 item 4) is not measured
-// here yet: `stall` stays null until that suite exists.
+// Then the event-loop stall table (lib/bench/stall.ts): the same group, a big
+// map of 4 KiB pages done sync and async with a 1 ms interval watching, beside
+// the idle loop's own gaps. It needs no edu: any group with a device maps.
 import { spawnSync } from 'node:child_process';
 import { release } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +23,7 @@ import { PciRegion, type Backend, type Device, type HostView } from '../backend.
 import type { IrqVector } from '../irq.js';
 import { openRegisters } from '../regs.js';
 import { buildRef, refCacheDir } from './ref.js';
+import { formatStall, runStallBench, type StallReport } from './stall.js';
 import { summarize } from './stats.js';
 import { ratio, renderTable } from './text-table.js';
 
@@ -57,6 +59,8 @@ export interface IrqBenchReport {
   reason: string | null;
   simulated: boolean;
   device: string | null;
+  /** The device's IOMMU group (null when none was found). */
+  group: number | null;
   runs: number;
   warmup: number;
   /** Blocks each side's runs were split into, alternating JS and C. */
@@ -68,8 +72,8 @@ export interface IrqBenchReport {
   ratios: Partial<Record<IrqBenchKind, number>>;
   /** Errors of one kind that did not stop the others. */
   notes: string[];
-  /** The event-loop stall table of the async plans (issue 15 item 4): not measured yet. */
-  stall: null;
+  /** The event-loop stall table (lib/bench/stall.ts); null when no group could be picked or it was not asked for. */
+  stall: StallReport | null;
 }
 
 export interface IrqBenchOptions {
@@ -85,6 +89,11 @@ export interface IrqBenchOptions {
   rounds?: number;
   /** Run the C reference beside (default true; never on the sim). */
   ref?: boolean;
+  /** Measure the event-loop stall table too (default true). */
+  stall?: boolean;
+  /** Stall rounds (default 3) and a cap on the region it maps (--max-memory). */
+  stallRounds?: number;
+  maxMemory?: bigint | null;
   /** Builds the C reference (tests replace it). */
   buildRef?: () => string;
 }
@@ -180,13 +189,16 @@ export async function runIrqBench(opts: IrqBenchOptions): Promise<IrqBenchReport
   const rounds = Math.max(1, Math.min(opts.rounds ?? IRQ_BENCH_DEFAULTS.rounds, runs));
   const simulated = opts.backend.simulated;
   const base: Omit<IrqBenchReport, 'available' | 'reason'> = {
-    kernel: release(), simulated, device: null, runs, warmup, rounds, rows: [],
+    kernel: release(), simulated, device: null, group: null, runs, warmup, rounds, rows: [],
     ref: { available: false, reason: simulated ? 'the simulator has no kernel: nothing for C to wait on' : 'not asked for' },
     ratios: {}, notes: [], stall: null,
   };
   const picked = pickDevice(opts);
   if (typeof picked === 'string') return unavailable(base, picked);
   base.device = picked.device;
+  base.group = picked.group;
+  const stall = async (): Promise<StallReport | null> => (opts.stall === false ? null
+    : runStallBench({ backend: opts.backend, group: picked.group, maxMemory: opts.maxMemory ?? null, ...(opts.stallRounds ? { rounds: opts.stallRounds } : {}) }));
 
   const open = () => {
     const container = opts.backend.openContainer();
@@ -203,16 +215,20 @@ export async function runIrqBench(opts: IrqBenchOptions): Promise<IrqBenchReport
     }
   };
   {
-    let probe;
+    let probe: ReturnType<typeof open> | null;
     try {
       probe = open();
     } catch (err) {
       return unavailable(base, `cannot open ${picked.device}: ${(err as Error).message}`);
     }
     try {
-      if (!isEdu(probe.device)) return unavailable(base, `${picked.device} is not QEMU's edu (1234:11e8): the suite writes edu's raise register`);
+      if (!isEdu(probe.device)) {
+        probe.close();
+        probe = null;
+        return { ...unavailable(base, `${picked.device} is not QEMU's edu (1234:11e8): the latency table writes edu's raise register`), stall: await stall() };
+      }
     } finally {
-      probe.close();
+      probe?.close();
     }
   }
 
@@ -264,6 +280,7 @@ export async function runIrqBench(opts: IrqBenchOptions): Promise<IrqBenchReport
       base.ratios[kind] = base.rows.at(-2)!.median / cr.median;
     }
   }
+  base.stall = await stall();
   return { ...base, available: base.rows.length > 0, reason: base.rows.length > 0 ? null : base.notes.join('; ') || 'nothing ran' };
 }
 
@@ -288,6 +305,6 @@ export function formatIrqBench(r: IrqBenchReport): string {
     out.push('  target: JS median within 1.5x of the C median, same run (reported, not asserted). INTx runs include neither the acknowledge nor the unmask.');
   }
   for (const n of r.notes) out.push(`  note: ${n}`);
-  out.push('Event-loop stall while mapping (async plans): not measured yet (issue 15 item 4).');
+  if (r.stall) out.push('', formatStall(r.stall));
   return `${out.join('\n')}\n`;
 }

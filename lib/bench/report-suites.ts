@@ -1,8 +1,10 @@
 // What the report shows for each suite: one table with a row per cell and the
 // charts of its cells. Nothing here is specific to a suite but titles, axis
 // words and which figures to chart: a suite this file has never heard of (the
-// coming irq suite) gets a table and a chart from whatever its cells vary in.
+// next one) gets a table and a chart from whatever its cells vary in. The
+// suites outside the cells (kernel pin path, overhead, irq) have views of their own.
 import { iommuTag, type BenchReport, type CellResult } from './schema.js';
+import { irqView } from './report-irq.js';
 import { KERNEL_THREAD_LABEL, threadFigure } from './kernel-thread.js';
 import { formatSize } from './suites.js';
 import { styleSeries } from './report-style.js';
@@ -248,6 +250,8 @@ export function suiteViews(r: BenchReport): SuiteView[] {
   if (kp) views.push(kp);
   const ov = overheadView(r);
   if (ov) views.push(ov);
+  const irq = irqView(r);
+  if (irq) views.push(irq);
   return views;
 }
 

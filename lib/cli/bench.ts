@@ -9,6 +9,7 @@ import { formatTable } from '../bench/format-table.js';
 import { formatIrqBench, runIrqBench, type IrqBenchReport } from '../bench/irq.js';
 import { formatKernelPin } from '../bench/kernel-pin.js';
 import { progressBar } from '../bench/progress.js';
+import { reportEnvelope } from '../bench/report-envelope.js';
 import { writeHtmlReport } from '../bench/report-html.js';
 import type { BenchPlanner } from '../bench/runner.js';
 import type { BenchReport } from '../bench/schema.js';
@@ -51,7 +52,7 @@ export async function runBench(args: BenchArgs, io: CliIo, deps: BenchDeps): Pro
   // Alone, each prints its own object; together, one object with both.
   // The irq suite is async (it awaits interrupts) and opens the group itself: after the others.
   const irqRun = (): Promise<IrqBenchReport> => runIrqBench({
-    backend, host: backend.host(root), group: args.group, device: args.device,
+    backend, host: backend.host(root), group: args.group, device: args.device, maxMemory: args.maxMemory,
     ...(args.warmup === 0 ? { warmup: 0 } : {}),
   });
   if (args.suites.length === 0) {
@@ -60,6 +61,13 @@ export async function runBench(args: BenchArgs, io: CliIo, deps: BenchDeps): Pro
     const irq = args.irq ? await irqRun() : null;
     const parts = { kernelPin, overhead, irq };
     const present = Object.entries(parts).filter(([, v]) => v !== null);
+    if (args.report !== null) {
+      const doc = reportEnvelope({
+        backend, host: backend.host(root), reason, reps: args.reps, warmup: args.warmup, group: args.group ?? irq?.group ?? null,
+        device: args.device, parts: { ...(kernelPin ? { kernelPin } : {}), ...(overhead ? { overhead } : {}), ...(irq ? { irq } : {}) },
+      });
+      io.stderr.write(`report written to ${writeHtmlReport(args.report, doc)}\n`);
+    }
     if (args.format === 'json') {
       const out = present.length === 1 ? present[0]![1] : Object.fromEntries(present);
       io.stdout.write(`${JSON.stringify(out, null, 2)}\n`);

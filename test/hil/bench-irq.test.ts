@@ -1,9 +1,12 @@
 // `vfio bench --suite irq` on the lane's edu: edu's raise register -> the JS
 // 'interrupt' listener, MSI and INTx, beside the C reference waiting on the
-// same kind of eventfd with epoll, in alternating blocks of one run. The
-// figures are printed, not asserted (TCG makes them the emulator's); what is
-// asserted is that both sides ran on every kind and every raise was one
-// interrupt. The target (JS median within 1.5x of C's) is reported.
+// same kind of eventfd with epoll, in alternating blocks of one run; then the
+// event-loop stall table (idle baseline, sync map, async map of the largest
+// region the guest holds). The figures are printed, not asserted (TCG makes
+// them the emulator's); what is asserted is that both sides ran on every kind,
+// every raise was one interrupt, every stall phase ran and the sync map held
+// the loop for its whole duration. The targets (JS median within 1.5x of C's;
+// async stall <= 10 ms) are reported.
 //
 // Twice: as a user runs it, and with this process's threads, the C reference
 // (which inherits the affinity) and edu's interrupts all on vCPU 0. The second
@@ -16,6 +19,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { formatIrqBench, type IrqBenchReport } from '../../lib/bench/irq.js';
+import { stallTargetLine } from '../../lib/bench/stall.js';
 import { runCli } from '../unit/cli.helpers.js';
 import { isEdu, onVfioHost, SKIP_REASON, testDevice } from './lane.js';
 
@@ -38,6 +42,12 @@ async function benchOnce(label: string): Promise<IrqBenchReport> {
     const q = (p: number) => `${(s[Math.min(s.length - 1, Math.floor(p * s.length))]! / 1000).toFixed(0)}`;
     console.log(`[irq-bench] ${label}: ${row.kind}/${row.side} us at p10 ${q(0.1)}, p25 ${q(0.25)}, p50 ${q(0.5)}, p75 ${q(0.75)}, p90 ${q(0.9)}`);
   }
+  const st = doc.stall!;
+  expect(st).toMatchObject({ available: true, simulated: false, offLoop: true, notes: [], backing: '4k' });
+  expect(st.phases.map((p) => p.id)).toEqual(['idle', 'sync', 'async', 'async-chunked']);
+  const sync = st.phases[1]!;
+  sync.longestMs.forEach((v, i) => expect(v).toBeGreaterThan(sync.wallMs[i]! * 0.8));
+  console.log(`[irq-bench] ${label}: stall ${stallTargetLine(st)}`);
   for (const kind of ['msi', 'intx'] as const) {
     const ratio = doc.ratios[kind]!;
     expect(ratio).toBeGreaterThan(0);
@@ -71,6 +81,8 @@ describe.skipIf(!eduHere)(`vfio bench --suite irq on edu (${SKIP_REASON}; edu de
       expect(r.status, r.stderr).toBe(0);
       console.log(`[irq-bench] vfio bench --suite irq, own process, all on vCPU 0\n${r.stdout}`);
       expect(r.stdout).toMatch(/MSI\s+C reference \(epoll\)/);
+      expect(r.stdout).toMatch(/Event-loop stall while mapping .* of 4 KiB pages/);
+      expect(r.stdout).toMatch(/mapBatchAsync \(libuv pool\), one entry/);
     });
   }, 600_000);
 });

@@ -25,9 +25,11 @@ export async function observeDom(page: Page): Promise<ObservedPage> {
     const doc = (globalThis as any).document;
     const sections = [...doc.querySelectorAll('section[data-suite]')].map((s: any) => {
       const table = s.querySelector('table.cells');
+      const stall = s.querySelector('table.stall');
       return {
         suite: s.dataset.suite,
         rows: table ? table.tBodies[0].rows.length : null,
+        stallRows: stall ? stall.tBodies[0].rows.length : null,
         charts: [...s.querySelectorAll('svg.chart')].map((svg: any) => ({
           metric: svg.dataset.metric,
           marks: [...svg.querySelectorAll('.mark')].map((m: any) => ({ id: m.dataset.id, value: Number(m.dataset.value) })),

@@ -82,14 +82,14 @@ async function checkRendered(file: string, r: BenchReport): Promise<void> {
 }
 
 describe('the HTML report in Chromium', () => {
-  it('a synthetic run with every suite, iommufd, skipped cells, kernel-pin and an irq suite the report has no code for', async () => {
+  it('a synthetic run with every suite, iommufd, skipped cells, kernel-pin, the irq suite (latency beside C, the stall table) and a future suite the report has no code for', async () => {
     const r = fullReport();
     const file = join(dir, 'full.html');
     writeFileSync(file, renderHtml(r));
     await checkRendered(file, r);
   });
 
-  it('a real (not simulated) run whose kernel pin path was unavailable: no banner, the reason shown', async () => {
+  it('a real (not simulated) run whose kernel pin path was unavailable: no banner, the reason shown; the irq suite with the C reference and the stall target', async () => {
     const r = fullReport({ simulated: false, kernelPin: false });
     const file = join(dir, 'native.html');
     writeFileSync(file, renderHtml(r));
@@ -97,6 +97,9 @@ describe('the HTML report in Chromium', () => {
     const page = await open(file);
     expect(await page.locator('.sim').count()).toBe(0);
     expect(await page.locator('#suite-kernel-pin .unavailable').innerText()).toMatch(/no \/dev\/iommu/);
+    const irq = await page.locator('#suite-irq').innerText();
+    expect(irq).toMatch(/C reference \(epoll\)/);
+    expect(irq).toMatch(/async map's longest stall <= 10 ms: 12\.2 ms, NOT met/);
     await page.close();
   });
 

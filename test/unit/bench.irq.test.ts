@@ -2,12 +2,15 @@
 // reference) through the same code the lane runs on edu; the C reference
 // builds and fails cleanly without /dev/vfio; the table and the CLI wiring.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { formatIrqBench, IRQ_REF_SOURCE, runIrqBench, type IrqBenchReport } from '../../lib/bench/irq.js';
 import { buildRef } from '../../lib/bench/ref.js';
+import type { BenchReport } from '../../lib/bench/schema.js';
+import { stallSize } from '../../lib/bench/stall.js';
+import { checkPage, observeParsed } from './report-check.js';
 import { parseSuites, wantsIrq } from '../../lib/cli/args.js';
 import { SimBackend } from '../../lib/sim/index.js';
 import { runCli } from './cli.helpers.js';
@@ -20,7 +23,22 @@ describe('bench --suite irq', () => {
     const r = await runCli(['bench', '--suite', 'irq', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const doc = JSON.parse(r.stdout) as IrqBenchReport;
-    expect(doc).toMatchObject({ available: true, simulated: true, runs: 1000, rounds: 2, stall: null, ratios: {} });
+    expect(doc).toMatchObject({ available: true, simulated: true, runs: 1000, rounds: 2, ratios: {} });
+    // The stall table ran on the sim too, labelled: its async is the fallback on the loop, no target judged.
+    expect(doc.stall).toMatchObject({ available: true, simulated: true, offLoop: false, size: 64 << 20, pages: 16384, target: null, notes: [] });
+    expect(doc.stall!.phases.map((p) => [p.id, p.entries])).toEqual([['idle', 0], ['sync', 1], ['async', 1], ['async-chunked', 32]]);
+    for (const p of doc.stall!.phases) {
+      expect(p.longestMs).toHaveLength(3);
+      expect(p.wallMs).toHaveLength(3);
+      expect(p.ticks).toBeGreaterThan(0);
+      expect(p.worstMs).toBe(Math.max(...p.longestMs));
+      expect(p.worstMs).toBeGreaterThanOrEqual(p.p99Ms);
+      expect(p.p99Ms).toBeGreaterThanOrEqual(p.medianGapMs);
+      expect(p.callMs).toHaveLength(3);
+      // The time inside the call is part of the phase's wall time: all of it for sync, none for idle.
+      p.callMs.forEach((c, i) => expect(c).toBeLessThanOrEqual(p.wallMs[i]!));
+      if (p.id === 'idle') expect(p.callMs).toEqual([0, 0, 0]);
+    }
     expect(doc.ref).toEqual({ available: false, reason: 'the simulator has no kernel: nothing for C to wait on' });
     expect(doc.rows.map((x) => `${x.kind}/${x.side}`)).toEqual(['msi/js', 'intx/js']);
     for (const row of doc.rows) {
@@ -35,7 +53,10 @@ describe('bench --suite irq', () => {
     expect(table.stdout).toMatch(/MSI\s+node-vfio \(JS listener\)/);
     expect(table.stdout).toMatch(/INTX\s+node-vfio \(JS listener\)/);
     expect(table.stdout).toMatch(/C reference: unavailable \(the simulator has no kernel/);
-    expect(table.stdout).toMatch(/Event-loop stall while mapping \(async plans\): not measured yet/);
+    expect(table.stdout).toMatch(/Event-loop stall while mapping 64 MiB of 4 KiB pages \(16,384 pages\).*\[SIMULATED: no kernel, no pool thread/);
+    expect(table.stdout).toMatch(/nothing running \(baseline\)\s+-\s+\d+\.\d ms/);
+    expect(table.stdout).toMatch(/mapBatchAsync, one entry \[sim fallback: on the loop after one turn\]\s+1\s/);
+    expect(table.stdout).toMatch(/target \(async longest stall <= 10 ms\): not judged: the sim has no kernel pinning/);
   });
 
   it('beside other suites: the table follows theirs, and JSON carries it as irq', async () => {
@@ -45,6 +66,33 @@ describe('bench --suite irq', () => {
     expect(t.stdout.indexOf('Interrupt latency')).toBeGreaterThan(t.stdout.indexOf('Map cost'));
     const j = JSON.parse((await runCli(['bench', ...quick, '--suite', 'matrix,irq', '--json'])).stdout);
     expect(j.irq.rows).toHaveLength(2);
+  });
+
+  it('--report DIR: the page has the irq section, latency and stall, charted', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vfio-irq-report-'));
+    try {
+      const r = await runCli(['bench', '--suite', 'irq', '--warmup', '0', '--json', '--report', dir]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/report written to .*index\.html/);
+      const doc = JSON.parse(r.stdout) as IrqBenchReport;
+      const page = observeParsed(readFileSync(join(dir, 'index.html'), 'utf8'));
+      expect(page.sections.map((s) => s.suite)).toEqual(['irq']);
+      expect((page.data as BenchReport).irq).toEqual(JSON.parse(JSON.stringify(doc)));
+      checkPage(page, page.data as BenchReport);
+      expect(page.sections[0]!.charts.map((c) => c.marks.length)).toEqual([2, 4]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the stall region: 1 GiB where memory allows, else the largest power of two leaving 384 MiB; --max-memory caps it', () => {
+    const MiB = 2 ** 20;
+    expect(stallSize(false, null, 1700 * MiB)).toMatchObject({ size: 1n << 30n });
+    expect(stallSize(false, null, 1300 * MiB)).toMatchObject({ size: 512n << 20n });
+    expect(stallSize(false, null, 1300 * MiB).reason).toMatch(/512 MiB: the largest power of two leaving 384 MiB of the 1300 MiB available/);
+    expect(stallSize(false, 100n * BigInt(MiB), 1700 * MiB)).toMatchObject({ size: 64n << 20n });
+    expect(stallSize(false, null, 0)).toMatchObject({ size: 1n << 20n });
+    expect(stallSize(true, null)).toMatchObject({ size: 64n << 20n });
   });
 
   it('is asked for by name only (all needs no edu)', () => {
@@ -68,7 +116,7 @@ describe('bench --suite irq', () => {
     const r: IrqBenchReport = {
       kernel: '6.12.0', available: true, reason: null, simulated: false, device: '0000:00:03.0', runs: 1000, warmup: 50, rounds: 2,
       rows: [row('msi', 'js', 30_000), row('msi', 'c', 20_000), row('intx', 'js', 60_000), row('intx', 'c', 50_000)],
-      ref: { available: true, reason: null }, ratios: { msi: 1.5, intx: 1.2 }, notes: [], stall: null,
+      ref: { available: true, reason: null }, ratios: { msi: 1.5, intx: 1.2 }, notes: [], stall: null, group: 3,
     };
     const text = formatIrqBench(r);
     expect(text).toMatch(/MSI\s+node-vfio \(JS listener\)\s+15 us\s+30 us\s+60 us\s+0\s+1\.50x/);

@@ -60,13 +60,14 @@ describe('HTML report, strict parse', () => {
     r.plannerOverhead = [];
     r.options.suites = [];
     delete r.overhead;
+    delete r.irq;
     const page = observeParsed(renderHtml(r));
     checkPage(page, r);
     expect(page.sections.map((s) => s.suite)).toEqual(['kernel-pin']);
   });
 
-  it('a suite the report has no code for (irq) still gets a table and a chart of its cells', () => {
-    const irq = section(parseStrict(renderHtml(fullReport())), 'irq');
+  it('a suite the report has no code for (future) still gets a table and a chart of its cells', () => {
+    const irq = section(parseStrict(renderHtml(fullReport())), 'future');
     const rows = all(irq, (e) => e.tag === 'tr' && !all(e, (x) => x.tag === 'th').length);
     expect(rows).toHaveLength(6);
     const [chart] = charts(irq);
@@ -215,4 +216,30 @@ describe('HTML report, strict parse', () => {
     expect(broken((p) => { p.sections.find((s) => s.suite === 'kernel-pin')!.charts[0]!.marks[0]!.value *= 2; })).toThrow();
     expect(broken((p) => { p.sections = p.sections.filter((s) => s.suite !== 'irq'); })).toThrow();
   });
+});
+
+describe('HTML report: the irq suite', () => {
+  for (const [what, opts] of [
+    ['a real run: MSI and INTx beside C, and the stall table', { simulated: false, irq: 'full' }],
+    ['the C reference failed: JS rows only, the note shown', { simulated: false, irq: 'no-c' }],
+    ['no edu: the latency is unavailable, the stall table still there', { simulated: false, irq: 'no-edu' }],
+    ['on the sim: labelled simulated, no target judged', { simulated: true, irq: 'full' }],
+  ] as const) {
+    it(what, () => {
+      const r = fullReport(opts);
+      const html = renderHtml(r);
+      checkPage(observeParsed(html), r);
+      const sec = section(parseStrict(html), 'irq');
+      const text = visibleText(sec);
+      expect(text).toMatch(/Event-loop stall while mapping 1 GiB of 4 KiB pages/);
+      expect(text).toMatch(/nothing running \(baseline\)/);
+      if (opts.irq === 'full' && !opts.simulated) {
+        expect(text).toMatch(/C reference \(epoll\)/);
+        expect(text).toMatch(/longest stall <= 10 ms: 12\.2 ms, NOT met/);
+      }
+      if (opts.irq === 'no-c') expect(text).toMatch(/msi, C reference: cc not found/);
+      if (opts.irq === 'no-edu') expect(text).toMatch(/Unavailable: latency: 0000:00:03\.0 is not QEMU's edu/);
+      if (opts.simulated) expect(text).toMatch(/not judged: the sim has no kernel pinning/);
+    });
+  }
 });

@@ -1,8 +1,10 @@
 // Bench reports that exercise every part of the HTML report: every suite,
 // skipped cells, iommufd beside type1, the kernel pin path (available or not),
-// and an "irq" suite that no report code knows about, which must still get a
+// the irq suite (latency beside C, the event-loop stall table; or unavailable),
+// and a "future" suite that no report code knows about, which must still get a
 // table and a chart from its cells alone.
 import type { Backing } from '../../lib/backend.js';
+import type { IrqBenchReport } from '../../lib/bench/irq.js';
 import type { KernelPinCell, KernelPinReport } from '../../lib/bench/kernel-pin.js';
 import type { OverheadReport } from '../../lib/bench/overhead.js';
 import { BENCH_SCHEMA, cellId, type BenchReport, type CellResult, type Strategy } from '../../lib/bench/schema.js';
@@ -57,8 +59,8 @@ export function kernelPin(available: boolean): KernelPinReport {
   return { kernel: '6.12.0-test', available: true, reason: null, reps: 3, warmup: 1, cells };
 }
 
-/** Every suite, as `--suite all --interface both` on a kernel with the pin path would write it, plus an irq suite. */
-export function fullReport(opts: { simulated?: boolean; kernelPin?: boolean; overhead?: boolean } = {}): BenchReport {
+/** Every suite, as `--suite all,irq --interface both` on a kernel with the pin path would write it, plus a future suite. */
+export function fullReport(opts: { simulated?: boolean; kernelPin?: boolean; overhead?: boolean; irq?: IrqFixture } = {}): BenchReport {
   const scaling = Array.from({ length: 8 }, (_, i) => 4096 << i);
   const cells = [
     ...grid('matrix', 'map', 'contiguous', [4096, 2 * MiB]),
@@ -72,7 +74,7 @@ export function fullReport(opts: { simulated?: boolean; kernelPin?: boolean; ove
       cell({ suite: 'dirty', op: 'dirty', pattern: 'contiguous', size, backing, strategy: null }))),
     // A suite the report has no code for: cells it has never seen the like of.
     ...[1, 4, 16].flatMap((vectors) => (['eventfd', 'poll'] as const).map((how) =>
-      cell({ suite: 'irq' as CellResult['suite'], op: 'irq' as CellResult['op'], pattern: how as unknown as CellResult['pattern'],
+      cell({ suite: 'future' as CellResult['suite'], op: 'future' as CellResult['op'], pattern: how as unknown as CellResult['pattern'],
         size: vectors * 4096, backing: '4k', strategy: null }))),
   ];
   const simulated = opts.simulated ?? true;
@@ -83,11 +85,50 @@ export function fullReport(opts: { simulated?: boolean; kernelPin?: boolean; ove
     iommu: simulated
       ? { name: 'sim amd-vi-qemu', description: 'simulated: AMD-Vi as QEMU 7.2 emulates it', driver: 'amd-iommu', simProfile: 'amd-vi-qemu' }
       : { name: 'intel-iommu', description: 'Intel VT-d (intel-iommu: dmar0)', driver: 'intel-iommu', simProfile: null },
-    options: { reps: 3, warmup: 1, suites: ['matrix', 'scaling', 'patterns', 'unmap', 'dirty', 'irq' as CellResult['suite']], group: null, device: null },
+    options: { reps: 3, warmup: 1, suites: ['matrix', 'scaling', 'patterns', 'unmap', 'dirty', 'future' as CellResult['suite']], group: null, device: null },
     cells, plannerOverhead: [{ backing: '4k', directNs: 1500, plannedNs: 1700, overheadNs: 200, buildNs: 80, batchNs: 120, limitsNs: null }],
     notes: ['hugetlb: 128 KiB cell skipped (synthetic)'],
     kernelPin: kernelPin(opts.kernelPin ?? true),
     overhead: overhead(opts.overhead ?? true),
+    ...(opts.irq === 'none' ? {} : { irq: irqReport(opts.irq ?? 'full', simulated) }),
+  };
+}
+
+/** full: latency (JS and C) and stall; no-c: the C reference failed; no-edu: latency unavailable, stall measured; none: absent. */
+export type IrqFixture = 'full' | 'no-c' | 'no-edu' | 'none';
+
+/** Samples spread around a median, so min < median < p99. */
+function latencyRow(kind: 'msi' | 'intx', side: 'js' | 'c', median: number): IrqBenchReport['rows'][number] {
+  const samples = [0.8, 0.9, 1, 1, 1.1, 3].map((f) => Math.round(median * f));
+  const s = summarize(samples);
+  return { kind, side, samples, min: s.min, median: s.median, p99: s.p99, coalesced: 0 };
+}
+
+export function irqReport(kind: Exclude<IrqFixture, 'none'>, simulated: boolean): IrqBenchReport {
+  const withC = kind === 'full' && !simulated;
+  const rows = kind === 'no-edu' ? [] : (['msi', 'intx'] as const).flatMap((k) => [
+    latencyRow(k, 'js', k === 'msi' ? 150_000 : 170_000), ...(withC ? [latencyRow(k, 'c', k === 'msi' ? 20_000 : 18_000)] : []),
+  ]);
+  const phase = (id: 'idle' | 'sync' | 'async' | 'async-chunked', label: string, longest: number[], wall: number[], entries: number) => ({
+    id, label, entries, longestMs: longest, worstMs: Math.max(...longest), p99Ms: Math.max(...longest) / 2, medianGapMs: 1.1,
+    ticks: 900, wallMs: wall, callMs: wall.map((w) => (id === 'sync' ? w : id === 'idle' ? 0 : 0.4)), gcCount: id === 'async' ? 1 : 0, gcLongestMs: id === 'async' ? 2.5 : 0,
+  });
+  return {
+    kernel: '6.12.0-test', available: kind !== 'no-edu', reason: kind === 'no-edu' ? '0000:00:03.0 is not QEMU\'s edu (1234:11e8)' : null,
+    simulated, device: '0000:00:03.0', group: simulated ? null : 3, runs: 6, warmup: 1, rounds: 2, rows,
+    ref: withC ? { available: true, reason: null } : { available: false, reason: simulated ? 'the simulator has no kernel' : 'cc not found' },
+    ratios: withC ? { msi: 7.5, intx: 170 / 18 } : {}, notes: kind === 'no-c' ? ['msi, C reference: cc not found'] : [],
+    stall: {
+      available: true, reason: null, simulated, kernel: '6.12.0-test', size: 1 << 30, pages: 262144, sizeReason: '1 GiB (synthetic)',
+      backing: '4k', offLoop: !simulated, rounds: 3,
+      phases: [
+        phase('idle', 'nothing running (baseline)', [4.5, 6.1, 3.9], [390, 400, 410], 0),
+        phase('sync', 'mapBatch (sync, on the JS thread)', [392, 401, 415], [390, 400, 410], 1),
+        phase('async', 'mapBatchAsync (libuv pool), one entry', [9.8, 12.2, 8.1], [395, 405, 412], 1),
+        phase('async-chunked', 'mapBatchAsync (libuv pool), 2 MiB entries', [7.7, 8.8, 6.5], [420, 430, 440], 512),
+      ],
+      target: simulated ? null : { limitMs: 10, asyncWorstMs: 12.2, met: false }, notes: [],
+    },
   };
 }
 

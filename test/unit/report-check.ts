@@ -19,6 +19,8 @@ export interface ObservedSection {
   suite: string;
   /** Rows of its "cells" table; null when it has none. */
   rows: number | null;
+  /** Rows of its "stall" table (the irq suite); null when it has none. */
+  stallRows: number | null;
   charts: ObservedChart[];
   unavailable: boolean;
 }
@@ -42,11 +44,15 @@ const measured = (v: number | null): v is number => v !== null && Number.isFinit
 export function observeParsed(html: string): ObservedPage {
   const root = parseStrict(html);
   const sections = all(root, (e) => e.tag === 'section' && 'data-suite' in e.attrs).map((s): ObservedSection => {
-    const table = all(s, (e) => e.tag === 'table' && hasClass(e, 'cells'))[0];
-    const tbody = table && all(table, (e) => e.tag === 'tbody')[0];
+    const rowsOf = (cls: string): number | null => {
+      const table = all(s, (e) => e.tag === 'table' && hasClass(e, cls))[0];
+      const tbody = table && all(table, (e) => e.tag === 'tbody')[0];
+      return tbody ? tbody.children.filter((c): c is El => typeof c !== 'string' && c.tag === 'tr').length : null;
+    };
     return {
       suite: s.attrs['data-suite']!,
-      rows: tbody ? tbody.children.filter((c): c is El => typeof c !== 'string' && c.tag === 'tr').length : null,
+      rows: rowsOf('cells'),
+      stallRows: rowsOf('stall'),
       charts: all(s, (e) => e.tag === 'svg' && hasClass(e, 'chart')).map((svg) => ({
         metric: svg.attrs['data-metric']!,
         marks: all(svg, (e) => hasClass(e, 'mark')).map((m) => ({ id: m.attrs['data-id']!, value: Number(m.attrs['data-value']) })),
@@ -67,7 +73,7 @@ export function observeParsed(html: string): ObservedPage {
 /** Suites as the JSON names them, in the order the page must show them. */
 export function expectedSuites(r: BenchReport): string[] {
   const names = [...new Set<string>([...r.options.suites, ...r.cells.map((c) => c.suite)])].filter((s) => r.cells.some((c) => c.suite === s));
-  return [...names, ...(r.kernelPin ? ['kernel-pin'] : []), ...(r.overhead ? ['overhead'] : [])];
+  return [...names, ...(r.kernelPin ? ['kernel-pin'] : []), ...(r.overhead ? ['overhead'] : []), ...(r.irq ? ['irq'] : [])];
 }
 
 /** One mark per measured cell, carrying that cell's value. */
@@ -101,6 +107,21 @@ export function checkPage(page: ObservedPage, rendered: BenchReport): void {
       expect(s.unavailable, 'overhead unavailable').toBe(!o.available);
       expect(s.rows, 'one row per overhead figure').toBe(o.available ? o.figures.length : null);
       expect(s.charts, 'the overhead suite draws no chart').toEqual([]);
+      continue;
+    }
+    if (s.suite === 'irq') {
+      const q = r.irq!;
+      const stall = q.stall?.available ? q.stall : null;
+      expect(s.unavailable, 'irq unavailable').toBe(!q.available || (q.stall !== null && !q.stall.available));
+      expect(s.rows, 'one latency row per kind and waiter').toBe(q.available ? q.rows.length : null);
+      expect(s.stallRows, 'one stall row per phase').toBe(stall ? stall.phases.length : null);
+      expect(s.charts.map((c) => c.metric)).toEqual([...(q.available ? ['irqMedian'] : []), ...(stall ? ['stallLongestMs'] : [])]);
+      for (const c of s.charts) {
+        const want = c.metric === 'irqMedian'
+          ? q.rows.filter((x) => measured(x.median)).map((x) => ({ id: `irq/${x.kind}/${x.side}`, value: x.median }))
+          : stall!.phases.filter((p) => measured(p.worstMs)).map((p) => ({ id: `stall/${p.id}`, value: p.worstMs }));
+        sameMarks(c.marks, want, `irq ${c.metric}`);
+      }
       continue;
     }
     const cells = r.cells.filter((c) => c.suite === s.suite);
