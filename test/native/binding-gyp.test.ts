@@ -54,14 +54,15 @@ describe.skipIf(!localHeaders || process.env.VFIO_HIL === '1')(
     }
   });
 
-  it('VFIO_STATIC_RUNTIME=1 (the prebuild) links the C++ runtime in; a source build and the sanitizer build do not', () => {
+  // Two more configures each (~3 s): the build variants are checked under test:long (CI), the release one always.
+  it.runIf(LONG)('VFIO_STATIC_RUNTIME=1 (the prebuild) links the C++ runtime in; a source build and the sanitizer build do not', () => {
     const staticRe = /LDFLAGS_Release :=[^]*-static-libstdc\+\+[^]*-static-libgcc/;
     expect(configure([], { VFIO_STATIC_RUNTIME: '1' })).toMatch(staticRe);
     expect(configure([])).not.toMatch(/-static-libstdc\+\+/);
     expect(configure([], { VFIO_STATIC_RUNTIME: '1', VFIO_ASAN: '1' })).not.toMatch(/-static-libstdc\+\+/);
   });
 
-  it('-Dvfio_asan=1 adds AddressSanitizer and UBSan to compile and link', () => {
+  it.runIf(LONG)('-Dvfio_asan=1 adds AddressSanitizer and UBSan to compile and link', () => {
     const mk = configure(['--', '-Dvfio_asan=1']);
     expect(mk).toMatch(/CFLAGS_CC_Release :=[^]*-fsanitize=address,undefined/);
     expect(mk).toMatch(/LDFLAGS_Release :=[^]*-fsanitize=address,undefined/);
