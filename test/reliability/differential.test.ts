@@ -84,24 +84,29 @@ describe.skipIf(!hil)(`differential fuzzing: real kernel vs sim${hil ? ` (group 
     expect(findings(r)).toEqual([]);
   };
 
+  // A second per sequence at most (the lane's TCG on a loaded 2-core host: ~0.06-0.25 s), so long runs get their time.
+  const timeout = (n: number) => Math.max(900_000, n * 1000);
+  const type1Count = fuzzCount('FUZZ_SEQUENCES', 1000);
+  const fdCount = fuzzCount('FUZZ_FD_SEQUENCES', 1000);
+
   it(`type1: gives the kernel's outcome for every operation (seed ${seed})`, () => {
-    run('type1', generateSequences(new Rng(seed), fuzzCount('FUZZ_SEQUENCES', 1000)));
-  }, 900_000);
+    run('type1', generateSequences(new Rng(seed), type1Count));
+  }, timeout(type1Count));
 
   it.skipIf(noFd !== null)(`iommufd: gives the kernel's outcome for every operation (seed ${seed}; ${noFd ?? (cdevName
     ? `device ${cdevName} attached in 3 of 4 sequences` : `no device cdev: ${(cdev as { none: string } | null)?.none}`)})`, () => {
     run(`iommufd${cdevName ? '' : ' (no device)'}`,
-      generateFdSequences(new Rng(fdSeed), fuzzCount('FUZZ_FD_SEQUENCES', 1000), cdevName ? 'mixed' : false));
-  }, 900_000);
+      generateFdSequences(new Rng(fdSeed), fdCount, cdevName ? 'mixed' : false));
+  }, timeout(fdCount));
 
   it('keeps every invariant on the real kernel too', () => {
     const kernel = nativeTarget(Number(group), cdevName);
-    const t1 = generateSequences(new Rng(seed ^ 0x5eed), fuzzCount('FUZZ_SEQUENCES', 1000) >> 2);
+    const t1 = generateSequences(new Rng(seed ^ 0x5eed), type1Count >> 3);
     const r = solo(kernel, t1);
     report('kernel invariants, type1', r);
     const out = findings(r);
     if (noFd === null) {
-      const f = solo(kernel, generateFdSequences(new Rng(fdSeed ^ 0x5eed), fuzzCount('FUZZ_FD_SEQUENCES', 1000) >> 2,
+      const f = solo(kernel, generateFdSequences(new Rng(fdSeed ^ 0x5eed), fdCount >> 3,
         cdevName ? 'mixed' : false));
       report('kernel invariants, iommufd', f);
       out.push(...findings(f));
@@ -109,5 +114,5 @@ describe.skipIf(!hil)(`differential fuzzing: real kernel vs sim${hil ? ` (group 
       console.log(`[fuzz] kernel invariants, iommufd: skipped (${noFd})`);
     }
     expect(out).toEqual([]);
-  }, 900_000);
+  }, timeout((type1Count + fdCount) >> 2));
 });
