@@ -39,9 +39,33 @@ export interface SimPages {
   readonly npages: bigint;
   readonly writable: boolean;
   readonly account: AccountMode;
-  /** Areas with a domain currently pinning these pages; charged while > 0. */
-  pinners: number;
+  /**
+   * The page-index ranges [first, last] that areas filled into a domain hold
+   * pinned, one per such area: the pages charged are their union
+   * (pages->npinned: a page another domain already holds is not pinned or
+   * charged again, and a COPY of part of a mapping pins only that part).
+   */
+  pinned: Array<{ area: SimArea; first: bigint; last: bigint }>;
   readonly buffers: SimDmaBuffer[];
+}
+
+/** Pages in the union of page-index ranges. */
+function unionPages(ranges: ReadonlyArray<{ first: bigint; last: bigint }>): bigint {
+  const sorted = [...ranges].sort((a, b) => (a.first < b.first ? -1 : a.first > b.first ? 1 : 0));
+  let n = 0n;
+  let curFirst = -1n;
+  let curLast = -2n;
+  for (const r of sorted) {
+    if (r.first > curLast + 1n) {
+      if (curLast >= curFirst && curFirst >= 0n) n += curLast - curFirst + 1n;
+      curFirst = r.first;
+      curLast = r.last;
+    } else if (r.last > curLast) {
+      curLast = r.last;
+    }
+  }
+  if (curFirst >= 0n) n += curLast - curFirst + 1n;
+  return n;
 }
 
 /** struct iopt_area. */
@@ -155,7 +179,7 @@ export class IoPageTable {
     const uptr = vaddr & ~(PAGE_SIZE - 1n);
     const npages = (length + (vaddr - uptr) + PAGE_SIZE - 1n) / PAGE_SIZE;
     const pages: SimPages = {
-      uptr, npages, writable: (prot & IOMMU_IOAS_MAP_WRITEABLE) !== 0, account: mode, pinners: 0,
+      uptr, npages, writable: (prot & IOMMU_IOAS_MAP_WRITEABLE) !== 0, account: mode, pinned: [],
       buffers: this.#host.buffers.overlapping(uptr, npages * PAGE_SIZE),
     };
     return this.#mapPages([{ pages, vaddr, length }], length, iova, prot, op, args)[0]!;
@@ -213,7 +237,7 @@ export class IoPageTable {
    * are the regions outside the aperture plus the device's own (MSI).
    */
   addDomain(owner: unknown, reserved: readonly IovaRange[], pgsize: bigint, op: string, args: Record<string, unknown>): void {
-    const conflict = (r: IovaRange) => this.#areas.findOverlap(r.start, r.last - r.start + 1n)
+    const conflict = (r: IovaRange) => this.#areaIn(r.start, r.last)
       ?? this.#allowed.find((a) => r.start <= a.last && a.start <= r.last);
     for (const r of reserved) {
       if (conflict(r)) fail(Errno.EADDRINUSE, op, args, `a mapping or allowed range sits in the device's reserved region 0x${r.start.toString(16)}-0x${r.last.toString(16)}`);
@@ -262,6 +286,21 @@ export class IoPageTable {
     }));
   }
 
+  /**
+   * The first area meeting [start, last], both inclusive (iopt_area_iter_first):
+   * unlike type1's vfio_find_dma(), nothing is computed as start + size, so a
+   * range that ends at U64_MAX (a reserved region above the aperture) finds
+   * the areas in it.
+   */
+  #areaIn(start: bigint, last: bigint): SimArea | undefined {
+    let hit: SimArea | undefined;
+    this.#areas.collectFrom(start, (a) => {
+      if (a.iova <= last) hit = a;
+      return false;
+    });
+    return hit;
+  }
+
   #reservedHit(start: bigint, last: bigint): boolean {
     return this.#reserved.some((r) => start <= r.last && r.start <= last);
   }
@@ -280,7 +319,7 @@ export class IoPageTable {
       const last = iova + length - 1n;
       if (last > U64_MAX) fail(Errno.EOVERFLOW, op, args, 'the IOVA range wraps around 2^64');
       if (this.#reservedHit(iova, last)) fail(Errno.EINVAL, op, args, 'the IOVA range touches a reserved region (see IOVA_RANGES)');
-      const hit = this.#areas.findOverlap(iova, length);
+      const hit = this.#areaIn(iova, last);
       if (hit) fail(Errno.EEXIST, op, args, `overlaps the mapping at 0x${hit.iova.toString(16)} (+0x${hit.size.toString(16)})`);
       at = iova;
     }
@@ -330,8 +369,19 @@ export class IoPageTable {
       if (s >= last || last - s < length - 1n) return null;
       return s;
     };
-    const windows = this.#allowed.length
-      ? [...this.#allowed].sort((a, b) => (a.start < b.start ? -1 : 1))
+    // interval_tree_for_each_span() over the allowed tree: ranges that touch (last + 1 == start) are one
+    // used span (interval_tree_span_iter_next_gap), so a kernel-chosen IOVA may straddle them.
+    const joined: IovaRange[] = [];
+    for (const w of [...this.#allowed].sort((a, b) => (a.start < b.start ? -1 : 1))) {
+      const prev = joined[joined.length - 1];
+      if (prev && prev.last + 1n >= w.start) {
+        if (w.last > prev.last) prev.last = w.last;
+      } else {
+        joined.push({ start: w.start, last: w.last });
+      }
+    }
+    const windows = joined.length
+      ? joined
         .map((w) => ({ start: w.start > PAGE_SIZE ? w.start : PAGE_SIZE, last: w.last < U64_MAX - PAGE_SIZE ? w.last : U64_MAX - PAGE_SIZE }))
         .filter((w) => w.start <= w.last)
       : [{ start: PAGE_SIZE, last: U64_MAX - PAGE_SIZE }];
@@ -360,23 +410,39 @@ export class IoPageTable {
     return fail(Errno.ENOSPC, op, args, 'no free IOVA range of that size and alignment');
   }
 
+  /**
+   * iopt_area_fill_domain() -> pfn_reader_user_pin() + pfn_reader_update_pinned():
+   * the area's pages that no other domain-filled area of the same iopt_pages
+   * holds are pinned from user memory (EFAULT where the process has none) and
+   * charged (do_update_pinned: ENOMEM past the limit).
+   */
   #pin(a: SimArea): { errno: number; hint: string } | null {
     const p = a.pages;
-    if (p.pinners === 0) {
-      // pfn_reader_user_pin(): memory the process no longer has cannot be pinned.
-      if (this.#host.buffers.touchesClosed(p.uptr, p.npages * PAGE_SIZE)) {
-        return { errno: Errno.EFAULT, hint: 'the user memory includes a DMA buffer that was closed (unmapped)' };
+    const first = (a.vaddr - p.uptr) / PAGE_SIZE;
+    const last = (a.vaddr + a.size - 1n - p.uptr) / PAGE_SIZE;
+    const fresh = unionPages([...p.pinned, { first, last }]) - unionPages(p.pinned);
+    if (fresh > 0n) {
+      const start = p.uptr + first * PAGE_SIZE;
+      const bytes = (last - first + 1n) * PAGE_SIZE;
+      if (this.#host.buffers.pinnablePrefix(start, bytes, this.#host.options.anyVaddr) < bytes) {
+        return { errno: Errno.EFAULT, hint: 'the user memory is not (or no longer) memory of this process: a closed buffer, or never mapped' };
       }
-      const refused = this.#accounts.charge(p.account, p.npages);
+      const refused = this.#accounts.charge(p.account, fresh);
       if (refused) return { errno: Errno.ENOMEM, hint: refused };
     }
-    p.pinners++;
+    p.pinned.push({ area: a, first, last });
     return null;
   }
 
+  /** iopt_area_unfill_domain(): pages no other domain-filled area holds are unpinned and uncharged. */
   #unpin(a: SimArea): void {
     const p = a.pages;
-    if (p.pinners > 0 && --p.pinners === 0) this.#accounts.uncharge(p.account, p.npages);
+    const i = p.pinned.findIndex((r) => r.area === a);
+    if (i < 0) return;
+    const before = unionPages(p.pinned);
+    p.pinned.splice(i, 1);
+    const freed = before - unionPages(p.pinned);
+    if (freed > 0n) this.#accounts.uncharge(p.account, freed);
   }
 
   #release(a: SimArea): void {

@@ -49,8 +49,13 @@ function kindAt(run: SequenceRun, i: number): string {
   return t.replace(/ (0x[0-9a-f]+|\[).*$/, '');
 }
 
+/**
+ * Runs `sequences` on `ref` and `other` and compares them; `progress` (if
+ * given) is told every `every` sequences how far it got, so a long run that
+ * is stopped still says what it covered.
+ */
 export function differential(ref: FuzzTarget, other: FuzzTarget, sequences: Sequence[], maxFindings = 5,
-  isKnown: KnownBug = () => null): CampaignResult {
+  isKnown: KnownBug = () => null, progress?: (done: number, ops: number, findings: number) => void, every = 1000): CampaignResult {
   const buffers = new FuzzBuffers();
   const findings: Finding[] = [];
   const known = new Map<string, number>();
@@ -61,6 +66,7 @@ export function differential(ref: FuzzTarget, other: FuzzTarget, sequences: Sequ
       const a = runSequence(ref, buffers, seq);
       const b = runSequence(other, buffers, seq);
       ops += seq.ops.length;
+      if (progress && (n + 1) % every === 0 && n + 1 < sequences.length) progress(n + 1, ops, findings.length);
       const at = firstDifference(seq, a, b);
       if (at < 0) return;
       const bug = isKnown(seq, at, outcomeText(a, at), outcomeText(b, at));

@@ -4,10 +4,14 @@
 // Two backends agree when these records are equal, operation by operation.
 import {
   PLAN_FLAGS, PLAN_IOVA, PLAN_SIZE, PLAN_STRIDE, PLAN_VADDR,
-  type Backend, type Container, type DmaBuffer, type DmaMapping, type Group, type IommuType, type PlanOp,
+  type Backend, type CdevDevice, type Container, type DmaBuffer, type DmaMapping, type DmaSpace, type Group, type Ioas,
+  type IommuType, type Iommufd, type PlanOp,
 } from '../../../lib/backend.js';
 import { VfioError } from '../../../lib/errors.js';
-import { BUFFER_PAGES, IOVA_BASE, PAGE, type Misuse, type Op, type PlanItem, type Sequence, type Va } from './ops.js';
+import {
+  BUFFER_PAGES, IOVA_BASE, PAGE, type FdSequence, type Misuse, type Op, type PlanItem, type Sequence, type Type1Sequence,
+  type Va,
+} from './ops.js';
 
 const U64 = 1n << 64n;
 const UNMAPPED_VA = 0x1000n;
@@ -43,6 +47,10 @@ export interface FuzzTarget {
   restore(): void;
   /** Tests of the fuzzer itself: a deliberately broken view of the container the operations go to. */
   wrapContainer?(c: Container): Container;
+  /** Tests of the fuzzer itself: a deliberately broken view of an IOAS the operations go to. */
+  wrapIoas?(i: Ioas): Ioas;
+  /** The device cdev iommufd sequences attach (vfio0 ...), or null where there is none (those sequences then fail). */
+  readonly cdev?: string | null;
 }
 
 export interface SequenceRun {
@@ -51,26 +59,60 @@ export interface SequenceRun {
   lockedAfterClose: bigint;
 }
 
+/** Where a sequence's buffer pages are: page 0 at `vaddr`. */
+export interface FuzzBuf {
+  readonly vaddr: bigint;
+}
+
+/** iopt_alloc_iova() keeps the user address's alignment up to 2 MiB: page 0 of the fuzz buffer is 2 MiB aligned on every backend. */
+const BUF_ALIGN = 0x20_0000n;
+
+/** One iommufd context per target for a whole run, with the test device bound (binding is a device open: slow). */
+interface FdContext {
+  fd: Iommufd;
+  dev: CdevDevice | null;
+}
+
 /** One buffer per target, kept for the whole run: sequences map pages of it. */
 export class FuzzBuffers {
-  readonly #bufs = new Map<FuzzTarget, DmaBuffer>();
+  readonly #bufs = new Map<FuzzTarget, { buf: DmaBuffer; at: FuzzBuf }>();
+  readonly #fds = new Map<FuzzTarget, FdContext>();
 
-  of(t: FuzzTarget): DmaBuffer {
+  of(t: FuzzTarget): FuzzBuf {
     let b = this.#bufs.get(t);
     if (!b) {
-      b = t.backend.allocBuffer({ size: BigInt(BUFFER_PAGES) * PAGE, backing: '4k', prefault: true });
+      const buf = t.backend.allocBuffer({ size: BigInt(BUFFER_PAGES) * PAGE + BUF_ALIGN, backing: '4k', prefault: true });
+      b = { buf, at: { vaddr: (buf.vaddr + BUF_ALIGN - 1n) & ~(BUF_ALIGN - 1n) } };
       this.#bufs.set(t, b);
     }
-    return b;
+    return b.at;
+  }
+
+  /** The target's /dev/iommu, with its device cdev bound when it has one. */
+  fdOf(t: FuzzTarget): FdContext {
+    let c = this.#fds.get(t);
+    if (!c) {
+      const fd = t.backend.openIommufd!();
+      try {
+        c = { fd, dev: t.cdev ? fd.bindDevice(t.cdev) : null };
+      } catch (err) {
+        fd.close();
+        throw err;
+      }
+      this.#fds.set(t, c);
+    }
+    return c;
   }
 
   close(): void {
-    for (const b of this.#bufs.values()) b.close();
+    for (const c of this.#fds.values()) c.fd.close();
+    this.#fds.clear();
+    for (const b of this.#bufs.values()) b.buf.close();
     this.#bufs.clear();
   }
 }
 
-export function vaddrOf(buf: DmaBuffer, va: Va): bigint {
+export function vaddrOf(buf: FuzzBuf, va: Va): bigint {
   switch (va.kind) {
     case 'buf':
       return buf.vaddr + BigInt(va.page) * PAGE;
@@ -84,6 +126,10 @@ export function vaddrOf(buf: DmaBuffer, va: Va): bigint {
 }
 
 export function runSequence(t: FuzzTarget, buffers: FuzzBuffers, seq: Sequence): SequenceRun {
+  return seq.type === 'iommufd' ? runFdSequence(t, buffers, seq) : runType1Sequence(t, buffers, seq);
+}
+
+function runType1Sequence(t: FuzzTarget, buffers: FuzzBuffers, seq: Type1Sequence): SequenceRun {
   const buf = buffers.of(t);
   const container = t.backend.openContainer();
   const before = container.memlock().locked;
@@ -134,7 +180,7 @@ function bitsText(bits: BigUint64Array): string {
 }
 
 /** Performs one operation; never throws (a thrown error is the outcome). */
-export function perform(c: Container, buf: DmaBuffer, op: Op, at?: Attachment): Result {
+export function perform(c: Container, buf: FuzzBuf, op: Op, at?: Attachment): Result {
   try {
     return attempt(c, buf, op, at);
   } catch (err) {
@@ -145,7 +191,7 @@ export function perform(c: Container, buf: DmaBuffer, op: Op, at?: Attachment): 
   }
 }
 
-function planWords(buf: DmaBuffer, items: PlanItem[]): BigUint64Array {
+function planWords(buf: FuzzBuf, items: PlanItem[]): BigUint64Array {
   const w = new BigUint64Array(items.length * PLAN_STRIDE);
   items.forEach((it, i) => {
     w[i * PLAN_STRIDE + PLAN_VADDR] = vaddrOf(buf, it.va);
@@ -156,7 +202,7 @@ function planWords(buf: DmaBuffer, items: PlanItem[]): BigUint64Array {
   return w;
 }
 
-function attempt(c: Container, buf: DmaBuffer, op: Op, at?: Attachment): Result {
+function attempt(c: Container, buf: FuzzBuf, op: Op, at?: Attachment): Result {
   switch (op.op) {
     case 'detach':
       if (!at) throw new Error('detach needs the attachment');
@@ -192,23 +238,124 @@ function attempt(c: Container, buf: DmaBuffer, op: Op, at?: Attachment): Result 
       const d = c.dirtyGet(op.iova, op.size, op.pgsize);
       return { kind: 'ok', detail: bitsText(d.bits), bits: d.bits };
     }
-    case 'runPlan': {
-      const r = c.runPlan(op.kind, planWords(buf, op.items));
-      const plan = { completed: r.completed, failedIndex: r.failedIndex, errno: r.errno, unmapped: r.unmapped, timings: r.ns.length };
-      return {
-        kind: 'ok',
-        detail: `completed ${r.completed} failed ${r.failedIndex} errno ${r.errno} unmapped ${hex(r.unmapped)} timings ${r.ns.length}`,
-        plan,
-      };
-    }
+    case 'runPlan':
+      return runPlan(c, buf, op.kind, op.items);
     case 'misuse':
       misuse(c, buf, op.what);
       return { kind: 'ok', detail: 'misuse accepted' };
+    default:
+      throw new Error(`${op.op} is an iommufd operation, not a container's`);
+  }
+}
+
+function runPlan(s: DmaSpace, buf: FuzzBuf, kind: PlanOp, items: PlanItem[]): Result {
+  const r = s.runPlan(kind, planWords(buf, items));
+  const plan = { completed: r.completed, failedIndex: r.failedIndex, errno: r.errno, unmapped: r.unmapped, timings: r.ns.length };
+  return {
+    kind: 'ok',
+    detail: `completed ${r.completed} failed ${r.failedIndex} errno ${r.errno} unmapped ${hex(r.unmapped)} timings ${r.ns.length}`,
+    plan,
+  };
+}
+
+/** What iommufd operations work on: the sequence's two IOASes and the device (null without one). */
+export interface FdAttachment {
+  ioases: Ioas[];
+  /** The IOASes themselves (not a test's wrappers): what the device attaches to. */
+  real: Ioas[];
+  dev: CdevDevice | null;
+}
+
+/**
+ * An iommufd sequence: two fresh IOASes in the target's /dev/iommu, the device
+ * attached to IOAS 0 first when the sequence says so. "locked" is what the
+ * process has pinned (VmLck + VmPin) beyond the start; with no domain nothing
+ * is pinned (iommufd maps lazily), so it moves only while the device is attached.
+ */
+function runFdSequence(t: FuzzTarget, buffers: FuzzBuffers, seq: FdSequence): SequenceRun {
+  const buf = buffers.of(t);
+  const { fd, dev } = buffers.fdOf(t);
+  if (seq.device && !dev) throw new Error(`${t.label}: this sequence attaches a device, and the target has none`);
+  const real: Ioas[] = [];
+  const outcomes: Outcome[] = [];
+  let closed = false;
+  try {
+    real.push(fd.allocIoas(), fd.allocIoas());
+    const before = real[0]!.memlock().locked;
+    const ioases = t.wrapIoas ? real.map((i) => t.wrapIoas!(i)) : real;
+    if (seq.device) dev!.attach(real[0]!);
+    const at: FdAttachment = { ioases, real, dev: seq.device ? dev : null };
+    for (const op of seq.ops) outcomes.push({ ...performFd(at, buf, op), locked: real[0]!.memlock().locked - before, avail: null });
+    if (seq.device) dev!.detach();
+    for (const i of ioases) i.close();
+    closed = true;
+    return { outcomes, lockedAfterClose: real[0]!.memlock().locked - before };
+  } finally {
+    if (!closed) {
+      if (seq.device) {
+        try {
+          dev!.detach();
+        } catch { /* reported by the run */ }
+      }
+      for (const i of real) i.close();
+    }
+  }
+}
+
+/** Performs one iommufd operation; never throws (a thrown error is the outcome). */
+export function performFd(at: FdAttachment, buf: FuzzBuf, op: Op): Result {
+  try {
+    return attemptFd(at, buf, op);
+  } catch (err) {
+    if (err instanceof VfioError) return { kind: 'VfioError', detail: `${err.code} ${err.op}` };
+    if (err instanceof TypeError) return { kind: 'TypeError', detail: '' };
+    if (err instanceof RangeError) return { kind: 'RangeError', detail: '' };
+    return { kind: 'CRASH', detail: err instanceof Error ? `${err.name}: ${err.message}` : String(err) };
+  }
+}
+
+function attemptFd(at: FdAttachment, buf: FuzzBuf, op: Op): Result {
+  const io = (n: number): Ioas => at.ioases[n]!;
+  switch (op.op) {
+    case 'fdMap': {
+      const vaddr = vaddrOf(buf, op.va);
+      if (op.iova === null) return { kind: 'ok', detail: `iova ${hex(io(op.ioas).mapAuto(vaddr, op.size, op.prot))}` };
+      io(op.ioas).map({ vaddr, iova: op.iova, size: op.size, prot: op.prot });
+      return { kind: 'ok', detail: '' };
+    }
+    case 'fdUnmap': {
+      const all = op.iova === 0n && op.size === (1n << 64n) - 1n;
+      const n = all ? io(op.ioas).unmapAll() : io(op.ioas).unmap(op.iova, op.size);
+      return { kind: 'ok', detail: hex(n), unmapped: n };
+    }
+    case 'fdCopy': {
+      const iova = io(op.dst).copy(io(op.src), op.srcIova, op.size, op.dstIova, op.prot);
+      return { kind: 'ok', detail: `iova ${hex(iova)}` };
+    }
+    case 'fdAllow':
+      io(op.ioas).allowIovas(op.ranges);
+      return { kind: 'ok', detail: '' };
+    case 'fdRanges': {
+      const r = io(op.ioas).iovaRanges();
+      return { kind: 'ok', detail: `align ${hex(r.alignment)} ${r.ranges.map((x) => `${hex(x.start)}-${hex(x.last)}`).join(' ')}` };
+    }
+    case 'fdAttach':
+      if (!at.dev) throw new Error('fdAttach needs a device');
+      at.dev.attach(at.real[op.ioas]!);
+      return { kind: 'ok', detail: '' };
+    case 'fdDetach':
+      if (!at.dev) throw new Error('fdDetach needs a device');
+      at.dev.detach();
+      return { kind: 'ok', detail: '' };
+    case 'fdPlan':
+      return runPlan(io(op.ioas), buf, op.kind, op.items);
+    default:
+      throw new Error(`${op.op} is a container's operation, not an IOAS's`);
   }
 }
 
 // Wrong types on purpose: the casts are the point.
-function misuse(c: Container, buf: DmaBuffer, what: Misuse): void {
+function misuse(c: Container, buf: FuzzBuf, what: Misuse): void {
   const good: DmaMapping = { vaddr: buf.vaddr, iova: IOVA_BASE, size: PAGE };
   const anyC = c as unknown as Record<string, (...a: unknown[]) => unknown>;
   switch (what) {

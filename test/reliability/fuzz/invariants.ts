@@ -3,7 +3,7 @@
 // both backends inside it. Each is a property of the API's contract, not of
 // the model: a refused call changes nothing, a mapping charges exactly its
 // size, an unmap gives back exactly what it reports, closing leaks nothing.
-import { PAGE, type Op, type Sequence } from './ops.js';
+import { PAGE, type FdSequence, type Op, type Sequence } from './ops.js';
 import type { Outcome, SequenceRun } from './execute.js';
 
 function planBytes(op: Extract<Op, { op: 'runPlan' }>, completed: number): bigint {
@@ -30,6 +30,7 @@ function stuckBytes(op: Op, o: Outcome): bigint {
 
 /** Violations, each naming the operation index; empty when the run is sound. */
 export function checkInvariants(seq: Sequence, run: SequenceRun): string[] {
+  if (seq.type === 'iommufd') return checkFdInvariants(seq, run);
   const bad: string[] = [];
   let prev: { locked: bigint; avail: number | null } = { locked: 0n, avail: seq.entryLimit };
   // What the kernel can no longer give back (stuckBytes): what "nothing left" means from then on.
@@ -121,4 +122,94 @@ function checkBitmap(size: bigint, pgsize: bigint, bits: BigUint64Array, say: (w
   const pages = size / pgsize;
   const words = (pages + 63n) / 64n;
   if (BigInt(bits.length) !== words) say(`bitmap has ${bits.length} words for ${pages} pages`);
+}
+
+/** Pages of user memory [vaddr, vaddr + size) spans (what one IOAS_MAP pins once a domain is filled). */
+function pagesSpanned(vaddr: bigint, size: bigint): bigint {
+  const first = vaddr & ~(PAGE - 1n);
+  return (vaddr + size - first + PAGE - 1n) / PAGE;
+}
+
+/**
+ * iommufd: pins exist only while the device's domain is attached to an IOAS
+ * (iopt_fill_domain), so with no device "locked" never moves; a refused call
+ * changes nothing (but an unmap that stops with ENOENT keeps what it removed:
+ * iopt_unmap_iova_range); unmaps never pin; an unmap-all of the attached IOAS,
+ * a detach and the close leave nothing pinned; a map into the attached IOAS
+ * pins exactly the pages it spans (each MAP is its own iopt_pages).
+ */
+function checkFdInvariants(seq: FdSequence, run: SequenceRun): string[] {
+  const bad: string[] = [];
+  let prev = 0n;
+  let attached: number | null = seq.device ? 0 : null;
+  const U64_MAX = (1n << 64n) - 1n;
+  seq.ops.forEach((op, i) => {
+    const o: Outcome = run.outcomes[i]!;
+    const say = (what: string) => bad.push(`op ${i} (${op.op}): ${what}`);
+    const d = o.locked - prev;
+    if (o.kind === 'CRASH') say(`threw something that is not a VfioError, TypeError or RangeError: ${o.detail}`);
+    if (o.locked < 0n) say(`locked fell below where it started (${o.locked})`);
+    if (!seq.device && o.locked !== 0n) say(`nothing can pin without a device, yet locked is ${o.locked}`);
+    if (o.kind !== 'ok' && d !== 0n && !(op.op === 'fdUnmap' && o.detail.startsWith('ENOENT') && d < 0n)) {
+      say(`refused (${o.kind} ${o.detail}) but changed locked memory by ${d}`);
+    }
+    if (o.kind === 'ok') {
+      switch (op.op) {
+        case 'fdMap': {
+          const want = attached === op.ioas ? pagesSpanned(0n, op.size) * PAGE : 0n;
+          // The buffer's pages are page aligned (va 'buf'); a misaligned user address is refused under a domain.
+          if (op.va.kind === 'buf' && d !== want) say(`mapped ${op.size} bytes ${attached === op.ioas ? 'under the domain' : 'with no domain'} but locked changed by ${d}, not ${want}`);
+          if (op.iova === null) {
+            const iova = BigInt(o.detail.replace(/^iova /, ''));
+            if (iova === 0n) say('the kernel chose IOVA 0 (iopt_alloc_iova never does)');
+            if (iova % PAGE !== (op.va.kind === 'bufOdd' ? 0x800n : 0n)) say(`the chosen IOVA 0x${iova.toString(16)} does not keep the user address's page offset`);
+          }
+          break;
+        }
+        case 'fdUnmap':
+          if (d > 0n) say(`an unmap pinned ${d} bytes`);
+          if (attached !== op.ioas && d !== 0n) say(`an unmap of an IOAS with no domain changed locked by ${d}`);
+          if (op.iova === 0n && op.size === U64_MAX && attached === op.ioas && o.locked !== 0n) {
+            say(`after unmap-all of the attached IOAS ${o.locked} bytes are still pinned`);
+          }
+          if (o.unmapped! === 0n && !(op.iova === 0n && op.size === U64_MAX)) say('an unmap succeeded with 0 bytes (iommufd says ENOENT)');
+          break;
+        case 'fdCopy':
+          if (attached !== op.dst && d !== 0n) say(`a copy into an IOAS with no domain changed locked by ${d}`);
+          break;
+        case 'fdAllow':
+        case 'fdRanges':
+          if (d !== 0n) say(`changed locked memory by ${d}`);
+          if (op.op === 'fdRanges') {
+            const m = /^align (0x[0-9a-f]+)/.exec(o.detail);
+            const align = m ? BigInt(m[1]!) : -1n;
+            const want = attached === op.ioas ? PAGE : 1n;
+            if (align !== want) say(`IOVA alignment ${align}, not ${want} (${attached === op.ioas ? 'a domain' : 'no domain'})`);
+          }
+          break;
+        case 'fdAttach':
+          attached = op.ioas;
+          break;
+        case 'fdDetach':
+          attached = null;
+          if (o.locked !== 0n) say(`the device left but ${o.locked} bytes are still pinned`);
+          break;
+        case 'fdPlan': {
+          const p = o.plan!;
+          const n = op.items.length;
+          const expectCompleted = p.failedIndex < 0 ? n : p.failedIndex;
+          if (p.completed !== expectCompleted) say(`completed ${p.completed} of ${n} with failedIndex ${p.failedIndex}`);
+          if ((p.failedIndex < 0) !== (p.errno === 0)) say(`failedIndex ${p.failedIndex} with errno ${p.errno}`);
+          if (op.kind === 'map' && attached !== op.ioas && d !== 0n) say(`a map plan with no domain changed locked by ${d}`);
+          if (op.kind === 'unmap' && d > 0n) say(`an unmap plan pinned ${d} bytes`);
+          break;
+        }
+        default:
+          say('a container operation in an iommufd sequence');
+      }
+    }
+    prev = o.locked;
+  });
+  if (run.lockedAfterClose !== 0n) bad.push(`close: ${run.lockedAfterClose} bytes still pinned after the IOASes closed`);
+  return bad;
 }

@@ -16,6 +16,8 @@ export function simTarget(opts: SimOptions = {}, group = SIM_DEFAULT_GROUP): Fuz
     label: 'sim',
     backend,
     group,
+    // The sim's cdevs are numbered in group order: vfio0 is the first group's first device.
+    cdev: 'vfio0',
     setEntryLimit(limit) {
       backend.dmaEntryLimit = limit;
     },
@@ -25,8 +27,12 @@ export function simTarget(opts: SimOptions = {}, group = SIM_DEFAULT_GROUP): Fuz
   };
 }
 
-/** The real kernel: dma_entry_limit is the module parameter, read at VFIO_SET_IOMMU. */
-export function nativeTarget(group: number): FuzzTarget {
+/**
+ * The real kernel: dma_entry_limit is the module parameter, read at
+ * VFIO_SET_IOMMU; `cdev` the test device's /dev/vfio/devices node for
+ * iommufd sequences (null: none, or no iommufd).
+ */
+export function nativeTarget(group: number, cdev: string | null = null): FuzzTarget {
   const backend: Backend = new NativeBackend();
   const initial = readFileSync(DMA_ENTRY_LIMIT_PARAM, 'utf8').trim();
   let current = initial;
@@ -34,6 +40,7 @@ export function nativeTarget(group: number): FuzzTarget {
     label: 'kernel',
     backend,
     group,
+    cdev,
     setEntryLimit(limit) {
       if (String(limit) === current) return;
       writeFileSync(DMA_ENTRY_LIMIT_PARAM, String(limit));
