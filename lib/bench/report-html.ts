@@ -4,7 +4,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { iommuTag, type BenchReport } from './schema.js';
-import { suiteViews, type SuiteView } from './report-suites.js';
+import { suiteViews } from './report-suites.js';
+import type { SuiteView } from './report-table.js';
 import { htmlTable } from './report-table.js';
 import { dotChart, escapeXml, pointCount } from './svg-chart.js';
 

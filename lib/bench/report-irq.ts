@@ -5,8 +5,7 @@
 import type { IrqBenchReport } from './irq.js';
 import { iommuTag, type BenchReport } from './schema.js';
 import { styleSeries } from './report-style.js';
-import type { TableSpec } from './report-table.js';
-import type { SuiteView } from './report-suites.js';
+import type { SuiteView, TableSpec } from './report-table.js';
 import { STALL_HEADERS, stallRows, stallTargetLine, stallTitle } from './stall.js';
 import type { ChartSpec } from './svg-chart.js';
 import { ratio } from './text-table.js';

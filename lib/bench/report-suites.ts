@@ -8,23 +8,10 @@ import { irqView } from './report-irq.js';
 import { KERNEL_THREAD_LABEL, threadFigure } from './kernel-thread.js';
 import { formatSize } from './suites.js';
 import { styleSeries } from './report-style.js';
-import type { TableRow, TableSpec } from './report-table.js';
+import type { SuiteView, TableRow, TableSpec } from './report-table.js';
 import type { ChartSpec, DotSeries } from './svg-chart.js';
 import { ns, nsFine, ratio } from './text-table.js';
 import { OVERHEAD_FIGURE_HEADERS, OVERHEAD_TARGET_HEADERS, figureRows, overheadNote, overheadTitle, targetRows } from './overhead-format.js';
-
-export interface SuiteView {
-  /** The suite's name, as in the JSON (cells' `suite`, or `kernel-pin`). */
-  key: string;
-  title: string;
-  /** One table with a row per measurement (class "cells"), then any others. */
-  tables: TableSpec[];
-  charts: ChartSpec[];
-  /** Set when the suite could not run at all, with the reason. */
-  unavailable?: string;
-  /** Measured whatever the run's backend (kernel-pin, overhead): never labelled simulated. */
-  measured?: boolean;
-}
 
 /** A figure a chart can plot; the tests recompute it from the JSON by the same name. */
 export type Metric = 'median' | 'nsPerPage' | 'jsPerPage';

@@ -1,6 +1,6 @@
 // One HTML <table> from headers and rows of text: numbers right-aligned, a
 // skipped row's reason spanning the figures, every cell escaped.
-import { escapeXml } from './svg-chart.js';
+import { escapeXml, type ChartSpec } from './svg-chart.js';
 
 export interface TableRow {
   cells: string[];
@@ -30,4 +30,18 @@ export function htmlTable(t: TableSpec): string {
   });
   return `<table class="${escapeXml(t.className)}"><caption>${escapeXml(t.caption)}</caption>\n`
     + `<thead><tr>${th}</tr></thead>\n<tbody>\n${body.join('\n')}\n</tbody></table>`;
+}
+
+/** What a report shows of one suite: its tables and charts (report-suites.ts and report-irq.ts make them). */
+export interface SuiteView {
+  /** The suite's name, as in the JSON (cells' `suite`, or `kernel-pin`). */
+  key: string;
+  title: string;
+  /** One table with a row per measurement (class "cells"), then any others. */
+  tables: TableSpec[];
+  charts: ChartSpec[];
+  /** Set when the suite could not run at all, with the reason. */
+  unavailable?: string;
+  /** Measured whatever the run's backend (kernel-pin, overhead): never labelled simulated. */
+  measured?: boolean;
 }
