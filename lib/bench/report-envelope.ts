@@ -16,8 +16,18 @@ export interface EnvelopeOptions {
   parts: Pick<BenchReport, 'kernelPin' | 'overhead' | 'irq'>;
 }
 
-export function reportEnvelope(o: EnvelopeOptions): BenchReport {
+/** When and where a report was made: the same in every report document. */
+export function runFacts(): Pick<BenchReport, 'createdAt' | 'host' | 'kernel' | 'node'> {
   const cpu = cpus();
+  return {
+    createdAt: new Date().toISOString(),
+    host: { hostname: hostname(), arch: arch(), cpus: cpu.length, cpuModel: cpu[0]?.model.trim() ?? 'unknown', memBytes: totalmem() },
+    kernel: release(),
+    node: process.version,
+  };
+}
+
+export function reportEnvelope(o: EnvelopeOptions): BenchReport {
   let iommu: BenchReport['iommu'];
   try {
     const h = o.host.iommu(o.group ?? undefined);
@@ -28,10 +38,7 @@ export function reportEnvelope(o: EnvelopeOptions): BenchReport {
   const parts = Object.fromEntries(Object.entries(o.parts).filter(([, v]) => v !== undefined && v !== null));
   return {
     schema: BENCH_SCHEMA,
-    createdAt: new Date().toISOString(),
-    host: { hostname: hostname(), arch: arch(), cpus: cpu.length, cpuModel: cpu[0]?.model.trim() ?? 'unknown', memBytes: totalmem() },
-    kernel: release(),
-    node: process.version,
+    ...runFacts(),
     backend: o.backend.name,
     simulated: o.backend.simulated,
     backendReason: o.reason,

@@ -2,12 +2,13 @@
 // group, attach it through each interface asked for, run the cells, time the
 // C reference and the kernel's pin path where the host allows, and return the
 // report. It knows no concrete backend: host facts come from the HostView.
-import { arch, cpus, freemem, hostname, release, totalmem } from 'node:os';
+import { freemem } from 'node:os';
 import type { Backend, DmaInterface, DmaSpace, HostView, KernelPinner, OverheadProbe } from '../backend.js';
 import { SZ_1G, SZ_2M } from '../backend.js';
 import { Errno, VfioError } from '../errors.js';
 import { attachGroup } from '../seam/attach.js';
 import { openIommufdSpace } from './iommufd-space.js';
+import { runFacts } from './report-envelope.js';
 import { runKernelPin, type KernelPinReport } from './kernel-pin.js';
 import { DEFAULT_OVERHEAD, runOverhead, type OverheadReport } from './overhead.js';
 import { buildRef, runRef } from './ref.js';
@@ -152,13 +153,9 @@ export function runBenchSession(backend: Backend, host: HostView, opts: SessionO
   const hostIommu = host.iommu(groupId);
   const kernelPin = opts.kernelPin ? kernelPinOnly(opts) : undefined;
   const overhead = opts.overhead ? overheadOnly(opts) : undefined;
-  const cpu = cpus();
   return {
     schema: BENCH_SCHEMA,
-    createdAt: new Date().toISOString(),
-    host: { hostname: hostname(), arch: arch(), cpus: cpu.length, cpuModel: cpu[0]?.model.trim() ?? 'unknown', memBytes: totalmem() },
-    kernel: release(),
-    node: process.version,
+    ...runFacts(),
     backend: backend.name,
     simulated: backend.simulated,
     backendReason: opts.reason,
