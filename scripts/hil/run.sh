@@ -22,7 +22,7 @@
 # Exit code: the first failing kernel's: the tests' exit code; 124 the guest timed out; 130 interrupted;
 # 86 the guest could not set itself up; 3 it stopped without reporting (panic);
 # 2 the host side could not set up.
-# Environment: VFIO_HIL_TIMEOUT (seconds per kernel, default 1500), VFIO_HIL_LOG (console
+# Environment: VFIO_HIL_TIMEOUT (seconds per kernel, default 2400), VFIO_HIL_LOG (console
 # log, default .cache/hil/console-<time>-<pid>.log, console.log the latest),
 # VFIO_HIL_CACHE_DIR (downloads and
 # initramfs), VFIO_HIL_HUGEPAGES (2 MiB pages the guest reserves, default 16),
@@ -78,7 +78,7 @@ for kind in "${kernels[@]}"; do
   done
 done
 
-timeout_s=${VFIO_HIL_TIMEOUT:-1500}
+timeout_s=${VFIO_HIL_TIMEOUT:-2400}
 [[ $timeout_s =~ ^[1-9][0-9]*$ ]] || hil_die "VFIO_HIL_TIMEOUT must be a whole number of seconds, got '$timeout_s'"
 log_dir="$REPO_DIR/.cache/hil"
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
