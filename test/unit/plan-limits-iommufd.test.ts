@@ -8,10 +8,11 @@
 // the check counts VmLck alone: VmPin holds the same pins, and counting both
 // (as memlock().locked does) would refuse the second half.
 import { describe, expect, it } from 'vitest';
-import { SZ_4K, type DmaSpace, type RlimitMode } from '../../lib/backend.js';
+import { SZ_4K, type RlimitMode } from '../../lib/backend.js';
 import { Errno, VfioError } from '../../lib/errors.js';
 import { BatchError, buildPlan, checkLimits, headroom, mapBatch, unmapBatch } from '../../lib/plan/index.js';
 import { SimBackend } from '../../lib/sim/index.js';
+import { countingSpace } from '../counting-space.js';
 
 const LIMIT = 64n * 1024n;
 const HALF = LIMIT / 2n;
@@ -22,29 +23,13 @@ function world(mode: RlimitMode, exempt = false) {
   if (mode === 'mm') fd.setRlimitMode('mm');
   const ioas = fd.allocIoas();
   fd.bindDevice('vfio0').attach(ioas);
-  let calls = 0;
-  const space: DmaSpace = {
-    simulated: true,
-    info: () => ioas.info(),
-    memlock: () => ioas.memlock(),
-    map: (m) => {
-      calls++;
-      ioas.map(m);
-    },
-    unmap: (iova, size) => {
-      calls++;
-      return ioas.unmap(iova, size);
-    },
-    runPlan: (op, p) => {
-      calls++;
-      return ioas.runPlan(op, p);
-    },
-  };
+  const counted = countingSpace(ioas);
+
   const a = backend.allocBuffer({ size: HALF, backing: '4k' });
   const b = backend.allocBuffer({ size: HALF + SZ_4K, backing: '4k' });
   const plan = (vaddr: bigint, iova: bigint, size: bigint) => buildPlan([{ vaddr, iova, size }], 'per-page', ioas.info());
   return {
-    ioas, space, calls: () => calls, reset: () => { calls = 0; },
+    ioas, space: counted.space, calls: counted.calls, reset: counted.reset,
     first: plan(a.vaddr, 0x10_0000n, HALF),
     under: plan(b.vaddr, 0x100_0000n, HALF),
     over: plan(b.vaddr, 0x100_0000n, HALF + SZ_4K),

@@ -8,9 +8,10 @@
 // bypassed the kernel refuses it, ENOMEM, and the batch is unwound). Returns
 // what it saw.
 import { readFileSync } from 'node:fs';
-import { SZ_4K, type Backend, type DmaSpace, type RlimitMode } from '../../../lib/backend.js';
+import { SZ_4K, type Backend, type RlimitMode } from '../../../lib/backend.js';
 import { VfioError } from '../../../lib/errors.js';
 import { BatchError, buildPlan, mapBatch, unmapBatch, type Headroom, type Plan } from '../../../lib/plan/index.js';
+import { countingSpace } from '../../counting-space.js';
 
 /** [VmLck, VmPin] in bytes. */
 function vm(): [number, number] {
@@ -39,24 +40,8 @@ export function precheck(backend: Backend, mode: RlimitMode, cdev: string) {
   dev.attach(ioas);
 
   // Every kernel call the planner's batches make goes through here, counted.
-  let calls = 0;
-  const space: DmaSpace = {
-    simulated: false,
-    info: () => ioas.info(),
-    memlock: () => ioas.memlock(),
-    map: (m) => {
-      calls++;
-      ioas.map(m);
-    },
-    unmap: (iova, size) => {
-      calls++;
-      return ioas.unmap(iova, size);
-    },
-    runPlan: (op, plan) => {
-      calls++;
-      return ioas.runPlan(op, plan);
-    },
-  };
+  const { space, calls, reset } = countingSpace(ioas);
+
 
   const status = ioas.memlock();
   const limit = Number(status.limit);
@@ -78,7 +63,7 @@ export function precheck(backend: Backend, mode: RlimitMode, cdev: string) {
     : { memlockBytes: h.memlockBytes === null ? null : Number(h.memlockBytes), counter: h.memlockCounter ?? null };
 
   function refusal(fn: () => unknown): Refusal | null {
-    calls = 0;
+    reset();
     try {
       fn();
       return null;
@@ -86,7 +71,7 @@ export function precheck(backend: Backend, mode: RlimitMode, cdev: string) {
       if (!(err instanceof VfioError)) throw err;
       return {
         errno: err.errno, batchError: err instanceof BatchError, index: err instanceof BatchError ? err.index : null,
-        message: err.message, calls, vm: vm(),
+        message: err.message, calls: calls(), vm: vm(),
       };
     }
   }
@@ -95,9 +80,9 @@ export function precheck(backend: Backend, mode: RlimitMode, cdev: string) {
   const overChecked = refusal(() => mapBatch(space, over, { checkLimits: true }));
   const overKernel = refusal(() => mapBatch(space, over, { checkLimits: false }));
   // Just under: fills the limit exactly.
-  calls = 0;
+  reset();
   const underResult = mapBatch(space, under, { checkLimits: true });
-  const underCalls = calls;
+  const underCalls = calls();
   const afterUnder = vm();
   unmapBatch(space, under);
   unmapBatch(space, planA);
