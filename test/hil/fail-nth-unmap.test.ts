@@ -44,6 +44,7 @@ import { PLAN_IOVA, PLAN_SIZE, PLAN_STRIDE, type Backing, type DmaSpace } from '
 import { VfioError } from '../../lib/errors.js';
 import { withFailNth } from '../../lib/native/fail-nth.js';
 import { BatchError, buildPlan, buildUnmapPlan, mapBatch, unmapBatch, type Plan, type Strategy } from '../../lib/plan/index.js';
+import { attachGroup } from '../../lib/seam/attach.js';
 import { testDevice } from './lane.js';
 import { cdevName, failNthSkip, IOVA, MAX_POINTS, unmapProbe, useShapeBuffers } from './fail-nth-fixture.js';
 
@@ -204,15 +205,12 @@ describe.skipIf(unavailable !== null)(`fail-nth through unmapBatch (${unavailabl
     for (const s of SHAPES) {
       it(s.label, (ctx) => {
         if (!shapes.buffer(s.label)) return ctx.skip('no free hugetlb page');
-        const container = backend().openContainer();
-        const group = backend().openGroup(testDevice().group);
+        const a = attachGroup(backend(), testDevice().group);
         try {
-          group.setContainer(container);
-          container.setIommu('type1v2');
-          run('type1', container, s);
+          expect(a.iommuType).toBe('type1v2');
+          run('type1', a.container, s);
         } finally {
-          group.close();
-          container.close();
+          a.close();
         }
       });
     }

@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 import type { Backing, DmaSpace } from '../../lib/backend.js';
 import { withFailNth } from '../../lib/native/fail-nth.js';
 import { BatchError, buildPlan, mapBatch, unmapBatch, type Plan, type Strategy } from '../../lib/plan/index.js';
+import { attachGroup } from '../../lib/seam/attach.js';
 import { testDevice } from './lane.js';
 import { cdevName, failNthSkip, IOVA, MAX_POINTS, unmapProbe, useShapeBuffers } from './fail-nth-fixture.js';
 
@@ -93,11 +94,10 @@ describe.skipIf(unavailable !== null)(`fail-nth through mapBatch (${unavailable 
     for (const s of SHAPES) {
       it(s.label, (ctx) => {
         if (!shapes.buffer(s.label)) return ctx.skip('no free hugetlb page');
-        const container = backend().openContainer();
-        const group = backend().openGroup(testDevice().group);
+        const a = attachGroup(backend(), testDevice().group);
         try {
-          group.setContainer(container);
-          container.setIommu('type1v2');
+          expect(a.iommuType).toBe('type1v2');
+          const container = a.container;
           const plan = planFor(container, s);
           const r = sweep(container, plan);
           report(`type1 ${s.label}`, plan, r);
@@ -105,8 +105,7 @@ describe.skipIf(unavailable !== null)(`fail-nth through mapBatch (${unavailable 
           expect(r.points).toBeGreaterThan(0);
           expect(r.failed).toBeGreaterThan(0);
         } finally {
-          group.close();
-          container.close();
+          a.close();
         }
       });
     }
