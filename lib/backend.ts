@@ -163,6 +163,8 @@ export interface DmaSpace {
   readonly simulated: boolean;
   info(): IommuInfo;
   memlock(): MemlockStatus;
+  /** memlock() without blocking the event loop on its /proc read (lib/seam/capabilities.ts memlockAsyncOf). */
+  memlockAsync?(): Promise<MemlockStatus>;
   map(m: DmaMapping): void;
   /** Returns the bytes actually unmapped (0 where nothing was mapped). */
   unmap(iova: bigint, size: bigint): bigint;

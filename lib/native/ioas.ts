@@ -1,10 +1,9 @@
 // Backend Ioas over the addon's IOAS. info() is built from IOMMU_IOAS_IOVA_RANGES
 // (iommufd reports no page-size bitmap; see IoasRanges in backend.ts).
-import type { Ioas, IoasRanges, IommuInfo, IovaRange, MemlockStatus, RlimitMode } from '../backend.js';
+import type { Ioas, IoasRanges, IommuInfo, IovaRange, RlimitMode } from '../backend.js';
 import { Op } from '../error-hints.js';
 import { checkIovaRanges, checkProt, toU64 } from '../seam/args.js';
 import type { NativeAddon, NativeIoas } from './addon.js';
-import { readMemlock } from './memlock.js';
 import { Handles, NativeSpace, type SpaceNames } from './space.js';
 
 const handles = new Handles<NativeIoas>();
@@ -37,9 +36,9 @@ export class NativeBackendIoas extends NativeSpace<NativeIoas> implements Ioas {
     this.#mode = mode;
   }
 
-  /** As NativeSpace's, plus the counter its pins are held against in its iommufd's accounting mode (MemlockAccount). */
-  override memlock(): MemlockStatus {
-    return readMemlock(() => this.addon.memlockLimit(), this.#mode);
+  /** memlock() then also names the counter its pins are held against in its iommufd's accounting mode (MemlockAccount). */
+  protected override get rlimitMode(): RlimitMode {
+    return this.#mode;
   }
 
   get id(): number {

@@ -9,7 +9,7 @@ import { Op } from '../error-hints.js';
 import { Errno, VfioError, type VfioErrorArgs } from '../errors.js';
 import { checkMapping, checkPlan, checkRange } from '../seam/args.js';
 import { BLOCK_PLAN_ENTRIES, SPACE_CLOSED, type NativeAddon, type NativeSpaceCalls, type NativeSpaceHandle } from './addon.js';
-import { readMemlock } from './memlock.js';
+import { readMemlock, readMemlockAsync } from './memlock.js';
 
 /** What a space's errors name: its map and unmap ops, how map's args read, and what is closed. */
 export interface SpaceNames {
@@ -77,9 +77,22 @@ export abstract class NativeSpace<N extends NativeSpaceHandle> implements DmaSpa
     return this.n.closed;
   }
 
-  /** RLIMIT_MEMLOCK and VmLck + VmPin (in iommufd's 'user' rlimit mode it charges user->locked_vm, which /proc does not show). */
+  /**
+   * RLIMIT_MEMLOCK and VmLck + VmPin; an IOAS adds the counter its iommufd's accounting mode charges
+   * (rlimitMode; in 'user' mode that is user->locked_vm, which /proc does not show).
+   */
   memlock(): MemlockStatus {
-    return readMemlock(() => this.addon.memlockLimit());
+    return readMemlock(() => this.addon.memlockLimit(), this.rlimitMode);
+  }
+
+  /** memlock() with the /proc read off the event loop (lib/seam/capabilities.ts memlockAsyncOf). */
+  memlockAsync(): Promise<MemlockStatus> {
+    return readMemlockAsync(() => this.addon.memlockLimit(), this.rlimitMode);
+  }
+
+  /** The iommufd accounting mode this space is charged in; undefined for a type1 container. */
+  protected get rlimitMode(): 'user' | 'mm' | undefined {
+    return undefined;
   }
 
   map(m: DmaMapping): void {

@@ -10,7 +10,7 @@ import { PLAN_FLAGS, PLAN_IOVA, PLAN_SIZE, PLAN_STRIDE, PLAN_VADDR, type DmaSpac
 import { planAsyncOf } from '../seam/capabilities.js';
 import { Errno, VfioError, errnoCode } from '../errors.js';
 import type { Plan, Strategy } from './build.js';
-import { checkLimits, forgetLimits, limitCheckWorthwhile, noteMapped, noteUnmapped, type Headroom } from './limits.js';
+import { checkLimits, checkLimitsAsync, forgetLimits, limitCheckWorthwhile, noteMapped, noteUnmapped, type Headroom } from './limits.js';
 import type { MappedSet } from './mapped-set.js';
 
 export interface BatchResult {
@@ -120,14 +120,18 @@ export function mapBatch(space: DmaSpace, plan: Plan, opts: BatchOptions = {}): 
  */
 export async function mapBatchAsync(space: DmaSpace, plan: Plan, opts: AsyncBatchOptions = {}): Promise<BatchResult> {
   checkPlanShape(plan);
-  const room = limitsBefore(space, plan, opts);
+  const room = limitsWanted(plan, opts) ? await checkLimitsAsync(space, plan) : null;
   const r = await planAsyncOf(space).run('map', plan.entries, { signal: opts.signal });
   return finishMap(space, plan, r, room, opts);
 }
 
 function limitsBefore(space: DmaSpace, plan: Plan, opts: BatchOptions): Headroom | null {
+  return limitsWanted(plan, opts) ? checkLimits(space, plan) : null;
+}
+
+function limitsWanted(plan: Plan, opts: BatchOptions): boolean {
   const when = opts.checkLimits ?? 'auto';
-  return when === true || (when === 'auto' && limitCheckWorthwhile(plan)) ? checkLimits(space, plan) : null;
+  return when === true || (when === 'auto' && limitCheckWorthwhile(plan));
 }
 
 function finishMap(space: DmaSpace, plan: Plan, r: PlanResult, room: Headroom | null, opts: BatchOptions): BatchResult {

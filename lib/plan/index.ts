@@ -5,7 +5,7 @@ export { buildPlan, STRATEGIES, type Plan, type PlanOptions, type Strategy } fro
 export { buildUnmapPlan } from './unmap-plan.js';
 export { NotContiguousError } from './not-contiguous.js';
 export { mapBatch, mapBatchAsync, unmapBatch, unmapBatchAsync, BatchError, type AsyncBatchOptions, type BatchOptions, type BatchResult, type UnwindFailure } from './batch.js';
-export { checkLimits, headroom, limitCheckWorthwhile, KERNEL_PIN_BATCH, type Headroom } from './limits.js';
+export { checkLimits, checkLimitsAsync, headroom, limitCheckWorthwhile, KERNEL_PIN_BATCH, type Headroom } from './limits.js';
 export { MappedSet, type IovaSpan } from './mapped-set.js';
 export { IovaAllocator, type AllocOptions } from './iova-allocator.js';
 export { adviseAlignment, congruent, type AdviseOptions, type AlignmentAdvice } from './advise.js';

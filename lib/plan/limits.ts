@@ -18,6 +18,7 @@
 // (memlockCounter).
 import type { DmaSpace, IommuInfo, MemlockAccount, MemlockStatus } from '../backend.js';
 import { Errno, VfioError } from '../errors.js';
+import { memlockAsyncOf } from '../seam/capabilities.js';
 import type { Plan } from './build.js';
 
 /**
@@ -104,8 +105,8 @@ const COUNTER_WORDS: Record<MemlockAccount['counter'] | 'type1', string> = {
   none: 'charged',
 };
 
-function read(space: DmaSpace): Ledger {
-  const m = space.memlock();
+/** A fresh reading (memlock from `m`, the DMA entries from GET_INFO) becomes the space's ledger. */
+function record(space: DmaSpace, m: MemlockStatus): Ledger {
   const c = chargedOf(m);
   const dma = space.info().dmaAvail;
   const l: Ledger = { limit: m.limit, exempt: c.exempt, locked: c.locked, counter: c.counter, dmaEntries: dma, dmaEntriesRead: dma };
@@ -166,10 +167,31 @@ export function forgetLimits(space: DmaSpace): void {
  * (non-RAM) memory; it never lets through one the kernel would refuse.
  */
 export function checkLimits(space: DmaSpace, plan: Plan): Headroom {
-  if (space === null || typeof space !== 'object') throw new TypeError('checkLimits: space must be a DmaSpace');
+  checkSpace(space, 'checkLimits');
   const known = ledgers.get(space);
   if (known !== undefined && clearOfLimits(known, plan)) return headroomOf(known);
-  const l = read(space);
+  return judge(record(space, space.memlock()), plan);
+}
+
+/**
+ * checkLimits for mapBatchAsync: when the kernel must be read, the /proc read
+ * runs off the event loop where the space can (memlockAsyncOf), so a cold
+ * check does not stall the loop the async batch exists to keep free. The same
+ * ledger, the same judgment, the same refusals.
+ */
+export async function checkLimitsAsync(space: DmaSpace, plan: Plan): Promise<Headroom> {
+  checkSpace(space, 'checkLimitsAsync');
+  const known = ledgers.get(space);
+  if (known !== undefined && clearOfLimits(known, plan)) return headroomOf(known);
+  return judge(record(space, await memlockAsyncOf(space)()), plan);
+}
+
+function checkSpace(space: DmaSpace, fn: string): void {
+  if (space === null || typeof space !== 'object') throw new TypeError(`${fn}: space must be a DmaSpace`);
+}
+
+/** Throws when the plan does not fit the fresh reading `l`; its headroom otherwise. */
+function judge(l: Ledger, plan: Plan): Headroom {
   const room = headroomOf(l);
   const pageKiB = plan.pageSize / 1024n;
   if (room.memlockBytes !== null && plan.bytes > room.memlockBytes) {

@@ -1,7 +1,7 @@
 // Optional capabilities of the seam, asked for without casts: a backend that
 // has one implements the method, and for one that does not, these answer
 // "unsupported" (EOPNOTSUPP, naming what is missing) by themselves.
-import type { Container, DirtyTracking, DmaSpace, HwptDirty, Iommufd, PlanAsyncOptions, PlanCycles, PlanOp, PlanResult } from '../backend.js';
+import type { Container, DirtyTracking, DmaSpace, HwptDirty, Iommufd, MemlockStatus, PlanAsyncOptions, PlanCycles, PlanOp, PlanResult } from '../backend.js';
 import { Errno, VfioError } from '../errors.js';
 
 /** The space's dirty tracking, or null when it has none. */
@@ -57,6 +57,16 @@ function cyclesOverRunPlan(space: DmaSpace, plan: BigUint64Array, reps: number):
     unmapNs[r] = sumOf(u.ns);
   }
   return { mapNs, unmapNs, completed: reps, failedOp: null, failedIndex: -1, errno: 0 };
+}
+
+/**
+ * The space's memlock reading as a promise: off the event loop where the
+ * space can (memlockAsync: the native backend reads /proc on libuv's pool),
+ * otherwise memlock() itself (the sim answers from memory).
+ */
+export function memlockAsyncOf(space: DmaSpace): () => Promise<MemlockStatus> {
+  if (space.memlockAsync) return () => space.memlockAsync!();
+  return async () => space.memlock();
 }
 
 export interface PlanAsync {

@@ -90,9 +90,12 @@ describe.skipIf(!onVfioHost)(`async plans on the real kernel (${SKIP_REASON})`, 
     container?.close();
   });
 
-  // A diagnosis (~1-1.5 min of TCG per boot): on the built kernel and on a
-  // host; Debian's boot runs the stall table and the abort above and below.
-  it.skipIf(process.env['VFIO_HIL_KERNEL'] === 'debian')('where the async stall comes from: the guest\'s own jitter, lock contention on the JS thread, thread placement (vCPUs)', async () => {
+  // A diagnosis (~1-1.5 min of TCG), on request only (VFIO_HIL_DIAGNOSE=1;
+  // in the lane through VFIO_HIL_EXEC, scripts/hil/README.md): turning the
+  // lock tracepoints on patches live kernel text, and under TCG that once
+  // oopsed the guest (int3 in __schedule, built kernel), which took the whole
+  // boot's remaining tests with it. Its findings are in the README.
+  it.skipIf(process.env['VFIO_HIL_DIAGNOSE'] !== '1')('where the async stall comes from: the guest\'s own jitter, lock contention on the JS thread, thread placement (vCPUs)', async () => {
     const size = stallSize(false, null).size;
     const b = backend.allocBuffer({ size, backing: '4k', prefault: true });
     const c = container;

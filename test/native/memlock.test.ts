@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { CAP_IPC_LOCK, parseProcStatus, readMemlock } from '../../lib/native/memlock.js';
+import { CAP_IPC_LOCK, parseProcStatus, readMemlock, readMemlockAsync } from '../../lib/native/memlock.js';
 import { addon } from './helpers.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -45,6 +45,14 @@ describe('memlock on this process', () => {
     expect(m.locked).toBeGreaterThanOrEqual(0n);
     const capEff = /^CapEff:\s*(\S+)/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]!;
     expect(m.exempt).toBe(((BigInt(`0x${capEff}`) >> 14n) & 1n) === 1n);
+  });
+
+  it('reads the same off the event loop (what mapBatchAsync reads), for type1 and each iommufd mode', async () => {
+    // Nothing locks or pins in between, so the two readings must agree field by field.
+    for (const mode of [undefined, 'user', 'mm'] as const) {
+      const limit = () => addon.memlockLimit();
+      expect(await readMemlockAsync(limit, mode)).toEqual(readMemlock(limit, mode));
+    }
   });
 
   it('follows ulimit -l (lowering needs no privilege)', () => {

@@ -38,6 +38,8 @@ export class FakeDmaSpace implements DmaSpace {
   readonly mappings: FakeMapping[] = [];
   mapCalls = 0;
   unmapCalls = 0;
+  /** Absent, as on the sim; a test sets it to stand for the native space's off-loop read. */
+  memlockAsync?: () => Promise<MemlockStatus>;
   private readonly baseInfo: IommuInfo;
   private readonly limits: { limit: bigint | null; locked: bigint; exempt: boolean };
   private readonly entryLimit: number | null;

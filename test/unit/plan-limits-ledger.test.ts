@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { SZ_4K } from '../../lib/backend.js';
 import { VfioError } from '../../lib/errors.js';
-import { buildPlan, checkLimits, mapBatch, unmapBatch, type MapRequest } from '../../lib/plan/index.js';
+import { buildPlan, checkLimits, mapBatch, mapBatchAsync, unmapBatch, type MapRequest } from '../../lib/plan/index.js';
 import { caught } from './caught.js';
 import { FakeDmaSpace } from './plan-fake-space.js';
 
@@ -87,5 +87,56 @@ describe('the limits ledger', () => {
     for (let k = 0; k < 5; k++) mapBatch(space, buildPlan(pair(BigInt(k) * 0x10_0000n, 20), 'coalesced', info));
     expect(reads.memlock).toBe(1);
     expect(space.memlock().locked).toBe(200n * SZ_4K);
+  });
+});
+
+describe('the limits check of mapBatchAsync', () => {
+  /** A space whose memlock has an async twin, as the native one's (its /proc read on libuv's pool). */
+  function withAsyncMemlock(space: FakeDmaSpace) {
+    const reads = counted(space);
+    const asyncReads = { n: 0 };
+    space.memlockAsync = async () => {
+      asyncReads.n++;
+      await new Promise((r) => setImmediate(r));
+      return space.memlock.call(space);
+    };
+    return { reads, asyncReads };
+  }
+
+  it('reads memlock through memlockAsync, never memlock() on the loop, when the ledger is cold', async () => {
+    const space = new FakeDmaSpace({ memlock: { limit: 1000n * SZ_4K } });
+    const info = space.info();
+    const memlock = space.memlock.bind(space);
+    let syncReads = 0;
+    space.memlockAsync = async () => memlock();
+    space.memlock = () => (syncReads++, memlock());
+    const r = await mapBatchAsync(space, buildPlan(pair(0x10_0000n, 10), 'coalesced', info));
+    expect(syncReads).toBe(0);
+    expect(r.headroom?.memlockBytes).toBe(1000n * SZ_4K);
+    // The ledger it filled is the one the sync check then judges by: no further read.
+    expect(checkLimits(space, buildPlan(pair(0x100_0000n, 1), 'coalesced', info)).memlockBytes).toBe(980n * SZ_4K);
+    expect(syncReads).toBe(0);
+  });
+
+  it('refuses on a fresh reading as checkLimits does, before anything is mapped', async () => {
+    const space = new FakeDmaSpace({ memlock: { limit: 100n * SZ_4K } });
+    const info = space.info();
+    const { asyncReads } = withAsyncMemlock(space);
+    await mapBatchAsync(space, buildPlan(pair(0x10_0000n, 30), 'coalesced', info)); // 60 of 100: read once
+    expect(asyncReads.n).toBe(1);
+    space.map({ vaddr: V + 0x2000_0000n, iova: 0x4000_0000n, size: 20n * SZ_4K }); // behind the ledger's back
+    const calls = space.mapCalls;
+    // 2 x 11 pages: 82 by the ledger, past three quarters: read again, 80 locked, 20 left: refused, 2 over.
+    const e = await mapBatchAsync(space, buildPlan(pair(0x300_0000n, 11), 'coalesced', info)).then(() => null, (x: unknown) => x) as VfioError;
+    expect(asyncReads.n).toBe(2);
+    expect([e.code, e.args.locked, e.args.over]).toEqual(['ENOMEM', 80n * SZ_4K, 2n * SZ_4K]);
+    expect(space.mapCalls).toBe(calls);
+  });
+
+  it('skips the check for one entry of at most 512 pages, as mapBatch does', async () => {
+    const space = new FakeDmaSpace({ memlock: { limit: 1000n * SZ_4K } });
+    const { reads, asyncReads } = withAsyncMemlock(space);
+    const r = await mapBatchAsync(space, buildPlan(run(0x10_0000n, 1), 'coalesced', space.info()));
+    expect([r.headroom, asyncReads.n, reads.memlock]).toEqual([null, 0, 0]);
   });
 });
