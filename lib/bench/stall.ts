@@ -49,7 +49,8 @@ export interface StallPhase {
   wallMs: number[];
   /**
    * Per round: the JS thread's own time inside the call before it returned (ms): for sync the whole map,
-   * for async the checks and the job's start (what the library itself holds the loop for); idle 0.
+   * for async the checks up to the first await (a cold limits check then reads /proc off the loop, and the
+   * job starts in a later turn: the longest stall holds those turns); idle 0.
    */
   callMs: number[];
   /** Garbage collections V8 reported during the phase, all rounds, and the longest (ms). */

@@ -9,8 +9,8 @@ import { PROT_READ, PROT_RW, SZ_4K } from '../../lib/backend.js';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { openDeviceUnderTest, type DeviceUnderTest } from '../../lib/testing/index.js';
 import { Edu, EDU_DMA_LIMIT } from './edu.js';
-import { KernelLog } from './kmsg.js';
-import { blockedWritePattern, inLaneVm, isEdu, onVfioHost, SKIP_REASON, testDevice } from './lane.js';
+import { expectBlockedWrite } from './blocked-write.js';
+import { isEdu, onVfioHost, SKIP_REASON, testDevice } from './lane.js';
 
 const eduHere = onVfioHost && isEdu(testDevice());
 
@@ -27,29 +27,6 @@ function pattern(buf: Uint8Array, seed: number): void {
 
 function allEqual(bytes: Uint8Array, value: number): boolean {
   return bytes.every((b) => b === value);
-}
-
-/**
- * Runs a device write that the IOMMU should block. In the lane VM, returns an
- * assertion that the lane's IOMMU logged the blocked write at `iova` (intel-iommu's DMAR fault; QEMU's AMD-Vi
- * logs none: lane.ts blockedWritePattern) (other hosts'
- * IOMMUs word it differently, so there it only checks memory).
- */
-async function expectFault(run: () => Promise<void>, iova: bigint): Promise<() => void> {
-  // Outside the lane, and on the lane's AMD-Vi (which logs nothing), the memory left untouched is the proof.
-  const pattern = inLaneVm ? blockedWritePattern(iova) : null;
-  if (pattern === null) {
-    await run();
-    return () => {};
-  }
-  const log = new KernelLog();
-  try {
-    await run();
-    const { match, seen } = await log.waitFor(pattern);
-    return () => expect(match, `kernel log after the blocked DMA:\n${seen.join('\n')}`).not.toBeNull();
-  } finally {
-    log.close();
-  }
 }
 
 describe.skipIf(!eduHere)(`edu DMA through VFIO type1 (${SKIP_REASON}; edu device only)`, () => {
@@ -134,7 +111,7 @@ describe.skipIf(!eduHere)(`edu DMA through VFIO type1 (${SKIP_REASON}; edu devic
     expect(dut.container.unmap(IOVA_DST, SZ_4K)).toBe(SZ_4K);
     dst.bytes.fill(POISON);
     // intel-iommu reports the blocked write with the bus address it hit.
-    const fault = await expectFault(() => edu.toRam(0, IOVA_DST, COUNT), IOVA_DST);
+    const fault = await expectBlockedWrite(() => edu.toRam(0, IOVA_DST, COUNT), IOVA_DST);
     expect(allEqual(dst.bytes, POISON)).toBe(true);
     fault();
   });
@@ -142,7 +119,7 @@ describe.skipIf(!eduHere)(`edu DMA through VFIO type1 (${SKIP_REASON}; edu devic
   it('blocks device writes to a read-only mapping', async () => {
     dut.container.map({ vaddr: dst.vaddr, iova: IOVA_RO, size: SZ_4K, prot: PROT_READ });
     dst.bytes.fill(POISON);
-    const fault = await expectFault(() => edu.toRam(0, IOVA_RO, COUNT), IOVA_RO);
+    const fault = await expectBlockedWrite(() => edu.toRam(0, IOVA_RO, COUNT), IOVA_RO);
     expect(allEqual(dst.bytes, POISON)).toBe(true);
     fault();
     // ...while reads through it still work.

@@ -11,8 +11,8 @@ import { Errno, VfioError } from '../../lib/errors.js';
 import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_HWPT_ALLOC_DIRTY_TRACKING, nativeIommufdOf } from '../../lib/native/index.js';
 import { eduCdev } from '../conformance/iommufd-cdev.js';
 import { Edu, EDU_DMA_LIMIT } from './edu.js';
-import { KernelLog } from './kmsg.js';
-import { blockedWritePattern, inLaneVm, isEdu, onVfioHost, SKIP_REASON, testDevice } from './lane.js';
+import { expectBlockedWrite } from './blocked-write.js';
+import { isEdu, onVfioHost, SKIP_REASON, testDevice } from './lane.js';
 import { nativeBackend } from './native-backend.js';
 
 const cdev = onVfioHost && isEdu(testDevice()) ? eduCdev() : { none: SKIP_REASON };
@@ -28,24 +28,6 @@ const POISON = 0xa5;
 
 function pattern(buf: Uint8Array, seed: number): void {
   for (let i = 0; i < buf.length; i++) buf[i] = (i * 131 + seed) & 0xff;
-}
-
-/** Runs a device write the IOMMU must block; in the lane VM on VT-d also waits for intel-iommu's DMAR fault at `iova`. */
-async function blocked(run: () => Promise<void>, iova: bigint): Promise<() => void> {
-  // Outside the lane, and on the lane's AMD-Vi (which logs nothing), the memory left untouched is the proof.
-  const pattern = inLaneVm ? blockedWritePattern(iova) : null;
-  if (pattern === null) {
-    await run();
-    return () => {};
-  }
-  const log = new KernelLog();
-  try {
-    await run();
-    const { match, seen } = await log.waitFor(pattern);
-    return () => expect(match, `kernel log after the blocked DMA:\n${seen.join('\n')}`).not.toBeNull();
-  } finally {
-    log.close();
-  }
 }
 
 describe.skipIf(why !== null)(`edu DMA through iommufd${why ? ` (skipped: ${why})` : ''}`, () => {
@@ -96,7 +78,7 @@ describe.skipIf(why !== null)(`edu DMA through iommufd${why ? ` (skipped: ${why}
 
     expect(ioas.unmap(IOVA_DST, SZ_4K)).toBe(SZ_4K);
     dst.bytes.fill(POISON);
-    const fault = await blocked(() => edu.toRam(0, IOVA_DST, COUNT), IOVA_DST);
+    const fault = await expectBlockedWrite(() => edu.toRam(0, IOVA_DST, COUNT), IOVA_DST);
     expect(dst.bytes.every((b) => b === POISON)).toBe(true);
     fault();
   });
@@ -104,7 +86,7 @@ describe.skipIf(why !== null)(`edu DMA through iommufd${why ? ` (skipped: ${why}
   it('blocks writes through a read-only mapping', async () => {
     ioas.map({ vaddr: dst.vaddr, iova: IOVA_RO, size: SZ_4K, prot: PROT_READ });
     dst.bytes.fill(POISON);
-    const fault = await blocked(() => edu.toRam(0, IOVA_RO, COUNT), IOVA_RO);
+    const fault = await expectBlockedWrite(() => edu.toRam(0, IOVA_RO, COUNT), IOVA_RO);
     expect(dst.bytes.every((b) => b === POISON)).toBe(true);
     fault();
     expect(ioas.unmap(IOVA_RO, SZ_4K)).toBe(SZ_4K);
@@ -140,7 +122,7 @@ describe.skipIf(why !== null)(`edu DMA through iommufd${why ? ` (skipped: ${why}
     ioas.map({ vaddr: dst.vaddr, iova: IOVA_DST, size: SZ_4K, prot: PROT_RW });
     dev.detach();
     dst.bytes.fill(POISON);
-    const fault = await blocked(() => edu.toRam(0, IOVA_DST, COUNT), IOVA_DST);
+    const fault = await expectBlockedWrite(() => edu.toRam(0, IOVA_DST, COUNT), IOVA_DST);
     expect(dst.bytes.every((b) => b === POISON)).toBe(true);
     fault();
     dev.attach(ioas);
