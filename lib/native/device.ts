@@ -1,10 +1,38 @@
 // Backend Device over the addon's device: region and device flags decoded.
+// The addon's device object is typed here too, beside its wrapper (addon.ts
+// imports it from here): a device ioctl is its kernel call
+// (native/kernel/device.h), its N-API method (native/device.cc), its typing
+// and wrapper here, and an optional method on the seam (lib/backend.ts); see
+// lib/native/README.md.
 import type { Device, DeviceInfo, IrqInfo, RegionInfo } from '../backend.js';
 import { releasedError } from '../device-request.js';
 import { Op } from '../errors.js';
 import type { IrqKind, IrqOptions, IrqSet } from '../irq.js';
-import type { NativeDevice } from './addon.js';
-import { nativeIrqs } from './irq.js';
+import { nativeIrqs, type NativeIrqMethods } from './irq.js';
+
+/** The addon's device object (native/device.cc, its irq* methods native/irq.cc). */
+export interface NativeDevice extends NativeIrqMethods {
+  readonly name: string;
+  readonly closed: boolean;
+  info(): { flags: number; numRegions: number; numIrqs: number };
+  regionInfo(index: number): { index: number; flags: number; size: bigint; offset: bigint };
+  read(region: number, offset: bigint, length: number): Uint8Array;
+  write(region: number, offset: bigint, data: Uint8Array): void;
+  mmap(region: number): ArrayBuffer;
+  irqInfo(index: number): { index: number; flags: number; count: number };
+  reset(): void;
+  close(): void;
+}
+
+/** A cdev device: NativeDevice plus the iommufd binding (native/device_cdev.cc). */
+export interface NativeCdevDevice extends NativeDevice {
+  /** null until bound. */
+  readonly devId: number | null;
+  /** iommufd: the addon's NativeIommufd (addon.ts; named loosely here so that addon.ts alone imports this file). */
+  bindIommufd(iommufd: object): number;
+  attachPt(ptId: number): number;
+  detachPt(): void;
+}
 
 const DEVICE_FLAGS_RESET = 1 << 0;
 const DEVICE_FLAGS_PCI = 1 << 1;
