@@ -4,6 +4,7 @@
 // Arguments are checked once for every backend (lib/seam/args.ts); optional
 // capabilities are asked for through lib/seam/capabilities.ts. Nothing here
 // imports anything above it.
+import type { OpName } from './errors.js';
 import type { IrqKind, IrqOptions, IrqSet } from './irq.js';
 //
 // Addresses and sizes are bigint; bulk plans are BigUint64Array. Every method
@@ -280,6 +281,21 @@ export interface Device extends Disposable {
    */
   release(reason: string): void;
 }
+
+/**
+ * The optional calls of a Device: the methods it marks `?`. Each is a device ioctl that not every backend
+ * issues (the sim has none of them); ask for one through deviceCallOf(device, name)
+ * (lib/seam/capabilities.ts), which answers EOPNOTSUPP where the backend lacks it. A new device ioctl is
+ * one of these, so no backend has to implement it (lib/native/README.md).
+ */
+export type OptionalDeviceCall = {
+  [K in keyof Device]-?: {} extends Pick<Device, K>
+    ? (NonNullable<Device[K]> extends (...args: never[]) => unknown ? K : never)
+    : never;
+}[keyof Device];
+
+/** The ioctl behind each optional device call: the op its errors, and the EOPNOTSUPP of a backend without it, name. */
+export const DEVICE_CALL_OPS: Record<OptionalDeviceCall, OpName> = {};
 
 export interface DmaBufferOptions {
   size: bigint | number;
