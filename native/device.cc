@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 #include "addon_data.h"
 #include "args.h"
@@ -234,6 +235,21 @@ struct DeviceMethods {
     return env.Undefined();
   }
 
+  // hotResetInfo() -> the VFIO_DEVICE_GET_PCI_HOT_RESET_INFO reply as it came
+  // (header + entries), decoded by lib/native/device.ts.
+  static Napi::Value HotResetInfo(Device& d, const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const char* op = "VFIO_DEVICE_GET_PCI_HOT_RESET_INFO";
+    d.RequireOpen(env, op);
+    std::vector<uint8_t> reply;
+    if (int err = kernel::DeviceGetPciHotResetInfo(d.fd_, &reply)) {
+      ThrowErrno(env, err, op, ErrorArgs(env, {{"device", Napi::String::New(env, d.name_)}}));
+    }
+    Napi::ArrayBuffer out = Napi::ArrayBuffer::New(env, reply.size());
+    std::memcpy(out.Data(), reply.data(), reply.size());
+    return out;
+  }
+
   static Napi::Value Close(Device& d, const Napi::CallbackInfo& info) {
     d.CloseNow();
     return info.Env().Undefined();
@@ -253,6 +269,7 @@ void Device::Init(Napi::Env env, AddonData* data) {
       Method<Device, &M::Mmap>(env, "mmap"),
       Method<Device, &M::IrqInfo>(env, "irqInfo"),
       Method<Device, &M::Reset>(env, "reset"),
+      Method<Device, &M::HotResetInfo>(env, "hotResetInfo"),
       Method<Device, &M::Close>(env, "close"),
       Getter<Device, &M::GetName>("name"),
       Getter<Device, &M::GetClosed>("closed"),
