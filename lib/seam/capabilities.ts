@@ -20,8 +20,9 @@ export function hwptDirtyOf(fd: Iommufd): HwptDirty | null {
 
 /**
  * An optional device call (a method Device marks `?`: a device ioctl not every backend issues), bound to the
- * device; where its backend has none, a function that throws EOPNOTSUPP naming the ioctl, as the kernel answers
- * for an ioctl a driver lacks. One function for every such call: a new device ioctl adds nothing here.
+ * device; where its backend has none, a function that throws the seam's EOPNOTSUPP (unsupported() below) naming
+ * the ioctl: not the kernel's answer to an ioctl it lacks (ENOTTY), which a backend that issues the call passes on.
+ * One function for every such call: a new device ioctl adds nothing here.
  */
 export function deviceCallOf<K extends OptionalDeviceCall>(device: Device, call: K): NonNullable<Device[K]> {
   const fn: unknown = device[call];
