@@ -23,6 +23,7 @@ export const Op = {
   DEVICE_GET_IRQ_INFO: 'VFIO_DEVICE_GET_IRQ_INFO',
   DEVICE_SET_IRQS: 'VFIO_DEVICE_SET_IRQS',
   DEVICE_RESET: 'VFIO_DEVICE_RESET',
+  DEVICE_GET_PCI_HOT_RESET_INFO: 'VFIO_DEVICE_GET_PCI_HOT_RESET_INFO',
   DEVICE_BIND_IOMMUFD: 'VFIO_DEVICE_BIND_IOMMUFD',
   DEVICE_ATTACH_IOMMUFD_PT: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT',
   DEVICE_DETACH_IOMMUFD_PT: 'VFIO_DEVICE_DETACH_IOMMUFD_PT',
@@ -58,7 +59,8 @@ export type OpName = (typeof Op)[keyof typeof Op];
 /** What an operation does, as far as the hints care. */
 type Kind =
   | 'open' | 'map' | 'unmap' | 'ioas-unmap' | 'dirty' | 'hwpt-dirty' | 'set-container' | 'set-iommu'
-  | 'info' | 'group' | 'device' | 'irq' | 'bind' | 'attach' | 'ioas' | 'option' | 'memory' | 'test' | 'other';
+  | 'info' | 'group' | 'device' | 'hot-reset' | 'irq' | 'bind' | 'attach' | 'ioas' | 'option' | 'memory' | 'test'
+  | 'other';
 
 const KIND: Record<OpName, Kind> = {
   VFIO_GET_API_VERSION: 'other',
@@ -77,6 +79,7 @@ const KIND: Record<OpName, Kind> = {
   VFIO_DEVICE_GET_IRQ_INFO: 'device',
   VFIO_DEVICE_SET_IRQS: 'irq',
   VFIO_DEVICE_RESET: 'device',
+  VFIO_DEVICE_GET_PCI_HOT_RESET_INFO: 'hot-reset',
   VFIO_DEVICE_BIND_IOMMUFD: 'bind',
   VFIO_DEVICE_ATTACH_IOMMUFD_PT: 'attach',
   VFIO_DEVICE_DETACH_IOMMUFD_PT: 'attach',
@@ -172,6 +175,15 @@ const BY_KIND: Record<Kind, Hints> = {
   device: {
     EINVAL: 'no such region or IRQ index, an access outside the region, or a device that does not support this (reset)',
     EIO: 'the device did not answer (disabled memory decoding, or a device in error)',
+  },
+  'hot-reset': {
+    ENODEV: 'neither a slot nor a bus reset can reach this device: a device on a root bus has no bridge above it to reset it',
+    EINVAL: 'a cdev must be bound to an iommufd before any other ioctl',
+    EPERM: 'a device the reset would reach has no IOMMU group: it is not isolated, so VFIO will not reset it',
+    ENOSPC: 'the devices the reset would reach kept changing while they were counted (hot-plug under the bridge): ask again',
+    EAGAIN: 'the devices the reset would reach kept changing while they were counted (hot-plug under the bridge): ask again',
+    ENOTTY: 'not a vfio-pci device: only PCI devices have a hot reset',
+    ERANGE: 'the kernel found no device to reset, not even this one (it logs a warning): a kernel bug',
   },
   irq: {
     EINVAL: 'no such IRQ index or vector (irqInfo(index).count), or another interrupt type is on: '

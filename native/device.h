@@ -28,6 +28,8 @@ class Device : public Napi::ObjectWrap<Device> {
   static constexpr napi_type_tag kTypeTag = {0x6e6f64657666696full, 0x6465766963650001ull};
   static constexpr const char* kClassName = "Device";
 
+  // The class and its prototype: the methods are a table in device.cc (and
+  // device_cdev.cc, irq.cc), so a new method adds nothing to this header.
   static void Init(Napi::Env env, AddonData* data);
   // Takes ownership of fd (closes it if wrapping fails).
   static Napi::Object Create(Napi::Env env, AddonData* data, Group* group, int fd, const std::string& name);
@@ -37,6 +39,8 @@ class Device : public Napi::ObjectWrap<Device> {
 
   bool closed() const { return fd_ < 0; }
   void CloseNow() noexcept;
+  // Throws the EBADF of a closed device, naming op.
+  void RequireOpen(Napi::Env env, const char* op) const;
 
   // cdev + iommufd (device_cdev.cc). openDeviceCdev(path) opens an unbound cdev.
   static Napi::Value OpenCdev(const Napi::CallbackInfo& info);
@@ -52,24 +56,9 @@ class Device : public Napi::ObjectWrap<Device> {
   std::unique_ptr<IrqTable> irqs;
 
  private:
-  void RequireOpen(Napi::Env env, const char* op) const;
-  const vfio_region_info& Region(Napi::Env env, uint32_t index);
-  uint64_t RegionOffset(Napi::Env env, uint32_t region, uint64_t offset, uint64_t length);
-
-  Napi::Value Info(const Napi::CallbackInfo& info);
-  Napi::Value RegionInfo(const Napi::CallbackInfo& info);
-  Napi::Value Read(const Napi::CallbackInfo& info);
-  Napi::Value Write(const Napi::CallbackInfo& info);
-  Napi::Value Mmap(const Napi::CallbackInfo& info);
-  Napi::Value IrqInfo(const Napi::CallbackInfo& info);
-  Napi::Value Reset(const Napi::CallbackInfo& info);
-  Napi::Value Close(const Napi::CallbackInfo& info);
-  Napi::Value GetName(const Napi::CallbackInfo& info);
-  Napi::Value GetClosed(const Napi::CallbackInfo& info);
-  Napi::Value BindIommufd(const Napi::CallbackInfo& info);
-  Napi::Value AttachPt(const Napi::CallbackInfo& info);
-  Napi::Value DetachPt(const Napi::CallbackInfo& info);
-  Napi::Value GetDevId(const Napi::CallbackInfo& info);
+  // The N-API methods, defined where they are registered.
+  friend struct DeviceMethods;  // device.cc
+  friend struct CdevMethods;    // device_cdev.cc
 
   AddonData* data_ = nullptr;
   Group* group_ = nullptr;
@@ -82,5 +71,8 @@ class Device : public Napi::ObjectWrap<Device> {
   std::map<uint32_t, vfio_region_info> regions_;  // static per device: fetched once
   std::map<uint32_t, std::unique_ptr<ExposedMemory>> mmaps_;
 };
+
+// Puts bindIommufd / attachPt / detachPt / devId on the Device prototype (device_cdev.cc).
+void DefineCdevMethods(Napi::Env env, Napi::Object prototype);
 
 }  // namespace vfio

@@ -31,64 +31,77 @@ Napi::Value Device::OpenCdev(const Napi::CallbackInfo& info) {
   return Create(env, AddonData::Of(env), nullptr, fd, path);
 }
 
-// bindIommufd(iommufd) -> devId.
-Napi::Value Device::BindIommufd(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  const char* op = "VFIO_DEVICE_BIND_IOMMUFD";
-  RequireOpen(env, op);
-  if (!info[0].IsObject() || !info[0].As<Napi::Object>().CheckTypeTag(&Iommufd::kTypeTag)) {
-    ThrowType(env, "iommufd must be an Iommufd");
-  }
-  Iommufd* ctx = Iommufd::Unwrap(info[0].As<Napi::Object>());
-  if (ctx->closed()) ThrowClosed(env, op, "the iommufd");
-  uint32_t devId;
-  if (int err = kernel::DeviceBindIommufd(fd_, ctx->fd(), &devId)) {
-    ThrowErrno(env, err, op, ErrorArgs(env, {{"device", Napi::String::New(env, name_)}}),
-               err == EINVAL && group_ ? "only a cdev fd binds to iommufd, not one from a group"
-               : err == EINVAL && iommufd_ ? "the device is already bound"
-               : err == EBUSY ? "the device's group is open through /dev/vfio/<group>"
-                              : nullptr);
-  }
-  iommufd_ = ctx;
-  devId_ = devId;
-  ctx->DeviceBound(this);
-  PinQuiet(ctx);
-  return Napi::Number::New(env, devId_);
-}
-
-// attachPt(ptId) -> the pt id attached (an IOAS id makes the kernel pick or make a HWPT on it).
-Napi::Value Device::AttachPt(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  const char* op = "VFIO_DEVICE_ATTACH_IOMMUFD_PT";
-  RequireOpen(env, op);
-  uint32_t pt = ArgU32(info, 0, "ptId");
-  uint32_t attached = pt;
-  if (int err = kernel::DeviceAttachIommufdPt(fd_, &attached)) {
-    ThrowErrno(env, err, op, ErrorArgs(env, {{"device", Napi::String::New(env, name_)}, {"ptId", Napi::Number::New(env, pt)}}));
-  }
-  ptId_ = attached;
-  if (iommufd_) attachedIoas_ = iommufd_->IoasOfPt(pt);
-  return Napi::Number::New(env, attached);
-}
-
 void Device::DetachNow() noexcept {
   if (closed() || attachedIoas_ == 0) return;
   if (kernel::DeviceDetachIommufdPt(fd_) == 0) ptId_ = attachedIoas_ = 0;
 }
 
-Napi::Value Device::DetachPt(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  const char* op = "VFIO_DEVICE_DETACH_IOMMUFD_PT";
-  RequireOpen(env, op);
-  if (int err = kernel::DeviceDetachIommufdPt(fd_)) {
-    ThrowErrno(env, err, op, ErrorArgs(env, {{"device", Napi::String::New(env, name_)}}));
+// The cdev's N-API methods (registered by DefineCdevMethods below).
+struct CdevMethods {
+  // bindIommufd(iommufd) -> devId.
+  static Napi::Value BindIommufd(Device& d, const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const char* op = "VFIO_DEVICE_BIND_IOMMUFD";
+    d.RequireOpen(env, op);
+    if (!info[0].IsObject() || !info[0].As<Napi::Object>().CheckTypeTag(&Iommufd::kTypeTag)) {
+      ThrowType(env, "iommufd must be an Iommufd");
+    }
+    Iommufd* ctx = Iommufd::Unwrap(info[0].As<Napi::Object>());
+    if (ctx->closed()) ThrowClosed(env, op, "the iommufd");
+    uint32_t devId;
+    if (int err = kernel::DeviceBindIommufd(d.fd_, ctx->fd(), &devId)) {
+      ThrowErrno(env, err, op, ErrorArgs(env, {{"device", Napi::String::New(env, d.name_)}}),
+                 err == EINVAL && d.group_ ? "only a cdev fd binds to iommufd, not one from a group"
+                 : err == EINVAL && d.iommufd_ ? "the device is already bound"
+                 : err == EBUSY ? "the device's group is open through /dev/vfio/<group>"
+                                : nullptr);
+    }
+    d.iommufd_ = ctx;
+    d.devId_ = devId;
+    ctx->DeviceBound(&d);
+    PinQuiet(ctx);
+    return Napi::Number::New(env, d.devId_);
   }
-  ptId_ = attachedIoas_ = 0;
-  return env.Undefined();
-}
 
-Napi::Value Device::GetDevId(const Napi::CallbackInfo& info) {
-  return iommufd_ ? Napi::Number::New(info.Env(), devId_) : info.Env().Null();
+  // attachPt(ptId) -> the pt id attached (an IOAS id makes the kernel pick or make a HWPT on it).
+  static Napi::Value AttachPt(Device& d, const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const char* op = "VFIO_DEVICE_ATTACH_IOMMUFD_PT";
+    d.RequireOpen(env, op);
+    uint32_t pt = ArgU32(info, 0, "ptId");
+    uint32_t attached = pt;
+    if (int err = kernel::DeviceAttachIommufdPt(d.fd_, &attached)) {
+      ThrowErrno(env, err, op, ErrorArgs(env, {{"device", Napi::String::New(env, d.name_)}, {"ptId", Napi::Number::New(env, pt)}}));
+    }
+    d.ptId_ = attached;
+    if (d.iommufd_) d.attachedIoas_ = d.iommufd_->IoasOfPt(pt);
+    return Napi::Number::New(env, attached);
+  }
+
+  static Napi::Value DetachPt(Device& d, const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const char* op = "VFIO_DEVICE_DETACH_IOMMUFD_PT";
+    d.RequireOpen(env, op);
+    if (int err = kernel::DeviceDetachIommufdPt(d.fd_)) {
+      ThrowErrno(env, err, op, ErrorArgs(env, {{"device", Napi::String::New(env, d.name_)}}));
+    }
+    d.ptId_ = d.attachedIoas_ = 0;
+    return env.Undefined();
+  }
+
+  static Napi::Value GetDevId(Device& d, const Napi::CallbackInfo& info) {
+    return d.iommufd_ ? Napi::Number::New(info.Env(), d.devId_) : info.Env().Null();
+  }
+};
+
+void DefineCdevMethods(Napi::Env env, Napi::Object prototype) {
+  using M = CdevMethods;
+  prototype.DefineProperties({
+      Method<Device, &M::BindIommufd>(env, "bindIommufd"),
+      Method<Device, &M::AttachPt>(env, "attachPt"),
+      Method<Device, &M::DetachPt>(env, "detachPt"),
+      Getter<Device, &M::GetDevId>("devId"),
+  });
 }
 
 }  // namespace vfio

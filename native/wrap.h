@@ -56,6 +56,25 @@ Napi::PropertyDescriptor Getter(const char* name) {
   return Napi::PropertyDescriptor::Accessor<Invoke<T, M>>(name, napi_configurable);
 }
 
+// The same for a method written as a function of the object, F(self, info):
+// a class whose methods are a table in its .cc (Device) declares none of them
+// in its header. The receiver is checked exactly as above.
+template <class T, Napi::Value (*F)(T&, const Napi::CallbackInfo&)>
+Napi::Value InvokeFn(const Napi::CallbackInfo& info) {
+  return F(*UnwrapThis<T>(info), info);
+}
+
+template <class T, Napi::Value (*F)(T&, const Napi::CallbackInfo&)>
+Napi::PropertyDescriptor Method(Napi::Env env, const char* name) {
+  return Napi::PropertyDescriptor::Value(name, Napi::Function::New<InvokeFn<T, F>>(env, name),
+                                         napi_default_method);
+}
+
+template <class T, Napi::Value (*F)(T&, const Napi::CallbackInfo&)>
+Napi::PropertyDescriptor Getter(const char* name) {
+  return Napi::PropertyDescriptor::Accessor<InvokeFn<T, F>>(name, napi_configurable);
+}
+
 // Defines the class with no ObjectWrap-dispatched members, then puts the
 // tag-checked methods and getters on its prototype.
 template <class T>

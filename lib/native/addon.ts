@@ -1,6 +1,10 @@
 // The shape of build/Release/vfio.node (native/addon.cc), as the rest of
 // lib/native sees it. Native objects check their own arguments; these types
-// only keep the TypeScript side honest.
+// only keep the TypeScript side honest. The device object's typing lives
+// beside its wrapper (NativeDevice, NativeCdevDevice: ./device.ts).
+import type { NativeCdevDevice, NativeDevice } from './device.js';
+
+export type { NativeCdevDevice, NativeDevice };
 
 export interface NativeContainer {
   readonly closed: boolean;
@@ -100,37 +104,6 @@ export interface NativeGroup {
   unsetContainer(): void;
   openDevice(name: string): NativeDevice;
   close(): void;
-}
-
-export interface NativeDevice {
-  readonly name: string;
-  readonly closed: boolean;
-  info(): { flags: number; numRegions: number; numIrqs: number };
-  regionInfo(index: number): { index: number; flags: number; size: bigint; offset: bigint };
-  read(region: number, offset: bigint, length: number): Uint8Array;
-  write(region: number, offset: bigint, data: Uint8Array): void;
-  mmap(region: number): ArrayBuffer;
-  irqInfo(index: number): { index: number; flags: number; count: number };
-  reset(): void;
-  close(): void;
-  // Interrupts (native/irq.cc): one eventfd per vector, polled in this env's loop.
-  irqEnable(index: number, count: number, onEvent: (vector: number, count: bigint) => void,
-    onClose: (errno: number) => void): void;
-  /** vector undefined: the whole index. */
-  irqDisable(index: number, vector?: number): void;
-  /** action 0 mask, 1 unmask, 2 trigger (DATA_NONE). */
-  irqAction(index: number, vector: number, action: number): void;
-  irqPoll(index: number, vector: number, on: boolean): void;
-  irqRef(index: number, vector: number, on: boolean): void;
-}
-
-/** A cdev device: NativeDevice plus the iommufd binding (native/device_cdev.cc). */
-export interface NativeCdevDevice extends NativeDevice {
-  /** null until bound. */
-  readonly devId: number | null;
-  bindIommufd(iommufd: NativeIommufd): number;
-  attachPt(ptId: number): number;
-  detachPt(): void;
 }
 
 export interface NativeIoas {

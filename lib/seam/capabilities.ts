@@ -1,7 +1,11 @@
 // Optional capabilities of the seam, asked for without casts: a backend that
 // has one implements the method, and for one that does not, these answer
 // "unsupported" (EOPNOTSUPP, naming what is missing) by themselves.
-import type { Container, DirtyTracking, DmaSpace, HwptDirty, Iommufd, MemlockStatus, PlanAsyncOptions, PlanCycles, PlanOp, PlanResult } from '../backend.js';
+import {
+  DEVICE_CALL_OPS,
+  type Container, type Device, type DirtyTracking, type DmaSpace, type HwptDirty, type Iommufd, type MemlockStatus,
+  type OptionalDeviceCall, type PlanAsyncOptions, type PlanCycles, type PlanOp, type PlanResult,
+} from '../backend.js';
 import { Errno, VfioError } from '../errors.js';
 
 /** The space's dirty tracking, or null when it has none. */
@@ -12,6 +16,22 @@ export function dirtyTrackingOf(space: DmaSpace): DirtyTracking | null {
 /** iommufd's HWPT dirty tracking, or null when the backend has none. */
 export function hwptDirtyOf(fd: Iommufd): HwptDirty | null {
   return fd.hwptDirty?.() ?? null;
+}
+
+/**
+ * An optional device call (a method Device marks `?`: a device ioctl not every backend issues), bound to the
+ * device; where its backend has none, a function that throws the seam's EOPNOTSUPP (unsupported() below) naming
+ * the ioctl: not the kernel's answer to an ioctl it lacks (ENOTTY), which a backend that issues the call passes on.
+ * One function for every such call: a new device ioctl adds nothing here.
+ */
+export function deviceCallOf<K extends OptionalDeviceCall>(device: Device, call: K): NonNullable<Device[K]> {
+  const fn: unknown = device[call];
+  if (typeof fn === 'function') return fn.bind(device) as NonNullable<Device[K]>;
+  const op = DEVICE_CALL_OPS[call];
+  const refuse = (): never => {
+    throw unsupported(op, `the backend behind device ${device.name} does not implement ${call}() (${op})`);
+  };
+  return refuse as NonNullable<Device[K]>;
 }
 
 /** The refusal for a capability a space or backend lacks. */

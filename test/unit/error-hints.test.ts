@@ -26,6 +26,9 @@ const ERRNOS: Record<OpName, Code[]> = {
   VFIO_DEVICE_GET_IRQ_INFO: ['EINVAL', 'EFAULT'],
   VFIO_DEVICE_SET_IRQS: ['EINVAL', 'ENOTTY', 'EBUSY', 'ENOMEM', 'EFAULT'],
   VFIO_DEVICE_RESET: ['EINVAL', 'ENOTTY'],
+  // vfio_pci_ioctl_get_pci_hot_reset_info (EAGAIN: the fill walk met more devices than it counted; ERANGE: it
+  // counted none, a WARN_ON), and vfio_device_fops_unl_ioctl's EINVAL for an unbound cdev.
+  VFIO_DEVICE_GET_PCI_HOT_RESET_INFO: ['EFAULT', 'EINVAL', 'ENODEV', 'ERANGE', 'ENOSPC', 'ENOMEM', 'EAGAIN', 'EPERM', 'ENOTTY'],
   VFIO_DEVICE_BIND_IOMMUFD: ['EINVAL', 'EBUSY', 'EPERM', 'ENODEV'],
   VFIO_DEVICE_ATTACH_IOMMUFD_PT: ['EINVAL', 'ENOENT', 'EBUSY', 'EADDRINUSE', 'ENOMEM'],
   VFIO_DEVICE_DETACH_IOMMUFD_PT: ['EINVAL'],
