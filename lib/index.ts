@@ -21,6 +21,12 @@ export {
   type RegisterAccessMode, type OpenRegistersOptions,
 } from './regs.js';
 
+// Optional capabilities, asked for without casts (a backend without one answers EOPNOTSUPP by itself).
+export {
+  deviceCallOf, dirtyTrackingOf, hwptDirtyOf, memlockAsyncOf, planAsyncOf, planCyclesOf,
+  type Cycles, type PlanAsync,
+} from './seam/capabilities.js';
+
 export { openBackend, BACKEND_CHOICES, type BackendChoice, type OpenBackendOptions, type OpenedBackend } from './open.js';
 export { NativeBackend, nativeAvailability, nativeUapiVersion, type NativeAvailability } from './native/index.js';
 export {

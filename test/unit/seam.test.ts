@@ -93,6 +93,21 @@ describe('optional capabilities', () => {
     expect(e).toBeInstanceOf(VfioError);
     expect([e.errno, e.hint]).toEqual([Errno.EOPNOTSUPP, 'no HWPT here']);
   });
+
+  it('are the public API\'s too (the package root exports every one)', async () => {
+    const api = await import('../../lib/index.js');
+    const b = new SimBackend();
+    const c = b.openContainer();
+    try {
+      // The sim has no thread to pin on and no /proc to read: the fallbacks say so, and still answer.
+      expect(api.planAsyncOf(c).offLoop).toBe(false);
+      expect(api.planCyclesOf(c).native).toBe(false);
+      expect(await api.memlockAsyncOf(c)()).toEqual(c.memlock());
+      expect([api.deviceCallOf, api.dirtyTrackingOf, api.hwptDirtyOf].map((f) => typeof f)).toEqual(['function', 'function', 'function']);
+    } finally {
+      c.close();
+    }
+  });
 });
 
 // ---- layering, on the sources ----
