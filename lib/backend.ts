@@ -5,7 +5,9 @@
 // capabilities are asked for through lib/seam/capabilities.ts. Nothing here
 // imports anything above it.
 import type { OpName } from './errors.js';
-import type { IrqKind, IrqOptions, IrqSet } from './irq.js';
+import type { IrqInfo, IrqKind, IrqOptions, IrqSet } from './irq.js';
+// IrqInfo lives beside the vectors it describes (lib/irq.ts), so that file needs nothing from this one.
+export type { IrqInfo } from './irq.js';
 //
 // Addresses and sizes are bigint; bulk plans are BigUint64Array. Every method
 // that the kernel could refuse throws a VfioError carrying the errno the kernel
@@ -237,12 +239,6 @@ export interface RegionInfo {
   readable: boolean;
   writable: boolean;
   mmappable: boolean;
-}
-
-export interface IrqInfo {
-  index: number;
-  flags: number;
-  count: number;
 }
 
 /** PCI region indexes (VFIO_PCI_*_REGION_INDEX). */

@@ -8,8 +8,14 @@
 // read of the counter coalesced, and interrupts nobody has awaited yet are
 // kept (summed) for the next wait(), so an interrupt that lands between two
 // awaits is never lost.
-import type { IrqInfo } from './backend.js';
 import { Errno, VfioError } from './errors.js';
+
+/** VFIO_DEVICE_GET_IRQ_INFO: an IRQ index, its VFIO_IRQ_INFO_* flags and how many vectors it has. */
+export interface IrqInfo {
+  index: number;
+  flags: number;
+  count: number;
+}
 
 export type IrqKind = 'intx' | 'msi' | 'msix' | 'err' | 'req';
 
