@@ -351,3 +351,40 @@ export function openIrqs(
   enable(index, count, (port) => set._attach(port));
   return set;
 }
+
+/** How a native raiser writes a stand-in's eventfd: `events` writes, each once the previous was acknowledged, after a seeded random gap. */
+export interface IrqRaiseOptions {
+  events: number;
+  gapMinNs: number;
+  gapMaxNs: number;
+  /** Seeds the gaps: every waiter of one run sees the same sequence. */
+  seed: number;
+}
+
+/**
+ * Interrupt delivery with no device (native/overhead_irq.h): vectors over
+ * eventfds the addon makes, delivered through the same polling and the same
+ * IrqSet / IrqVector as a device's, and written by a native raiser thread.
+ */
+export interface IrqStandIn {
+  /** MSI-like vectors (the kernel cannot mask MSI: mask() stops reading; trigger() writes the eventfd), as device.irqs('msi') returns them. */
+  irqs(opts?: IrqOptions): IrqSet;
+  /** Starts the raiser on an enabled vector: write i comes once ack() was called i times. */
+  raise(vector: number, opts: IrqRaiseOptions): void;
+  /** The waiter has the last event: the raiser may write the next. */
+  ack(): void;
+  /** Stops the raiser; CLOCK_MONOTONIC ns (process.hrtime's clock) just before each write it made. */
+  raised(): BigInt64Array;
+  /** Stops the raiser, closes every eventfd and handle; waiters get EBADF. */
+  close(): void;
+}
+
+/** The stand-in, and the same raiser against native waiters (no JS): the floors its figures are judged against. */
+export interface IrqHostProbe {
+  open(vectors?: number): IrqStandIn;
+  /**
+   * A native thread waits: 'epoll' with epoll_wait + read (scripts/ref/irq-ref.c's way),
+   * 'uv' with uv_poll in a private libuv loop. ns[i]: write i -> the waiter's read.
+   */
+  floor(mode: 'epoll' | 'uv', opts: IrqRaiseOptions): { ns: Float64Array; coalesced: number };
+}
