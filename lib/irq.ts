@@ -82,6 +82,7 @@ export class IrqVector extends EventTarget implements AsyncIterable<bigint> {
   #closedBy: VfioError | null = null;
   #masked = false;
   #refd = false;
+  #refCheckPending = false;
 
   /** @internal IrqSet creates these. */
   constructor(set: IrqSet, port: IrqPort, vector: number) {
@@ -128,8 +129,8 @@ export class IrqVector extends EventTarget implements AsyncIterable<bigint> {
         if (!this.#waiters.delete(w)) return;
         if (timer) clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
-        this.#updateRef();
         fn();
+        this.#releaseRefLater();
       };
       const w: Waiter = {
         resolve: (n) => settle(() => resolve(n)),
@@ -221,6 +222,22 @@ export class IrqVector extends EventTarget implements AsyncIterable<bigint> {
     if (want === this.#refd || this.#closedBy) return;
     this.#port.ref(this.vector, want);
     this.#refd = want;
+  }
+
+  /**
+   * A settled waiter's ref is dropped in a promise job queued after the
+   * settlement, so after the awaiting code's continuation: a caller that
+   * awaits again at once (`await vector.wait()` in a loop) keeps the ref
+   * instead of paying two native calls per interrupt to drop it and take it
+   * back. The job runs before the loop decides whether it is alive.
+   */
+  #releaseRefLater(): void {
+    if (this.#refCheckPending || !this.#refd) return;
+    this.#refCheckPending = true;
+    queueMicrotask(() => {
+      this.#refCheckPending = false;
+      this.#updateRef();
+    });
   }
 
   #live(op: string): void {

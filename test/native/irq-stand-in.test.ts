@@ -118,6 +118,11 @@ describe.skipIf(!probe)(`the irq stand-in${why ? ` (skipped: ${why})` : ''}`, ()
     expect(out).toEqual({ opened: 2, got: '5', outcomes: ['EBADF', 'EBADF'], closed: [true, true, true], left: [] });
   });
 
+  it('an idle vector after 50 awaits in a loop does not keep the process alive (its ref went after the last)', () => {
+    const out = JSON.parse(execFileSync(process.execPath, ['--import', hooks, child, 'idle'], { encoding: 'utf8', timeout: 30_000 }));
+    expect(out).toEqual({ got: '50' });
+  });
+
   it('teardown with a raiser still writing, in a worker and in the main thread: both exit 0', () => {
     const out = JSON.parse(execFileSync(process.execPath, ['--import', hooks, child, 'teardown'], { encoding: 'utf8', timeout: 30_000 }));
     expect(out).toEqual({ fromWorker: { count: '1' }, workerExit: 0, seen: true });

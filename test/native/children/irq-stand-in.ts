@@ -4,6 +4,9 @@
 //   close      a raiser mid-run and a wait() pending on each vector, then
 //              close(): the waiters get EBADF, no eventfd of ours is left, and
 //              the process returns to exit on its own (no libuv handle left).
+//   idle       awaits wait() in a loop (its ref kept between awaits), then
+//              returns with the stand-in open and its vector idle: the
+//              process must exit on its own (the ref was dropped after the last).
 //   teardown   the main thread and a worker each return with a stand-in open,
 //              a listener on it and its raiser still writing: environment
 //              teardown must stop the raiser and close every handle (a handle
@@ -32,6 +35,17 @@ if (mode === 'close') {
   s.close();
   const outcomes = await Promise.all(pending);
   console.log(JSON.stringify({ opened, got: String(got), outcomes, closed: [v0.closed, v1.closed, set.disabled], left: newEventfds(base) }));
+} else if (mode === 'idle') {
+  const s = probe.open(1);
+  const v = s.irqs().vectors[0]!;
+  s.raise(0, { events: 1_000_000, gapMinNs: 10_000, gapMaxNs: 20_000, seed: 13 });
+  let got = 0n;
+  for (let k = 0; k < 50; k++) {
+    got += await v.wait();
+    s.ack();
+  }
+  console.log(JSON.stringify({ got: String(got) }));
+  (globalThis as { keep?: unknown }).keep = s;
 } else if (isMainThread) {
   const worker = new Worker(new URL(import.meta.url), { execArgv: process.execArgv, argv: ['teardown'] });
   const fromWorker = await new Promise<unknown>((resolve, reject) => {
