@@ -376,6 +376,10 @@ export interface IrqRaiseOptions {
   gapMaxNs: number;
   /** Seeds the gaps: every waiter of one run sees the same sequence. */
   seed: number;
+  /** The CPU the raiser thread pins itself to; absent: wherever the scheduler puts it. */
+  raiserCpu?: number;
+  /** floor() only: the CPU its waiter thread pins itself to. */
+  waiterCpu?: number;
 }
 
 /**
@@ -404,4 +408,6 @@ export interface IrqHostProbe {
    * 'uv' with uv_poll in a private libuv loop. ns[i]: write i -> the waiter's read.
    */
   floor(mode: 'epoll' | 'uv', opts: IrqRaiseOptions): { ns: Float64Array; coalesced: number };
+  /** The calling (JS) thread's CPUs (sched_getaffinity); with `cpus`, sets them (sched_setaffinity) and returns the old ones. */
+  threadCpus(cpus?: readonly number[]): number[];
 }

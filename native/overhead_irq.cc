@@ -3,6 +3,8 @@
 #include <linux/vfio.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sched.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
@@ -42,14 +44,31 @@ struct RaiseSpec {
   uint32_t gapMinNs;
   uint32_t gapMaxNs;
   uint32_t seed;
+  int cpu;  // the raiser's CPU, -1: wherever the scheduler puts it
 };
+
+// A CPU number, or -1 for undefined / -1.
+int ArgCpu(const Napi::CallbackInfo& info, size_t at, const char* name) {
+  if (info[at].IsUndefined()) return -1;
+  if (info[at].IsNumber() && info[at].As<Napi::Number>().Int32Value() == -1) return -1;
+  return static_cast<int>(ArgU32(info, at, name, CPU_SETSIZE - 1));
+}
 
 RaiseSpec ArgRaise(const Napi::CallbackInfo& info, size_t at) {
   RaiseSpec r{ArgU32(info, at, "events", kMaxEvents), ArgU32(info, at + 1, "gapMinNs", kMaxGapNs),
-              ArgU32(info, at + 2, "gapMaxNs", kMaxGapNs), ArgU32(info, at + 3, "seed")};
+              ArgU32(info, at + 2, "gapMaxNs", kMaxGapNs), ArgU32(info, at + 3, "seed"), ArgCpu(info, at + 4, "raiserCpu")};
   if (r.events == 0) ThrowRange(info.Env(), "events must be at least 1");
   if (r.gapMaxNs < r.gapMinNs) ThrowRange(info.Env(), "gapMaxNs must be >= gapMinNs");
   return r;
+}
+
+// Pins the calling thread to one CPU (cpu >= 0); 0 or the errno.
+int PinSelf(int cpu) {
+  if (cpu < 0) return 0;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  return sched_setaffinity(0, sizeof set, &set) == 0 ? 0 : errno;
 }
 
 }  // namespace
@@ -89,6 +108,12 @@ class Raiser {
 
  private:
   void Run() {
+    // The default 50 us timer slack would stretch every gap by up to that much.
+    prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+    if (int err = PinSelf(spec_.cpu)) {
+      error_ = err;
+      return;
+    }
     std::mt19937 rng(spec_.seed);
     std::uniform_int_distribution<uint32_t> gap(spec_.gapMinNs, spec_.gapMaxNs);
     const uint64_t one = 1;
@@ -240,7 +265,7 @@ void WaitUv(int efd, Raiser& raiser, uint32_t events, Waited* out) {
   }
 }
 
-// irqFloor(mode, events, gapMinNs, gapMaxNs, seed) -> { ns: Float64Array, coalesced }:
+// irqFloor(mode, events, gapMinNs, gapMaxNs, seed, raiserCpu?, waiterCpu?) -> { ns: Float64Array, coalesced }:
 // the raiser against a native waiter on a thread of its own; ns[i] is event
 // i's write -> the waiter's read. The JS thread waits in join meanwhile.
 Napi::Value IrqFloor(const Napi::CallbackInfo& info) {
@@ -248,6 +273,7 @@ Napi::Value IrqFloor(const Napi::CallbackInfo& info) {
   std::string mode = ArgString(info, 0, "mode");
   if (mode != "epoll" && mode != "uv") ThrowRange(env, "mode must be 'epoll' or 'uv'");
   RaiseSpec spec = ArgRaise(info, 1);
+  int waiterCpu = ArgCpu(info, 6, "waiterCpu");
   int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (efd < 0) ThrowErrno(env, errno, "eventfd", Napi::Object::New(env));
   Waited w;
@@ -255,6 +281,12 @@ Napi::Value IrqFloor(const Napi::CallbackInfo& info) {
   {
     Raiser raiser(efd, spec);
     std::thread waiter([&] {
+      if (int err = PinSelf(waiterCpu)) {
+        w.error = err;
+        w.what = "sched_setaffinity";
+        raiser.Stop();
+        return;
+      }
       if (mode == "epoll") WaitEpoll(efd, raiser, spec.events, &w);
       else WaitUv(efd, raiser, spec.events, &w);
     });
@@ -276,6 +308,31 @@ Napi::Value IrqFloor(const Napi::CallbackInfo& info) {
   }
   close(efd);
   ThrowErrno(env, w.error, w.what, ErrorArgs(env, {{"mode", Napi::String::New(env, mode)}}));
+}
+
+// threadCpus(cpus?) -> number[]: the calling (JS) thread's CPUs; with an array, sets them first and returns the old ones.
+Napi::Value ThreadCpus(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  cpu_set_t old;
+  if (sched_getaffinity(0, sizeof old, &old) != 0) ThrowErrno(env, errno, "sched_getaffinity", Napi::Object::New(env));
+  if (!info[0].IsUndefined()) {
+    if (!info[0].IsArray()) ThrowType(env, "cpus must be an array of CPU numbers");
+    Napi::Array a = info[0].As<Napi::Array>();
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (uint32_t i = 0; i < a.Length(); i++) {
+      Napi::Value v = a.Get(i);
+      double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+      if (!(d >= 0 && d < CPU_SETSIZE) || d != static_cast<int>(d)) ThrowRange(env, "cpus must be CPU numbers");
+      CPU_SET(static_cast<int>(d), &set);
+    }
+    if (sched_setaffinity(0, sizeof set, &set) != 0) ThrowErrno(env, errno, "sched_setaffinity", Napi::Object::New(env));
+  }
+  Napi::Array out = Napi::Array::New(env);
+  for (int c = 0, k = 0; c < CPU_SETSIZE; c++) {
+    if (CPU_ISSET(c, &old)) out.Set(k++, Napi::Number::New(env, c));
+  }
+  return out;
 }
 
 }  // namespace
@@ -395,7 +452,7 @@ Napi::Value IrqStandIn::Poll(const Napi::CallbackInfo& info) { return IrqPollOn(
 
 Napi::Value IrqStandIn::Ref(const Napi::CallbackInfo& info) { return IrqRefOn(info, Host()); }
 
-// startRaiser(index, vector, events, gapMinNs, gapMaxNs, seed): the raiser on that vector's eventfd.
+// startRaiser(index, vector, events, gapMinNs, gapMaxNs, seed, raiserCpu?): the raiser on that vector's eventfd.
 Napi::Value IrqStandIn::StartRaiser(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint32_t index = ArgU32(info, 0, "index");
@@ -455,6 +512,7 @@ void InitIrqStandIn(Napi::Env env, Napi::Object exports) {
   env.AddCleanupHook([](Napi::FunctionReference* r) { delete r; }, cls);
   exports.Set("openIrqStandIn", Napi::Function::New(env, IrqStandIn::Open, "openIrqStandIn", cls));
   exports.Set("irqFloor", Napi::Function::New<IrqFloor>(env, "irqFloor"));
+  exports.Set("threadCpus", Napi::Function::New<ThreadCpus>(env, "threadCpus"));
 }
 
 }  // namespace vfio

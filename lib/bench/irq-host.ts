@@ -63,6 +63,12 @@ export interface IrqHostReport {
   gapMaxNs: number;
   /** Seeds the raiser's gaps (every block of the run draws the same sequence). */
   seed: number;
+  /**
+   * Every waiter (the native thread, or Node's main thread for the JS rows)
+   * pinned to one CPU and the raiser to another, so every row pays the same
+   * cross-CPU wake-up; null: unpinned (one CPU allowed, or asked so).
+   */
+  placement: { waiterCpu: number; raiserCpu: number } | null;
   /** 1-minute load average at the start and at the end: figures from a busy machine read high. */
   loadAverage: number;
   loadAverageEnd: number;
@@ -80,11 +86,14 @@ export interface IrqHostOptions {
   gapMinNs?: number;
   gapMaxNs?: number;
   seed?: number;
+  /** Pin the waiter and the raiser to two different CPUs (default true, where two are allowed). */
+  pin?: boolean;
 }
 
-// Gaps long enough that every waiter (Node's loop included) is back asleep
-// before the next write: the figure is a wake-up, as a device's interrupt is.
-export const IRQ_HOST_DEFAULTS = { events: 2000, warmup: 100, rounds: 2, gapMinNs: 50_000, gapMaxNs: 150_000 } as const;
+// Gaps long enough that every waiter (Node's loop included: ~7k instructions
+// from one delivery back to epoll_wait) is asleep again before the next write:
+// the figure is a wake-up, as a device's interrupt is.
+export const IRQ_HOST_DEFAULTS = { events: 2000, warmup: 50, rounds: 2, gapMinNs: 20_000, gapMaxNs: 60_000 } as const;
 export const IRQ_HOST_TARGET = 1.5;
 export const IRQ_HOST_TARGET_LABEL = 'JS delivery / C reference (median)';
 
@@ -177,7 +186,7 @@ export function irqHostUnavailable(reason: string, o: IrqHostOptions = {}): IrqH
   return {
     available: false, reason, events: o.events ?? IRQ_HOST_DEFAULTS.events, warmup: o.warmup ?? IRQ_HOST_DEFAULTS.warmup,
     rounds: o.rounds ?? IRQ_HOST_DEFAULTS.rounds, gapMinNs: o.gapMinNs ?? IRQ_HOST_DEFAULTS.gapMinNs,
-    gapMaxNs: o.gapMaxNs ?? IRQ_HOST_DEFAULTS.gapMaxNs, seed: o.seed ?? 0, loadAverage: load, loadAverageEnd: load,
+    gapMaxNs: o.gapMaxNs ?? IRQ_HOST_DEFAULTS.gapMaxNs, seed: o.seed ?? 0, placement: null, loadAverage: load, loadAverageEnd: load,
     rows: [], ratios: {}, target: null, notes: [],
   };
 }
@@ -193,17 +202,30 @@ export async function runIrqHostBench(src: { probe: IrqHostProbe | null; reason:
   const gapMinNs = opts.gapMinNs ?? IRQ_HOST_DEFAULTS.gapMinNs;
   const gapMaxNs = opts.gapMaxNs ?? IRQ_HOST_DEFAULTS.gapMaxNs;
   const report = { ...irqHostUnavailable('', { events, warmup, rounds, gapMinNs, gapMaxNs, seed }), available: true, reason: null };
+  const cpus = probe.threadCpus();
+  if (opts.pin !== false && cpus.length >= 2) report.placement = { waiterCpu: cpus[0]!, raiserCpu: cpus[1]! };
+  const place = report.placement;
+  // Node's main thread is the JS rows' waiter: pinned for their blocks only, then given its CPUs back.
+  const onWaiterCpu = async (fn: () => Promise<Block>): Promise<Block> => {
+    if (!place) return fn();
+    const old = probe.threadCpus([place.waiterCpu]);
+    try {
+      return await fn();
+    } finally {
+      probe.threadCpus(old);
+    }
+  };
   const samples: Record<IrqHostRowId, number[]> = { epoll: [], uv: [], listener: [], wait: [] };
   const coalesced: Record<IrqHostRowId, number> = { epoll: 0, uv: 0, listener: 0, wait: 0 };
   const run: Record<IrqHostRowId, (o: IrqRaiseOptions) => Promise<Block>> = {
     epoll: async (o) => probe.floor('epoll', o),
     uv: async (o) => probe.floor('uv', o),
-    listener: (o) => listenerBlock(probe, o),
-    wait: (o) => waitBlock(probe, o),
+    listener: (o) => onWaiterCpu(() => listenerBlock(probe, o)),
+    wait: (o) => onWaiterCpu(() => waitBlock(probe, o)),
   };
   const per = (k: number) => Math.floor(events / rounds) + (k < events % rounds ? 1 : 0);
   for (let k = 0; k < rounds; k++) {
-    const o: IrqRaiseOptions = { events: warmup + per(k), gapMinNs, gapMaxNs, seed };
+    const o: IrqRaiseOptions = { events: warmup + per(k), gapMinNs, gapMaxNs, seed, ...(place ? { raiserCpu: place.raiserCpu, waiterCpu: place.waiterCpu } : {}) };
     for (const id of IRQ_HOST_ROWS) {
       try {
         const b = await run[id](o);
@@ -231,7 +253,8 @@ const us = (v: number) => `${(v / 1000).toFixed(v < 10_000 ? 2 : 1)} us`;
 export function irqHostTitle(r: IrqHostReport): string {
   return 'Interrupt delivery on this host, no VFIO: a native thread writes an eventfd -> the waiter'
     + ` (${r.events} events per row in ${r.rounds} alternating block(s), ${r.warmup} warm-up per block,`
-    + ` gaps ${r.gapMinNs / 1000}-${r.gapMaxNs / 1000} us, seed ${r.seed})`;
+    + ` gaps ${r.gapMinNs / 1000}-${r.gapMaxNs / 1000} us, seed ${r.seed};`
+    + ` ${r.placement ? `every waiter on CPU ${r.placement.waiterCpu}, the raiser on CPU ${r.placement.raiserCpu}` : 'unpinned'})`;
 }
 
 export const IRQ_HOST_HEADERS = ['waiter', 'min', 'median', 'p90', 'p99', 'coalesced', '/ C median'];

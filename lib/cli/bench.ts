@@ -56,6 +56,7 @@ export async function runBench(args: BenchArgs, io: CliIo, deps: BenchDeps): Pro
     ...(args.warmup === 0 ? { warmup: 0 } : {}),
     // Where no real edu is measured: the addon's delivery on this host, beside C epoll (no VFIO needed).
     hostSource: irqHostSource,
+    ...(args.warmup === 0 ? { hostOptions: { warmup: 0 } } : {}),
   });
   if (args.suites.length === 0) {
     const kernelPin = args.kernelPin ? kernelPinOnly({ reps: args.reps, warmup: args.warmup, kernelPinSource: () => kernelPinSource(backend) }) : null;

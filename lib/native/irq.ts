@@ -41,7 +41,7 @@ export function nativeIrqs(n: NativeIrqMethods & IrqCapable, kind: unknown, opts
 
 /** native/overhead_irq.h as the addon exports it. */
 export interface NativeIrqStandIn extends NativeIrqMethods, IrqCapable {
-  startRaiser(index: number, vector: number, events: number, gapMinNs: number, gapMaxNs: number, seed: number): void;
+  startRaiser(index: number, vector: number, events: number, gapMinNs: number, gapMaxNs: number, seed: number, raiserCpu?: number): void;
   ack(): void;
   stopRaiser(): BigInt64Array;
   close(): void;
@@ -50,7 +50,8 @@ export interface NativeIrqStandIn extends NativeIrqMethods, IrqCapable {
 
 export interface IrqStandInAddon {
   openIrqStandIn(vectors?: number): NativeIrqStandIn;
-  irqFloor(mode: 'epoll' | 'uv', events: number, gapMinNs: number, gapMaxNs: number, seed: number): { ns: Float64Array; coalesced: number };
+  irqFloor(mode: 'epoll' | 'uv', events: number, gapMinNs: number, gapMaxNs: number, seed: number, raiserCpu?: number, waiterCpu?: number): { ns: Float64Array; coalesced: number };
+  threadCpus(cpus?: readonly number[]): number[];
 }
 
 const MSI = 1;
@@ -59,7 +60,7 @@ const MSI = 1;
 export function nativeIrqStandIn(n: NativeIrqStandIn): IrqStandIn {
   return {
     irqs: (opts) => nativeIrqs(n, 'msi', opts),
-    raise: (vector, o) => n.startRaiser(MSI, vector, o.events, o.gapMinNs, o.gapMaxNs, o.seed),
+    raise: (vector, o) => n.startRaiser(MSI, vector, o.events, o.gapMinNs, o.gapMaxNs, o.seed, o.raiserCpu ?? -1),
     ack: () => n.ack(),
     raised: () => n.stopRaiser(),
     close: () => n.close(),
@@ -69,10 +70,11 @@ export function nativeIrqStandIn(n: NativeIrqStandIn): IrqStandIn {
 /** The host probe, or null with an addon built before native/overhead_irq.cc. */
 export function nativeIrqHostProbe(addon: NativeAddon = requireAddon()): IrqHostProbe | null {
   const a = addon as NativeAddon & Partial<IrqStandInAddon>;
-  if (typeof a.openIrqStandIn !== 'function' || typeof a.irqFloor !== 'function') return null;
-  const { openIrqStandIn, irqFloor } = a as IrqStandInAddon;
+  if (typeof a.openIrqStandIn !== 'function' || typeof a.irqFloor !== 'function' || typeof a.threadCpus !== 'function') return null;
+  const { openIrqStandIn, irqFloor, threadCpus } = a as IrqStandInAddon;
   return {
     open: (vectors) => nativeIrqStandIn(openIrqStandIn(vectors)),
-    floor: (mode, o) => irqFloor(mode, o.events, o.gapMinNs, o.gapMaxNs, o.seed),
+    floor: (mode, o) => irqFloor(mode, o.events, o.gapMinNs, o.gapMaxNs, o.seed, o.raiserCpu ?? -1, o.waiterCpu ?? -1),
+    threadCpus: (cpus) => threadCpus(cpus),
   };
 }

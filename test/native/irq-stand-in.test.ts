@@ -112,6 +112,12 @@ describe.skipIf(!probe)(`the irq stand-in${why ? ` (skipped: ${why})` : ''}`, ()
       expect(r.coalesced).toBe(0);
       for (const x of r.ns) expect(x).toBeGreaterThan(0);
     }
+    // Pinned as the bench pins them, where two CPUs are allowed.
+    const cpus = probe!.threadCpus();
+    if (cpus.length >= 2) {
+      const r = probe!.floor('uv', { events: 50, gapMinNs: 0, gapMaxNs: 20_000, seed: 2, raiserCpu: cpus[1]!, waiterCpu: cpus[0]! });
+      expect([r.ns.length, r.coalesced]).toEqual([50, 0]);
+    }
     expect(() => probe!.floor('epoll', { events: 0, gapMinNs: 0, gapMaxNs: 1, seed: 1 })).toThrow(RangeError);
     expect(() => probe!.floor('epoll', { events: 1, gapMinNs: 5, gapMaxNs: 1, seed: 1 })).toThrow(RangeError);
   });
@@ -132,8 +138,12 @@ describe.skipIf(!probe)(`the irq stand-in${why ? ` (skipped: ${why})` : ''}`, ()
   }, CHILD_MS + 5_000);
 
   it('the bench\'s host table: C epoll, libuv, the listener and wait(), each over every event, and the target as a figure', async () => {
+    const cpus = probe!.threadCpus();
     const r = await runIrqHostBench({ probe, reason: null }, { events: 60, warmup: 5, rounds: 2, gapMinNs: 0, gapMaxNs: 20_000, seed: 9 });
     expect(r).toMatchObject({ available: true, reason: null, events: 60, warmup: 5, rounds: 2, seed: 9, notes: [] });
+    // Waiters on one CPU, the raiser on another; Node's main thread gets its CPUs back.
+    expect(r.placement).toEqual(cpus.length >= 2 ? { waiterCpu: cpus[0], raiserCpu: cpus[1] } : null);
+    expect(probe!.threadCpus()).toEqual(cpus);
     expect(r.rows.map((x) => x.id)).toEqual(IRQ_HOST_ROWS);
     for (const x of r.rows) {
       expect(x).toMatchObject({ n: 60, coalesced: 0, label: IRQ_HOST_LABELS[x.id] });
@@ -146,6 +156,7 @@ describe.skipIf(!probe)(`the irq stand-in${why ? ` (skipped: ${why})` : ''}`, ()
     for (const id of IRQ_HOST_ROWS) expect(text).toContain(IRQ_HOST_LABELS[id]);
     expect(text).toMatch(/target: JS delivery \/ C reference \(median\) = \d+\.\d\dx \(limit 1\.50x: (met|NOT met)\); await wait\(\): \d+\.\d\dx/);
     expect(text).toMatch(/load average \d+\.\d\d at the start/);
+    expect(text).toMatch(cpus.length >= 2 ? /every waiter on CPU \d+, the raiser on CPU \d+\)/ : /unpinned\)/);
   });
 
   it('says why where there is no addon', async () => {
