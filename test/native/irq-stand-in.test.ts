@@ -5,6 +5,9 @@
 // (no eventfd, no libuv handle left) and teardown with a raiser still running;
 // then the bench's host table has its rows. No timing is asserted.
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { formatIrqBench, type IrqBenchReport } from '../../lib/bench/irq.js';
@@ -168,13 +171,22 @@ describe.skipIf(!probe)(`the irq stand-in${why ? ` (skipped: ${why})` : ''}`, ()
 
 // In the HIL guest the lane's edu answers instead (and the stand-in would time the emulator).
 describe.skipIf(!probe || process.env.VFIO_HIL === '1')('vfio bench --suite irq with no device: the host table', () => {
-  it('on the sim the CLI adds the stand-in beside C, in the JSON and the table', async () => {
+  it('on the sim the CLI adds the stand-in beside C, in the JSON, the table and the HTML report', async () => {
     expect(irqHostSource()).toMatchObject({ reason: null });
-    const r = await runCli(['bench', '--suite', 'irq', '--json']);
-    expect(r.code, r.stderr).toBe(0);
-    const doc = JSON.parse(r.stdout) as IrqBenchReport;
-    expect(doc.simulated).toBe(true);
-    expect(doc.host!.rows.map((x) => [x.id, x.n, x.coalesced])).toEqual(IRQ_HOST_ROWS.map((id) => [id, 2000, 0]));
-    expect(formatIrqBench(doc)).toMatch(/Interrupt delivery on this host, no VFIO[^\n]*\n[\s\S]*C reference: epoll_wait \+ read[\s\S]*target: JS delivery \/ C reference \(median\) = /);
+    const dir = mkdtempSync(join(tmpdir(), 'vfio-irq-host-'));
+    try {
+      const r = await runCli(['bench', '--suite', 'irq', '--json', '--report', dir]);
+      expect(r.code, r.stderr).toBe(0);
+      const doc = JSON.parse(r.stdout) as IrqBenchReport;
+      expect(doc.simulated).toBe(true);
+      expect(doc.host!.rows.map((x) => [x.id, x.n, x.coalesced])).toEqual(IRQ_HOST_ROWS.map((id) => [id, 2000, 0]));
+      expect(formatIrqBench(doc)).toMatch(/Interrupt delivery on this host, no VFIO[^\n]*\n[\s\S]*C reference: epoll_wait \+ read[\s\S]*target: JS delivery \/ C reference \(median\) = /);
+      const html = readFileSync(join(dir, 'index.html'), 'utf8');
+      const table = /<table class="irq-host"[\s\S]*?<\/table>/.exec(html)?.[0] ?? '';
+      expect(table).toContain('target: JS delivery / C reference (median) = ');
+      expect(table.match(/<tr>/g)).toHaveLength(1 + IRQ_HOST_ROWS.length);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 60_000);
 });
