@@ -33,6 +33,7 @@
         "native/irq.cc",
         "native/mapped_memory.cc",
         "native/memlock.cc",
+        "native/overhead_irq.cc",
         "native/overhead_space.cc",
         "native/plan.cc",
         "native/plan_job.cc",

@@ -82,6 +82,7 @@ export class IrqVector extends EventTarget implements AsyncIterable<bigint> {
   #closedBy: VfioError | null = null;
   #masked = false;
   #refd = false;
+  #refCheckPending = false;
 
   /** @internal IrqSet creates these. */
   constructor(set: IrqSet, port: IrqPort, vector: number) {
@@ -128,8 +129,8 @@ export class IrqVector extends EventTarget implements AsyncIterable<bigint> {
         if (!this.#waiters.delete(w)) return;
         if (timer) clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
-        this.#updateRef();
         fn();
+        this.#releaseRefLater();
       };
       const w: Waiter = {
         resolve: (n) => settle(() => resolve(n)),
@@ -221,6 +222,22 @@ export class IrqVector extends EventTarget implements AsyncIterable<bigint> {
     if (want === this.#refd || this.#closedBy) return;
     this.#port.ref(this.vector, want);
     this.#refd = want;
+  }
+
+  /**
+   * A settled waiter's ref is dropped in a promise job queued after the
+   * settlement, so after the awaiting code's continuation: a caller that
+   * awaits again at once (`await vector.wait()` in a loop) keeps the ref
+   * instead of paying two native calls per interrupt to drop it and take it
+   * back. The job runs before the loop decides whether it is alive.
+   */
+  #releaseRefLater(): void {
+    if (this.#refCheckPending || !this.#refd) return;
+    this.#refCheckPending = true;
+    queueMicrotask(() => {
+      this.#refCheckPending = false;
+      this.#updateRef();
+    });
   }
 
   #live(op: string): void {
@@ -350,4 +367,47 @@ export function openIrqs(
   const set = new IrqSet(k, info, count);
   enable(index, count, (port) => set._attach(port));
   return set;
+}
+
+/** How a native raiser writes a stand-in's eventfd: `events` writes, each once the previous was acknowledged, after a seeded random gap. */
+export interface IrqRaiseOptions {
+  events: number;
+  gapMinNs: number;
+  gapMaxNs: number;
+  /** Seeds the gaps: every waiter of one run sees the same sequence. */
+  seed: number;
+  /** The CPU the raiser thread pins itself to; absent: wherever the scheduler puts it. */
+  raiserCpu?: number;
+  /** floor() only: the CPU its waiter thread pins itself to. */
+  waiterCpu?: number;
+}
+
+/**
+ * Interrupt delivery with no device (native/overhead_irq.h): vectors over
+ * eventfds the addon makes, delivered through the same polling and the same
+ * IrqSet / IrqVector as a device's, and written by a native raiser thread.
+ */
+export interface IrqStandIn {
+  /** MSI-like vectors (the kernel cannot mask MSI: mask() stops reading; trigger() writes the eventfd), as device.irqs('msi') returns them. */
+  irqs(opts?: IrqOptions): IrqSet;
+  /** Starts the raiser on an enabled vector: write i comes once ack() was called i times. */
+  raise(vector: number, opts: IrqRaiseOptions): void;
+  /** The waiter has the last event: the raiser may write the next. */
+  ack(): void;
+  /** Stops the raiser; CLOCK_MONOTONIC ns (process.hrtime's clock) just before each write it made. */
+  raised(): BigInt64Array;
+  /** Stops the raiser, closes every eventfd and handle; waiters get EBADF. */
+  close(): void;
+}
+
+/** The stand-in, and the same raiser against native waiters (no JS): the floors its figures are judged against. */
+export interface IrqHostProbe {
+  open(vectors?: number): IrqStandIn;
+  /**
+   * A native thread waits: 'epoll' with epoll_wait + read (scripts/ref/irq-ref.c's way),
+   * 'uv' with uv_poll in a private libuv loop. ns[i]: write i -> the waiter's read.
+   */
+  floor(mode: 'epoll' | 'uv', opts: IrqRaiseOptions): { ns: Float64Array; coalesced: number };
+  /** The calling (JS) thread's CPUs (sched_getaffinity); with `cpus`, sets them (sched_setaffinity) and returns the old ones. */
+  threadCpus(cpus?: readonly number[]): number[];
 }

@@ -5,8 +5,10 @@
 // back, never a crash. A third backend is one more registry entry.
 import { accessSync, constants } from 'node:fs';
 import type { Backend, BackendName, KernelPinner, OverheadProbe } from './backend.js';
+import type { IrqHostProbe } from './irq.js';
 import { Errno, VfioError } from './errors.js';
 import { NativeBackend, nativeAvailability } from './native/index.js';
+import { nativeIrqHostProbe } from './native/irq.js';
 import { SimBackend } from './sim/index.js';
 import type { SimOptions } from './sim/options.js';
 import { vfioPresence } from './sysfs.js';
@@ -171,4 +173,22 @@ export function overheadSource(current: Backend): OverheadSource {
   if (!a.available) return { backend: null, probe: null, reason: a.reason ?? 'the native addon is not loaded' };
   const native = new NativeBackend();
   return { backend: native, probe: native.overheadProbe(), reason: null };
+}
+
+export interface IrqHostSource {
+  probe: IrqHostProbe | null;
+  /** Why there is no probe; null when there is one. */
+  reason: string | null;
+}
+
+/**
+ * Interrupt delivery on this host with no device (native/overhead_irq.h):
+ * the addon's or nothing, whatever backend a run uses (it needs no
+ * /dev/vfio, so a run on the sim still gets it).
+ */
+export function irqHostSource(): IrqHostSource {
+  const a = nativeAvailability();
+  if (!a.available) return { probe: null, reason: a.reason ?? 'the native addon is not loaded' };
+  const probe = nativeIrqHostProbe();
+  return probe ? { probe, reason: null } : { probe: null, reason: 'this build of the addon has no irq stand-in: rebuild it (npm run build:native)' };
 }

@@ -17,6 +17,7 @@
 #include "iommufd.h"
 #include "irq.h"
 #include "memlock.h"
+#include "overhead_irq.h"
 #include "overhead_space.h"
 #include "plan.h"
 #include "wrap.h"
@@ -108,6 +109,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitKernelPin(env, exports);
   InitFailNth(env, exports);
   InitOverheadFloor(env, exports);
+  InitIrqStandIn(env, exports);
   exports.Set("PLAN_STRIDE", Napi::Number::New(env, kPlanStride));
   // Which linux/vfio.h the constants came from (the vendored native/uapi headers).
   exports.Set("uapiVersion", Napi::String::New(env, UapiVersion()));

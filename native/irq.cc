@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <set>
 #include <string>
 
 #include "addon_data.h"
@@ -26,6 +27,7 @@ struct IrqRuntime {
   AddonData* data = nullptr;
   int open = 0;
   bool tearingDown = false;
+  std::set<IrqOwner*> owners;  // tables not owned by a device (IrqOwner)
   napi_async_cleanup_hook_handle hook = nullptr;
 
   void HandleClosed() {
@@ -42,7 +44,7 @@ struct IrqRuntime {
 struct PollSlot {
   uv_poll_t handle;
   IrqRuntime* rt;
-  IrqTable* table;  // nullptr once closed: a late callback does nothing
+  IrqLine* line;  // its index's callbacks; nullptr once closed: a late callback does nothing
   uint32_t index;
   uint32_t vector;
   int efd;
@@ -57,8 +59,8 @@ struct IrqMethods {
   static Napi::Value Ref(const Napi::CallbackInfo& info);
   static void OnReadable(uv_poll_t* handle, int status, int events);
   static void CloseSlot(PollSlot* slot) noexcept;
-  static void CloseIndex(IrqTable::Index& index) noexcept;
-  static PollSlot* Slot(const Napi::CallbackInfo& info, Device* d, const char* op);
+  static void CloseIndex(IrqLine& index) noexcept;
+  static PollSlot* Slot(const Napi::CallbackInfo& info, const IrqHost& host, const char* op);
 };
 
 namespace {
@@ -77,17 +79,37 @@ int DisableIndex(int fd, uint32_t index) {
 }
 
 Napi::Object Args(Napi::Env env, Device* d, uint32_t index, uint32_t start, uint32_t count) {
-  return ErrorArgs(env, {{"device", Napi::String::New(env, d->name())},
-                         {"index", Napi::Number::New(env, index)},
-                         {"start", Napi::Number::New(env, start)},
-                         {"count", Napi::Number::New(env, count)}});
+  return IrqArgs(env, d->name(), index, start, count);
 }
 
 bool IsExclusive(uint32_t index) {
   return index == VFIO_PCI_INTX_IRQ_INDEX || index == VFIO_PCI_MSI_IRQ_INDEX || index == VFIO_PCI_MSIX_IRQ_INDEX;
 }
 
-IrqRuntime* RuntimeOf(Napi::Env env) {
+Device* ThisDevice(const Napi::CallbackInfo& info) {
+  Napi::Value self = info.This();
+  if (!self.IsObject() || !self.As<Napi::Object>().CheckTypeTag(&Device::kTypeTag)) {
+    ThrowType(info.Env(), "receiver is not a Device");
+  }
+  return Device::Unwrap(self.As<Napi::Object>());
+}
+
+void RequireOpen(Napi::Env env, Device* d, const char* op) {
+  if (d->closed()) ThrowClosed(env, op, "the device");
+}
+
+IrqHost HostOf(Device* d) { return IrqHost{d->irqs.get(), d->closed(), d->name(), "the device"}; }
+
+}  // namespace
+
+Napi::Object IrqArgs(Napi::Env env, const std::string& name, uint32_t index, uint32_t start, uint32_t count) {
+  return ErrorArgs(env, {{"device", Napi::String::New(env, name)},
+                         {"index", Napi::Number::New(env, index)},
+                         {"start", Napi::Number::New(env, start)},
+                         {"count", Napi::Number::New(env, count)}});
+}
+
+IrqRuntime* IrqTable::RuntimeOf(Napi::Env env) {
   AddonData* data = AddonData::Of(env);
   if (data->irq) return data->irq;
   auto* rt = new IrqRuntime();
@@ -112,33 +134,22 @@ IrqRuntime* RuntimeOf(Napi::Env env) {
   return rt;
 }
 
-Device* ThisDevice(const Napi::CallbackInfo& info) {
-  Napi::Value self = info.This();
-  if (!self.IsObject() || !self.As<Napi::Object>().CheckTypeTag(&Device::kTypeTag)) {
-    ThrowType(info.Env(), "receiver is not a Device");
-  }
-  return Device::Unwrap(self.As<Napi::Object>());
-}
+void IrqTable::AddOwner(IrqRuntime* rt, IrqOwner* owner) { rt->owners.insert(owner); }
 
-void RequireOpen(Napi::Env env, Device* d, const char* op) {
-  if (d->closed()) ThrowClosed(env, op, "the device");
-}
-
-}  // namespace
+void IrqTable::RemoveOwner(IrqRuntime* rt, IrqOwner* owner) noexcept { rt->owners.erase(owner); }
 
 void IrqMethods::OnReadable(uv_poll_t* handle, int status, int /*events*/) {
   auto* slot = static_cast<PollSlot*>(handle->data);
   // An eventfd never reports an error; a closed slot has nothing to say.
-  if (status < 0 || !slot->table) return;
+  if (status < 0 || !slot->line) return;
   uint64_t count = 0;
   ssize_t n = read(slot->efd, &count, sizeof count);
   if (n != sizeof count) return;  // EAGAIN: another reader (or a spurious wake) took it
-  auto it = slot->table->indexes_.find(slot->index);
-  if (it == slot->table->indexes_.end() || it->second.onEvent.IsEmpty()) return;
+  if (slot->line->onEvent.IsEmpty()) return;
   Napi::Env env(slot->rt->env);
   Napi::HandleScope scope(env);
   // A local handle: the callback may disable the index and free its reference.
-  Napi::Function fn = it->second.onEvent.Value();
+  Napi::Function fn = slot->line->onEvent.Value();
   Napi::Value vector = Napi::Number::New(env, slot->vector);
   Napi::Value coalesced = Napi::BigInt::New(env, count);
   try {
@@ -150,7 +161,7 @@ void IrqMethods::OnReadable(uv_poll_t* handle, int status, int /*events*/) {
 }
 
 void IrqMethods::CloseSlot(PollSlot* slot) noexcept {
-  slot->table = nullptr;
+  slot->line = nullptr;
   // uv_close stops the poll at once (epoll forgets the fd), so the eventfd can
   // go now; the handle's memory goes when libuv calls back.
   uv_close(reinterpret_cast<uv_handle_t*>(&slot->handle), [](uv_handle_t* h) {
@@ -163,7 +174,7 @@ void IrqMethods::CloseSlot(PollSlot* slot) noexcept {
   slot->efd = -1;
 }
 
-void IrqMethods::CloseIndex(IrqTable::Index& index) noexcept {
+void IrqMethods::CloseIndex(IrqLine& index) noexcept {
   for (PollSlot*& s : index.slots) {
     if (s) CloseSlot(s);
     s = nullptr;
@@ -179,7 +190,7 @@ void IrqTable::CloseAll(int deviceFd, bool notify) noexcept {
   std::vector<Napi::FunctionReference> tell;
   for (auto& [i, index] : indexes_) {
     // The kernel drops its eventfd references before we close ours.
-    DisableIndex(deviceFd, i);
+    if (deviceFd >= 0) DisableIndex(deviceFd, i);
     IrqMethods::CloseIndex(index);
     if (!index.onClose.IsEmpty()) tell.push_back(std::move(index.onClose));
   }
@@ -227,16 +238,16 @@ Napi::Value IrqMethods::Enable(const Napi::CallbackInfo& info) {
                        " vector(s) (irqInfo(" + std::to_string(index) + ").count)";
     ThrowErrno(env, EINVAL, kOp, Args(env, d, index, 0, count), hint.c_str());
   }
-  if (!d->irqs) d->irqs = std::make_unique<IrqTable>(RuntimeOf(env));
+  if (!d->irqs) d->irqs = std::make_unique<IrqTable>(IrqTable::RuntimeOf(env));
   IrqTable* table = d->irqs.get();
-  if (table->indexes_.count(index)) {
+  if (table->Enabled(index)) {
     std::string hint = IndexName(index) + " is already enabled on this device: disable() it first";
     ThrowErrno(env, EBUSY, kOp, Args(env, d, index, 0, count), hint.c_str());
   }
   // vfio_pci_set_intx_trigger / vfio_pci_set_msi_trigger: INTx, MSI and MSI-X
   // exclude each other (!(irq_is(vdev, index) || is_irq_none(vdev)) -> EINVAL).
   if (IsExclusive(index)) {
-    for (auto& [other, st] : table->indexes_) {
+    for (uint32_t other : table->EnabledIndexes()) {
       if (IsExclusive(other)) {
         std::string hint = "INTx, MSI and MSI-X exclude each other: " + IndexName(other) +
                            " is enabled, disable() it first";
@@ -262,24 +273,40 @@ Napi::Value IrqMethods::Enable(const Napi::CallbackInfo& info) {
     closeFds();
     ThrowErrno(env, err, kOp, Args(env, d, index, 0, count));
   }
+  uint32_t failed = 0;
+  if (int rc = table->Attach(index, fds, info[2].As<Napi::Function>(), info[3].As<Napi::Function>(), &failed)) {
+    // Attach undid our side (handles, eventfds); now the kernel's.
+    DisableIndex(fd, index);
+    ThrowErrno(env, -rc, "uv_poll_start", Args(env, d, index, failed, 1), uv_strerror(rc));
+  }
+  return env.Undefined();
+}
 
-  IrqRuntime* rt = table->rt_;
-  IrqTable::Index& st = table->indexes_[index];
-  st.onEvent = Napi::Persistent(info[2].As<Napi::Function>());
-  st.onClose = Napi::Persistent(info[3].As<Napi::Function>());
+std::vector<uint32_t> IrqTable::EnabledIndexes() const {
+  std::vector<uint32_t> out;
+  for (auto& [i, line] : indexes_) out.push_back(i);
+  return out;
+}
+
+int IrqTable::Attach(uint32_t index, const std::vector<int32_t>& fds, Napi::Function onEvent, Napi::Function onClose,
+                     uint32_t* failedVector) {
+  IrqLine& st = indexes_[index];
+  st.onEvent = Napi::Persistent(onEvent);
+  st.onClose = Napi::Persistent(onClose);
+  uint32_t count = static_cast<uint32_t>(fds.size());
   for (uint32_t v = 0; v < count; v++) {
     auto* s = new PollSlot{};
-    s->rt = rt;
-    s->table = table;
+    s->rt = rt_;
+    s->line = &st;
     s->index = index;
     s->vector = v;
     s->efd = fds[v];
-    int rc = uv_poll_init(rt->loop, &s->handle, s->efd);
+    int rc = uv_poll_init(rt_->loop, &s->handle, s->efd);
     if (rc == 0) {
       s->handle.data = s;
-      rt->open++;
+      rt_->open++;
       st.slots.push_back(s);
-      rc = uv_poll_start(&s->handle, UV_READABLE, OnReadable);
+      rc = uv_poll_start(&s->handle, UV_READABLE, IrqMethods::OnReadable);
       s->polling = rc == 0;
       // Idle vectors must not keep the process alive; wait() refs its vector.
       uv_unref(reinterpret_cast<uv_handle_t*>(&s->handle));
@@ -288,15 +315,45 @@ Napi::Value IrqMethods::Enable(const Napi::CallbackInfo& info) {
       delete s;
     }
     if (rc != 0) {
-      // Undo everything: the kernel's side, then the handles made so far.
-      DisableIndex(fd, index);
+      // Undo our side: the descriptors not polled yet, then the handles made so far.
       for (uint32_t rest = v + 1; rest < count; rest++) close(fds[rest]);
-      CloseIndex(st);
-      table->indexes_.erase(index);
-      ThrowErrno(env, -rc, "uv_poll_start", Args(env, d, index, v, 1), uv_strerror(rc));
+      IrqMethods::CloseIndex(st);
+      indexes_.erase(index);
+      *failedVector = v;
+      return rc;
     }
   }
-  return env.Undefined();
+  return 0;
+}
+
+IrqTable::Drop IrqTable::DisablePlan(uint32_t index, bool one, uint32_t vector) const {
+  auto it = indexes_.find(index);
+  if (it == indexes_.end()) return Drop::kNone;
+  const IrqLine& st = it->second;
+  size_t live = 0;
+  for (PollSlot* s : st.slots) live += s != nullptr;
+  if (one && vector < st.slots.size() && live > 1) return st.slots[vector] ? Drop::kVector : Drop::kNone;
+  if (one && (vector >= st.slots.size() || !st.slots[vector])) return Drop::kNone;
+  return Drop::kIndex;
+}
+
+void IrqTable::DropVector(uint32_t index, uint32_t vector) noexcept {
+  IrqLine& st = indexes_.at(index);
+  IrqMethods::CloseSlot(st.slots[vector]);
+  st.slots[vector] = nullptr;
+}
+
+void IrqTable::DropIndex(uint32_t index) noexcept {
+  auto it = indexes_.find(index);
+  if (it == indexes_.end()) return;
+  IrqMethods::CloseIndex(it->second);
+  indexes_.erase(it);
+}
+
+int IrqTable::Eventfd(uint32_t index, uint32_t vector) const {
+  auto it = indexes_.find(index);
+  if (it == indexes_.end() || vector >= it->second.slots.size() || !it->second.slots[vector]) return -1;
+  return it->second.slots[vector]->efd;
 }
 
 // irqDisable(index, vector?): one vector (its eventfd detached with fd -1) or
@@ -308,41 +365,38 @@ Napi::Value IrqMethods::Disable(const Napi::CallbackInfo& info) {
   bool one = !info[1].IsUndefined();
   uint32_t vector = one ? ArgU32(info, 1, "vector") : 0;
   if (!d->irqs) return env.Undefined();
-  auto it = d->irqs->indexes_.find(index);
-  if (it == d->irqs->indexes_.end()) return env.Undefined();
-  IrqTable::Index& st = it->second;
-  size_t live = 0;
-  for (PollSlot* s : st.slots) live += s != nullptr;
   int err = 0;
-  if (one && vector < st.slots.size() && live > 1) {
-    if (!st.slots[vector]) return env.Undefined();
-    int32_t none = -1;
-    err = kernel::DeviceSetIrqs(d->fd(), VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER, index, vector, 1, &none);
-    CloseSlot(st.slots[vector]);
-    st.slots[vector] = nullptr;
-  } else {
-    if (one && (vector >= st.slots.size() || !st.slots[vector])) return env.Undefined();
-    err = DisableIndex(d->fd(), index);
-    CloseIndex(st);
-    d->irqs->indexes_.erase(it);
+  switch (d->irqs->DisablePlan(index, one, vector)) {
+    case IrqTable::Drop::kNone:
+      return env.Undefined();
+    case IrqTable::Drop::kVector: {
+      int32_t none = -1;
+      err = kernel::DeviceSetIrqs(d->fd(), VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER, index, vector, 1, &none);
+      d->irqs->DropVector(index, vector);
+      break;
+    }
+    case IrqTable::Drop::kIndex:
+      err = DisableIndex(d->fd(), index);
+      d->irqs->DropIndex(index);
+      break;
   }
   // Our side is gone either way; a kernel refusal is still reported.
   if (err != 0) ThrowErrno(env, err, kOp, Args(env, d, index, one ? vector : 0, 0));
   return env.Undefined();
 }
 
-PollSlot* IrqMethods::Slot(const Napi::CallbackInfo& info, Device* d, const char* op) {
+PollSlot* IrqMethods::Slot(const Napi::CallbackInfo& info, const IrqHost& host, const char* op) {
   Napi::Env env = info.Env();
   uint32_t index = ArgU32(info, 0, "index");
   uint32_t vector = ArgU32(info, 1, "vector");
-  RequireOpen(env, d, op);
-  if (d->irqs) {
-    auto it = d->irqs->indexes_.find(index);
-    if (it != d->irqs->indexes_.end() && vector < it->second.slots.size() && it->second.slots[vector]) {
+  if (host.closed) ThrowClosed(env, op, host.what);
+  if (host.table) {
+    auto it = host.table->indexes_.find(index);
+    if (it != host.table->indexes_.end() && vector < it->second.slots.size() && it->second.slots[vector]) {
       return it->second.slots[vector];
     }
   }
-  ThrowErrno(env, EBADF, op, Args(env, d, index, vector, 1), "the vector is not enabled (disabled, or never enabled)");
+  ThrowErrno(env, EBADF, op, IrqArgs(env, host.name, index, vector, 1), "the vector is not enabled (disabled, or never enabled)");
 }
 
 // irqAction(index, vector, action): 0 mask, 1 unmask, 2 trigger, each with
@@ -351,7 +405,7 @@ Napi::Value IrqMethods::Action(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Device* d = ThisDevice(info);
   uint32_t action = ArgU32(info, 2, "action", 2);
-  PollSlot* s = Slot(info, d, kOp);
+  PollSlot* s = Slot(info, HostOf(d), kOp);
   static constexpr uint32_t kActions[] = {VFIO_IRQ_SET_ACTION_MASK, VFIO_IRQ_SET_ACTION_UNMASK,
                                           VFIO_IRQ_SET_ACTION_TRIGGER};
   if (int err = kernel::DeviceSetIrqs(d->fd(), VFIO_IRQ_SET_DATA_NONE | kActions[action], s->index, s->vector, 1, nullptr)) {
@@ -364,28 +418,30 @@ Napi::Value IrqMethods::Action(const Napi::CallbackInfo& info) {
 // irqPoll(index, vector, on): stop or resume reading the eventfd. While
 // stopped the eventfd keeps counting, so resuming delivers what came in
 // between as one coalesced event: a mask where the kernel has none.
-Napi::Value IrqMethods::Poll(const Napi::CallbackInfo& info) {
+Napi::Value IrqPollOn(const Napi::CallbackInfo& info, const IrqHost& host) {
   Napi::Env env = info.Env();
-  Device* d = ThisDevice(info);
   bool on = ArgBool(info, 2, "on");
-  PollSlot* s = Slot(info, d, "uv_poll");
+  PollSlot* s = IrqMethods::Slot(info, host, "uv_poll");
   if (on == s->polling) return env.Undefined();
-  int rc = on ? uv_poll_start(&s->handle, UV_READABLE, OnReadable) : uv_poll_stop(&s->handle);
-  if (rc != 0) ThrowErrno(env, -rc, on ? "uv_poll_start" : "uv_poll_stop", Args(env, d, s->index, s->vector, 1), uv_strerror(rc));
+  int rc = on ? uv_poll_start(&s->handle, UV_READABLE, IrqMethods::OnReadable) : uv_poll_stop(&s->handle);
+  if (rc != 0) ThrowErrno(env, -rc, on ? "uv_poll_start" : "uv_poll_stop", IrqArgs(env, host.name, s->index, s->vector, 1), uv_strerror(rc));
   s->polling = on;
   return env.Undefined();
 }
 
 // irqRef(index, vector, on): whether this vector keeps the loop alive.
-Napi::Value IrqMethods::Ref(const Napi::CallbackInfo& info) {
-  Device* d = ThisDevice(info);
+Napi::Value IrqRefOn(const Napi::CallbackInfo& info, const IrqHost& host) {
   bool on = ArgBool(info, 2, "on");
-  PollSlot* s = Slot(info, d, "uv_ref");
+  PollSlot* s = IrqMethods::Slot(info, host, "uv_ref");
   auto* h = reinterpret_cast<uv_handle_t*>(&s->handle);
   if (on) uv_ref(h);
   else uv_unref(h);
   return info.Env().Undefined();
 }
+
+Napi::Value IrqMethods::Poll(const Napi::CallbackInfo& info) { return IrqPollOn(info, HostOf(ThisDevice(info))); }
+
+Napi::Value IrqMethods::Ref(const Napi::CallbackInfo& info) { return IrqRefOn(info, HostOf(ThisDevice(info))); }
 
 void DefineIrqMethods(Napi::Env env, Napi::Object prototype) {
   prototype.DefineProperties({
@@ -408,6 +464,9 @@ void IrqTeardown(AddonData* data) noexcept {
     // are closed: the device, closed later by TearDown, must not reach it.
     d->irqs.reset();
   }
+  // The stand-ins (each removes itself from the set as it closes).
+  for (IrqOwner* o : std::vector<IrqOwner*>(rt->owners.begin(), rt->owners.end())) o->CloseIrqsAtTeardown();
+  rt->owners.clear();
   // The runtime frees itself once the last close callback has run.
   data->irq = nullptr;
 }

@@ -20,8 +20,9 @@ import { spawnSync } from 'node:child_process';
 import { release } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { PciRegion, type Backend, type Device, type HostView } from '../backend.js';
-import type { IrqVector } from '../irq.js';
+import type { IrqHostProbe, IrqVector } from '../irq.js';
 import { openRegisters } from '../regs.js';
+import { formatIrqHost, runIrqHostBench, type IrqHostOptions, type IrqHostReport } from './irq-host.js';
 import { buildRef, refCacheDir } from './ref.js';
 import { formatStall, runStallBench, type StallReport } from './stall.js';
 import { summarize } from './stats.js';
@@ -74,6 +75,12 @@ export interface IrqBenchReport {
   notes: string[];
   /** The event-loop stall table (lib/bench/stall.ts); null when no group could be picked or it was not asked for. */
   stall: StallReport | null;
+  /**
+   * Where no real device was measured (the sim, or no edu): delivery on this
+   * host through the addon's stand-in beside C epoll and bare libuv
+   * (lib/bench/irq-host.ts); absent where a device was, or with no host source.
+   */
+  host?: IrqHostReport;
 }
 
 export interface IrqBenchOptions {
@@ -96,6 +103,9 @@ export interface IrqBenchOptions {
   maxMemory?: bigint | null;
   /** Builds the C reference (tests replace it). */
   buildRef?: () => string;
+  /** The addon's interrupt stand-in (lib/open.ts irqHostSource), for the host table where no device is measured. */
+  hostSource?: () => { probe: IrqHostProbe | null; reason: string | null };
+  hostOptions?: IrqHostOptions;
 }
 
 export const IRQ_BENCH_DEFAULTS = { runs: 1000, warmup: 50, rounds: 2 } as const;
@@ -184,6 +194,14 @@ function row(kind: IrqBenchKind, side: 'js' | 'c', samples: number[], coalesced:
 }
 
 export async function runIrqBench(opts: IrqBenchOptions): Promise<IrqBenchReport> {
+  const r = await runDeviceBench(opts);
+  // The lane's table stands alone where a real device answered; elsewhere the host's delivery is the figure.
+  const real = !r.simulated && r.rows.length > 0;
+  if (real || !opts.hostSource) return r;
+  return { ...r, host: await runIrqHostBench(opts.hostSource(), opts.hostOptions) };
+}
+
+async function runDeviceBench(opts: IrqBenchOptions): Promise<IrqBenchReport> {
   const runs = opts.runs ?? IRQ_BENCH_DEFAULTS.runs;
   const warmup = opts.warmup ?? IRQ_BENCH_DEFAULTS.warmup;
   const rounds = Math.max(1, Math.min(opts.rounds ?? IRQ_BENCH_DEFAULTS.rounds, runs));
@@ -305,6 +323,7 @@ export function formatIrqBench(r: IrqBenchReport): string {
     out.push('  target: JS median within 1.5x of the C median, same run (reported, not asserted). INTx runs include neither the acknowledge nor the unmask.');
   }
   for (const n of r.notes) out.push(`  note: ${n}`);
+  if (r.host) out.push('', formatIrqHost(r.host));
   if (r.stall) out.push('', formatStall(r.stall));
   return `${out.join('\n')}\n`;
 }

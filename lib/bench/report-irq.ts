@@ -2,6 +2,7 @@
 // JS listener, beside the C epoll loop) and the event-loop stall table, each
 // with its chart. Marks carry stable ids the page's checks recompute from the
 // JSON: `irq/<kind>/<side>` (median ns) and `stall/<phase>` (longest gap, ms).
+import { IRQ_HOST_HEADERS, irqHostRows, irqHostTargetLine, irqHostTitle } from './irq-host.js';
 import type { IrqBenchReport } from './irq.js';
 import { iommuTag, type BenchReport } from './schema.js';
 import { styleSeries } from './report-style.js';
@@ -79,13 +80,21 @@ export function irqView(r: Pick<BenchReport, 'irq' | 'iommu'>): SuiteView | null
     view.tables.push(l.table);
     view.charts.push(l.chart);
   } else view.unavailable = `latency: ${q.reason ?? 'unavailable'}`;
+  // Where no device was measured: delivery on the host that ran the bench, beside C (no chart: one figure per waiter).
+  if (q.host?.available) {
+    view.tables.push({
+      className: 'irq-host', caption: `${irqHostTitle(q.host)}. ${irqHostTargetLine(q.host)}`,
+      headers: IRQ_HOST_HEADERS, numeric: [false, true, true, true, true, true, true], rows: irqHostRows(q.host).map((cells) => ({ cells })),
+    });
+  }
   const st = stallParts(q);
   if (st && 'unavailable' in st) view.unavailable = [view.unavailable, `stall: ${st.unavailable}`].filter(Boolean).join('; ');
   else if (st) {
     view.tables.push(st.table);
     view.charts.push(st.chart);
   }
-  const notes = [...q.notes, ...(q.stall?.notes ?? [])];
+  const hostNotes = q.host ? [...(q.host.available ? [] : [`host delivery table unavailable: ${q.host.reason}`]), ...q.host.notes] : [];
+  const notes = [...q.notes, ...hostNotes, ...(q.stall?.notes ?? [])];
   if (notes.length) view.tables.push({ className: 'notes', caption: 'Notes', headers: ['note'], numeric: [false], rows: notes.map((n) => ({ cells: [n] })) });
   for (const t of view.tables) t.caption += iommuTag(r);
   return view;

@@ -15,7 +15,7 @@ import type { BenchPlanner } from '../bench/runner.js';
 import type { BenchReport } from '../bench/schema.js';
 import { formatOverhead } from '../bench/overhead-format.js';
 import { kernelPinOnly, overheadOnly, runBenchSession } from '../bench/session.js';
-import { kernelPinSource, overheadSource } from '../open.js';
+import { irqHostSource, kernelPinSource, overheadSource } from '../open.js';
 import type { BenchArgs } from './args.js';
 import type { BackendOpener } from './backends.js';
 import { EXIT_OK, EXIT_REGRESSION } from './exit-codes.js';
@@ -54,6 +54,9 @@ export async function runBench(args: BenchArgs, io: CliIo, deps: BenchDeps): Pro
   const irqRun = (): Promise<IrqBenchReport> => runIrqBench({
     backend, host: backend.host(root), group: args.group, device: args.device, maxMemory: args.maxMemory,
     ...(args.warmup === 0 ? { warmup: 0 } : {}),
+    // Where no real edu is measured: the addon's delivery on this host, beside C epoll (no VFIO needed).
+    hostSource: irqHostSource,
+    ...(args.warmup === 0 ? { hostOptions: { warmup: 0 } } : {}),
   });
   if (args.suites.length === 0) {
     const kernelPin = args.kernelPin ? kernelPinOnly({ reps: args.reps, warmup: args.warmup, kernelPinSource: () => kernelPinSource(backend) }) : null;

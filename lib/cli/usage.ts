@@ -90,6 +90,11 @@ ${SIM_IOMMU_HELP}
                       the JS / C ratio. Needs an edu (--device BDF); 1000 runs per row,
                       its own count; --warmup 0 skips its 50 warm-up runs per block. On the
                       sim: the sim's delivery, labelled simulated, no C reference.
+                      Where no real edu is measured (the sim, or no edu) it also times
+                      delivery on this host with no VFIO: a native thread writes an
+                      eventfd -> C epoll_wait, a bare libuv loop, and the addon's own
+                      interrupt path to a JS listener and to await wait() (2000 events
+                      per waiter, pinned to two CPUs), and prints JS / C (target 1.5x).
   --reps N            Measured repetitions per cell (default 30).
   --warmup N          Discarded repetitions per cell first (default 3). The figures timed
                       from JS (planner overhead, JS end-to-end) are also warmed until they
