@@ -36,6 +36,8 @@ export interface BenchArgs {
   overhead?: boolean;
   /** --suite irq (alone or with others; not part of `all`): edu interrupt delivery latency, JS vs a C epoll loop. */
   irq?: boolean;
+  /** --irq-runs: timed interrupts per row of the irq suite (device and host tables); null: the suite's defaults. */
+  irqRuns?: number | null;
   reps: number;
   warmup: number;
   report: string | null;
@@ -103,6 +105,7 @@ const BENCH = {
   'max-regression': { type: 'string' },
   'min-delta-ns': { type: 'string' },
   'max-memory': { type: 'string' },
+  'irq-runs': { type: 'string' },
   'no-progress': { type: 'boolean' },
   interface: { type: 'string' },
   'sim-iommu': { type: 'string' },
@@ -265,6 +268,7 @@ function benchArgs(argv: string[]): BenchArgs {
     kernelPin: wantsKernelPin(v.suite),
     overhead: wantsOverhead(v.suite),
     irq: wantsIrq(v.suite),
+    irqRuns: integer(v['irq-runs'], '--irq-runs', 1, 1_000_000) ?? null,
     reps: integer(v.reps, '--reps', 1, 1_000_000) ?? 30,
     warmup: integer(v.warmup, '--warmup', 0, 1_000_000) ?? 3,
     report: v.report ?? null,

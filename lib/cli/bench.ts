@@ -54,9 +54,10 @@ export async function runBench(args: BenchArgs, io: CliIo, deps: BenchDeps): Pro
   const irqRun = (): Promise<IrqBenchReport> => runIrqBench({
     backend, host: backend.host(root), group: args.group, device: args.device, maxMemory: args.maxMemory,
     ...(args.warmup === 0 ? { warmup: 0 } : {}),
+    ...(args.irqRuns ? { runs: args.irqRuns } : {}),
     // Where no real edu is measured: the addon's delivery on this host, beside C epoll (no VFIO needed).
     hostSource: irqHostSource,
-    ...(args.warmup === 0 ? { hostOptions: { warmup: 0 } } : {}),
+    hostOptions: { ...(args.warmup === 0 ? { warmup: 0 } : {}), ...(args.irqRuns ? { events: args.irqRuns } : {}) },
   });
   if (args.suites.length === 0) {
     const kernelPin = args.kernelPin ? kernelPinOnly({ reps: args.reps, warmup: args.warmup, kernelPinSource: () => kernelPinSource(backend) }) : null;

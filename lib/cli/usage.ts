@@ -110,6 +110,8 @@ ${SIM_IOMMU_HELP}
   --min-delta-ns N    Growth below N ns never counts as a regression (default 25).
   --max-memory SIZE   Largest buffer a cell may allocate, e.g. 512M, 1G
                       (default: a quarter of free memory, at most 1 GiB).
+  --irq-runs N        Timed interrupts per row of --suite irq (default 1000 on a
+                      device, 2000 on the host delivery table).
   --no-progress       No progress line (it is shown on stderr only when it is a
                       terminal: cell, size, and an estimate of the time left).
   --interface I       type1 (default) | iommufd | both: which kernel interface the cells go

@@ -20,10 +20,12 @@ afterAll(() => rmSync(cache, { recursive: true, force: true }));
 
 describe('bench --suite irq', () => {
   it('on the sim: MSI and INTx rows from the JS listener, labelled simulated, no C reference, one interrupt per raise', async () => {
-    const r = await runCli(['bench', '--suite', 'irq', '--json']);
+    const r = await runCli(['bench', '--suite', 'irq', '--irq-runs', '200', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const doc = JSON.parse(r.stdout) as IrqBenchReport;
-    expect(doc).toMatchObject({ available: true, simulated: true, runs: 1000, rounds: 2, ratios: {} });
+    // --irq-runs sizes both tables: the device's (here the sim's) and the host delivery table.
+    expect(doc).toMatchObject({ available: true, simulated: true, runs: 200, rounds: 2, ratios: {} });
+    expect(doc.host?.events).toBe(200);
     // The stall table ran on the sim too, labelled: its async is the fallback on the loop, no target judged.
     expect(doc.stall).toMatchObject({ available: true, simulated: true, offLoop: false, size: 64 << 20, pages: 16384, target: null, notes: [] });
     expect(doc.stall!.phases.map((p) => [p.id, p.entries])).toEqual([['idle', 0], ['sync', 1], ['async', 1], ['async-chunked', 32]]);
@@ -42,13 +44,13 @@ describe('bench --suite irq', () => {
     expect(doc.ref).toEqual({ available: false, reason: 'the simulator has no kernel: nothing for C to wait on' });
     expect(doc.rows.map((x) => `${x.kind}/${x.side}`)).toEqual(['msi/js', 'intx/js']);
     for (const row of doc.rows) {
-      expect(row.samples).toHaveLength(1000);
+      expect(row.samples).toHaveLength(200);
       expect(row.coalesced).toBe(0);
       expect(row.min).toBeGreaterThan(0);
       expect(row.min).toBeLessThanOrEqual(row.median);
       expect(row.median).toBeLessThanOrEqual(row.p99);
     }
-    const table = await runCli(['bench', '--suite', 'irq', '--warmup', '0']);
+    const table = await runCli(['bench', '--suite', 'irq', '--irq-runs', '200', '--warmup', '0']);
     expect(table.stdout).toMatch(/Interrupt latency: edu raise register \(BAR0 \+ 0x60\).*\[SIMULATED/);
     expect(table.stdout).toMatch(/MSI\s+node-vfio \(JS listener\)/);
     expect(table.stdout).toMatch(/INTX\s+node-vfio \(JS listener\)/);
@@ -61,17 +63,17 @@ describe('bench --suite irq', () => {
 
   it('beside other suites: the table follows theirs, and JSON carries it as irq', async () => {
     const quick = ['--reps', '1', '--warmup', '0', '--no-progress'];
-    const t = await runCli(['bench', ...quick, '--suite', 'matrix,irq']);
+    const t = await runCli(['bench', ...quick, '--suite', 'matrix,irq', '--irq-runs', '200']);
     expect(t.code).toBe(0);
     expect(t.stdout.indexOf('Interrupt latency')).toBeGreaterThan(t.stdout.indexOf('Map cost'));
-    const j = JSON.parse((await runCli(['bench', ...quick, '--suite', 'matrix,irq', '--json'])).stdout);
+    const j = JSON.parse((await runCli(['bench', ...quick, '--suite', 'matrix,irq', '--irq-runs', '200', '--json'])).stdout);
     expect(j.irq.rows).toHaveLength(2);
   });
 
   it('--report DIR: the page has the irq section, latency and stall, charted', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'vfio-irq-report-'));
     try {
-      const r = await runCli(['bench', '--suite', 'irq', '--warmup', '0', '--json', '--report', dir]);
+      const r = await runCli(['bench', '--suite', 'irq', '--irq-runs', '200', '--warmup', '0', '--json', '--report', dir]);
       expect(r.code, r.stderr).toBe(0);
       expect(r.stderr).toMatch(/report written to .*index\.html/);
       const doc = JSON.parse(r.stdout) as IrqBenchReport;
