@@ -44,8 +44,8 @@ describe.skipIf(!existsSync(prebuildDir))(`prebuild for ${process.platform}-${pr
       expect(out).toMatchObject({ first: 42, closed: true, code: 'ENOENT', into: ['function', 'function'] });
       expect(out.uapi).toMatch(/^\d+\.\d+\.\d+$/);
       expect(out.exports).toEqual(['PLAN_STRIDE', 'allocBuffer', 'armFailNth', 'disarmFailNth', 'failNthResult',
-        'kernelPinProbe', 'kernelPinRun', 'memlockLimit', 'openContainer', 'openDeviceCdev', 'openGroup', 'openIommufd',
-        'openOverheadSpace', 'overheadFloor', 'setErrorFactory', 'uapiVersion']);
+        'irqFloor', 'kernelPinProbe', 'kernelPinRun', 'memlockLimit', 'openContainer', 'openDeviceCdev', 'openGroup',
+        'openIommufd', 'openIrqStandIn', 'openOverheadSpace', 'overheadFloor', 'setErrorFactory', 'threadCpus', 'uapiVersion']);
     } finally {
       rmSync(pkg, { recursive: true, force: true });
     }
