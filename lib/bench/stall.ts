@@ -58,6 +58,9 @@ export interface StallPhase {
   gcLongestMs: number;
 }
 
+/** The note a stall table carries when each phase started on a collected heap (node --expose-gc). */
+export const HEAP_COLLECTED_NOTE = 'the heap was collected before each phase (gc exposed)';
+
 export interface StallReport {
   available: boolean;
   reason: string | null;
@@ -185,7 +188,7 @@ export async function runStallBench(opts: StallOptions): Promise<StallReport> {
     // runs many files in one heap), each phase starts on a collected heap, so a major GC owed to
     // garbage from before the table is not counted against the map. The GC column still shows any.
     const collect = (globalThis as { gc?: () => void }).gc;
-    if (collect) base.notes.push('the heap was collected before each phase (gc exposed)');
+    if (collect) base.notes.push(HEAP_COLLECTED_NOTE);
     for (let r = 0; r < rounds; r++) {
       let idleMs = 0;
       for (const id of ['sync', 'async', 'async-chunked'] as const) {

@@ -13,7 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Backend, Container, Group } from '../../lib/backend.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { formatStall, runStallBench, stallSize, watchLoop } from '../../lib/bench/stall.js';
+import { formatStall, HEAP_COLLECTED_NOTE, runStallBench, stallSize, watchLoop } from '../../lib/bench/stall.js';
 import { buildPlan, checkLimits, mapBatch, mapBatchAsync, unmapBatch, BatchError } from '../../lib/plan/index.js';
 import { forgetLimits } from '../../lib/plan/limits.js';
 import { onVfioHost, SKIP_REASON, testDevice } from './lane.js';
@@ -47,9 +47,8 @@ describe.skipIf(!onVfioHost)(`the event-loop stall table on the real kernel (${S
     console.log(`[plan-async] guest ${mem}; region ${picked.reason}\n${formatStall(s)}`);
     expect(s.reason).toBeNull();
     // Nothing left mapped between phases; the lane's process exposes gc, so each phase started on a collected heap.
-    const collected = 'the heap was collected before each phase (gc exposed)';
-    expect(s.notes.filter((n) => n !== collected)).toEqual([]);
-    expect(s.notes.includes(collected)).toBe(typeof (globalThis as { gc?: unknown }).gc === 'function');
+    expect(s.notes.filter((n) => n !== HEAP_COLLECTED_NOTE)).toEqual([]);
+    expect(s.notes.includes(HEAP_COLLECTED_NOTE)).toBe(typeof (globalThis as { gc?: unknown }).gc === 'function');
     expect(s.offLoop).toBe(true);
     const [idle, sync, async, chunked] = s.phases;
     expect(s.phases.map((p) => p.id)).toEqual(['idle', 'sync', 'async', 'async-chunked']);
