@@ -2,7 +2,6 @@
 // Objects are converted once; a BigUint64Array is taken as it is, so a million
 // page requests need no per-entry allocation.
 import { PROT_RW, type DmaMapping } from '../backend.js';
-import { U64_MAX } from '../seam/args.js';
 import { u32View } from './words.js';
 
 /** One request: what DmaSpace.map() takes (prot PROT_READ | PROT_WRITE, both when omitted). */
@@ -15,7 +14,8 @@ export const REQUEST_STRIDE = 4;
 // field and request was most of what converting a request cost.
 function u64(value: unknown, i: number, field: string): bigint {
   if (typeof value !== 'bigint') throw new TypeError(`request ${i}: ${field} must be a bigint, got ${typeof value}`);
-  if (value < 0n || value > U64_MAX) throw new RangeError(`request ${i}: ${field} does not fit in 64 bits: ${value}`);
+  // One asUintN, not two comparisons: a BigInt comparison is a runtime call (~300 instructions each, callgrind).
+  if (BigInt.asUintN(64, value) !== value) throw new RangeError(`request ${i}: ${field} does not fit in 64 bits: ${value}`);
   return value;
 }
 
