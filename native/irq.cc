@@ -257,29 +257,34 @@ Napi::Value IrqMethods::Enable(const Napi::CallbackInfo& info) {
   }
 
   std::vector<int32_t> fds;
-  auto closeFds = [&] {
-    for (int32_t e : fds) close(e);
-  };
-  for (uint32_t v = 0; v < count; v++) {
-    int e = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (e < 0) {
-      int err = errno;
-      closeFds();
-      ThrowErrno(env, err, "eventfd", Args(env, d, index, v, 1));
-    }
-    fds.push_back(e);
-  }
+  uint32_t failed = 0;
+  if (int err = IrqTable::MakeEventfds(count, &fds, &failed)) ThrowErrno(env, err, "eventfd", Args(env, d, index, failed, 1));
   if (int err = kernel::DeviceSetIrqs(fd, VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER, index, 0, count, fds.data())) {
-    closeFds();
+    for (int32_t e : fds) close(e);
     ThrowErrno(env, err, kOp, Args(env, d, index, 0, count));
   }
-  uint32_t failed = 0;
   if (int rc = table->Attach(index, fds, info[2].As<Napi::Function>(), info[3].As<Napi::Function>(), &failed)) {
     // Attach undid our side (handles, eventfds); now the kernel's.
     DisableIndex(fd, index);
     ThrowErrno(env, -rc, "uv_poll_start", Args(env, d, index, failed, 1), uv_strerror(rc));
   }
   return env.Undefined();
+}
+
+int IrqTable::MakeEventfds(uint32_t count, std::vector<int32_t>* fds, uint32_t* failedVector) {
+  fds->clear();
+  for (uint32_t v = 0; v < count; v++) {
+    int e = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (e < 0) {
+      int err = errno;
+      for (int32_t f : *fds) close(f);
+      fds->clear();
+      *failedVector = v;
+      return err;
+    }
+    fds->push_back(e);
+  }
+  return 0;
 }
 
 std::vector<uint32_t> IrqTable::EnabledIndexes() const {

@@ -65,6 +65,10 @@ class IrqTable {
   static void AddOwner(IrqRuntime* rt, IrqOwner* owner);
   static void RemoveOwner(IrqRuntime* rt, IrqOwner* owner) noexcept;
 
+  // count fresh eventfds (non-blocking, close-on-exec) into *fds: 0, or the
+  // errno of the one that failed (at *failedVector), with none left open.
+  static int MakeEventfds(uint32_t count, std::vector<int32_t>* fds, uint32_t* failedVector);
+
   bool Enabled(uint32_t index) const { return indexes_.count(index) != 0; }
   std::vector<uint32_t> EnabledIndexes() const;
 

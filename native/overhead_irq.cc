@@ -402,16 +402,8 @@ Napi::Value IrqStandIn::Enable(const Napi::CallbackInfo& info) {
   }
   if (table_->Enabled(index)) ThrowErrno(env, EBUSY, kOp, IrqArgs(env, name_, index, 0, count), "msi is already enabled on the stand-in: disable() it first");
   std::vector<int32_t> fds;
-  for (uint32_t v = 0; v < count; v++) {
-    int e = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (e < 0) {
-      int err = errno;
-      for (int32_t f : fds) close(f);
-      ThrowErrno(env, err, "eventfd", IrqArgs(env, name_, index, v, 1));
-    }
-    fds.push_back(e);
-  }
   uint32_t failed = 0;
+  if (int err = IrqTable::MakeEventfds(count, &fds, &failed)) ThrowErrno(env, err, "eventfd", IrqArgs(env, name_, index, failed, 1));
   if (int rc = table_->Attach(index, fds, info[2].As<Napi::Function>(), info[3].As<Napi::Function>(), &failed)) {
     ThrowErrno(env, -rc, "uv_poll_start", IrqArgs(env, name_, index, failed, 1), uv_strerror(rc));
   }
