@@ -84,8 +84,10 @@ export class SimCdevDevice implements CdevDevice {
     if (ioas.closed) throw new VfioError(Errno.ENOENT, op, { ptId: ioas.id }, 'the IOAS was destroyed');
     if (this.#ioas === ioas && !this.#hwpt) return ioas.hwpt!.id;
     const host = this.#ctx.host;
+    // A replace onto an IOAS with no domain yet fills the new one before the device's regions are checked.
+    const replace = this.#ioas !== null && ioas.hwpt === null;
     ioas.iopt.addDomain(this, deviceReserved(host.options.iovaRanges), host.options.pageSizes & -host.options.pageSizes,
-      op, { device: this.name, ptId: ioas.id });
+      op, { device: this.name, ptId: ioas.id }, replace);
     if (this.#ioas) this.detach();
     ioas.hwpt ??= { id: this.#ctx.allocId('hwpt'), users: 0 };
     ioas.hwpt.users++;

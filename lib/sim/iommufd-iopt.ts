@@ -232,25 +232,43 @@ export class IoPageTable {
   }
 
   /**
-   * A device's domain joins (iommufd_device_attach -> enforce the device's
-   * reserved regions, iopt_table_add_domain, iopt_fill_domain). `reserved`
-   * are the regions outside the aperture plus the device's own (MSI).
+   * A device's domain joins. `reserved` are the regions outside the aperture
+   * plus the device's own (the MSI window between the usable ranges). The
+   * kernel's order depends on how the domain comes:
+   * - a first attach (immediate_attach in iommufd_device_auto_get_domain):
+   *   iommufd_hw_pagetable_attach enforces the device's regions
+   *   (iopt_table_enforce_dev_resv_regions) before iopt_table_add_domain checks
+   *   the alignment, reserves the aperture's outside and fills the domain;
+   * - a replace onto an IOAS with no domain yet (`replace`): the new HWPT's
+   *   domain is added and filled first (iommufd_hwpt_paging_alloc without
+   *   immediate_attach), iommufd_device_do_replace enforces the device's regions
+   *   after; so an area whose pages cannot be pinned fails EFAULT before a
+   *   mapping in the MSI window fails EADDRINUSE (seen on 6.12.117, fuzz seed
+   *   422568934), and the failed replace unfills what it filled.
    */
-  addDomain(owner: unknown, reserved: readonly IovaRange[], pgsize: bigint, op: string, args: Record<string, unknown>): void {
+  addDomain(owner: unknown, reserved: readonly IovaRange[], pgsize: bigint, op: string, args: Record<string, unknown>,
+    replace = false): void {
     const conflict = (r: IovaRange) => this.#areaIn(r.start, r.last)
       ?? this.#allowed.find((a) => r.start <= a.last && a.start <= r.last);
-    for (const r of reserved) {
-      if (conflict(r)) fail(Errno.EADDRINUSE, op, args, `a mapping or allowed range sits in the device's reserved region 0x${r.start.toString(16)}-0x${r.last.toString(16)}`);
-    }
+    const enforce = (regions: readonly IovaRange[]) => {
+      for (const r of regions) {
+        if (conflict(r)) fail(Errno.EADDRINUSE, op, args, `a mapping or allowed range sits in the device's reserved region 0x${r.start.toString(16)}-0x${r.last.toString(16)}`);
+      }
+    };
+    const outside = (r: IovaRange) => r.start === 0n || r.last === U64_MAX;
+    const aperture = reserved.filter(outside);
+    const device = reserved.filter((r) => !outside(r));
+    if (!replace) enforce(device);
     const align = pgsize > this.alignment ? pgsize : this.alignment;
     if (align !== this.alignment) {
       const m = align - 1n;
       const bad = this.#areas.all().find((a) => (a.iova & m) !== 0n || (a.size & m) !== 0n || ((a.vaddr - a.pages.uptr) & m) !== 0n);
       if (bad) fail(Errno.EADDRINUSE, op, args, `the mapping at 0x${bad.iova.toString(16)} is not ${align}-byte aligned`);
     }
+    enforce(aperture);
     // iopt_fill_domain(): pin every area now; a failure undoes the ones done.
+    const done: SimArea[] = [];
     if (this.#domains === 0) {
-      const done: SimArea[] = [];
       for (const a of this.#areas.all()) {
         const why = this.#pin(a);
         if (why) {
@@ -258,6 +276,14 @@ export class IoPageTable {
           fail(why.errno, op, args, why.hint);
         }
         done.push(a);
+      }
+    }
+    if (replace) {
+      try {
+        enforce(device);
+      } catch (err) {
+        for (const d of done) this.#unpin(d);
+        throw err;
       }
     }
     for (const r of reserved) this.#reserved.push({ start: r.start, last: r.last, owner });

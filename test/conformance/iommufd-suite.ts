@@ -321,6 +321,25 @@ export function defineIommufdConformance(fx: IommufdFixture): void {
       dev.detach(); // nothing attached: the kernel answers 0
     });
 
+    // Found by the kernel-vs-sim fuzz (seed 422568934, 6.12.117): a replace
+    // allocates and fills the new domain (iommufd_hwpt_paging_alloc without
+    // immediate_attach) before iommufd_device_do_replace checks the device's
+    // regions; a first attach checks them first (iommufd_hw_pagetable_attach).
+    it('a replace onto an IOAS with no domain fills it before checking the MSI window (EFAULT); a first attach checks first (EADDRINUSE)', () => {
+      const e = env();
+      const other = track(e.fd.allocIoas());
+      const dev = track(e.fd.bindDevice(cdev!));
+      dev.attach(other);
+      // Nothing pins without a domain: an address this process does not have maps, in the MSI window.
+      e.ioas.map({ vaddr: 0x1000n, iova: MSI_START, size: SZ_4K });
+      expectErrno(() => dev.attach(e.ioas), Errno.EFAULT);
+      expect(other.iovaRanges().alignment, 'the failed replace left the device on its old IOAS').toBe(SZ_4K);
+      expect(e.ioas.iovaRanges().alignment, 'and took nothing into the new one').toBe(1n);
+      dev.detach();
+      expectErrno(() => dev.attach(e.ioas), Errno.EADDRINUSE);
+      e.ioas.unmap(MSI_START, SZ_4K);
+    });
+
     it('kernel-chosen IOVAs keep the domain\'s alignment and avoid the reserved regions; allowing a reserved range is EADDRINUSE', () => {
       const { ioas, buffer } = attached();
       const b = buffer(1);
