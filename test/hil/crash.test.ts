@@ -19,6 +19,7 @@ import { Edu } from './edu.js';
 import { KernelLog } from './kmsg.js';
 import { inLaneVm, isEdu, onVfioHost, SKIP_REASON, testDevice } from './lane.js';
 import { nativeBackend } from './native-backend.js';
+import { pinsHeld } from './pins.js';
 
 const childrenDir = fileURLToPath(new URL('./children/', import.meta.url));
 const eduHere = onVfioHost && isEdu(testDevice());
@@ -34,13 +35,6 @@ const IOVA = 0x100_0000n; // inside edu's 28-bit DMA mask for every size below
 // of what was charged still fails it. The pin count is the exact proof.
 const MARGIN_KIB = 40 * 1024;
 const MEMAVAILABLE_SETTLE_MS = 30_000;
-
-/** Page pins held system-wide right now (FOLL_PIN: what VFIO takes for DMA). */
-function pinsHeld(): number {
-  const vmstat = readFileSync('/proc/vmstat', 'utf8');
-  const n = (f: string) => Number(new RegExp(`^${f} (\\d+)$`, 'm').exec(vmstat)?.[1] ?? NaN);
-  return n('nr_foll_pin_acquired') - n('nr_foll_pin_released');
-}
 
 function meminfoKiB(field: string): number {
   const m = new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(readFileSync('/proc/meminfo', 'utf8'));
