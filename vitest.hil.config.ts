@@ -1,4 +1,4 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 // Run inside the HIL guest (or on a real VFIO host with --host): the same
@@ -19,6 +19,15 @@ export default defineConfig({
   test: {
     pool: 'forks',
     include: ['test/{hil,conformance,native,reliability}/**/*.test.ts'],
+    // What needs no kernel: the simulator's and the planner's own suites (pure
+    // JS; npm test runs them on the host, and under TCG they cost a boot ~1 min).
+    exclude: [...configDefaults.exclude,
+      'test/conformance/{sim,irq-sim,iommufd-sim,hwpt-dirty-sim}.test.ts',
+      'test/reliability/{bad-input.sim,bad-input.planner,fuzz-selftest}.test.ts',
+      'test/reliability/fuzz/fd-selftest.test.ts'],
+    // After each file, the guest's page pins are back where they were (a file
+    // that keeps a mapping open would change what the later ones count).
+    setupFiles: ['test/hil/pins-per-file.ts'],
     testTimeout: 120_000,
     hookTimeout: 120_000,
     fileParallelism: false,
