@@ -143,7 +143,9 @@ in_checkout() {
     /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="${HIL_HOME:-/tmp}" TMPDIR=/tmp CI=1 TERM=dumb "${HIL_COLOR:-NO_COLOR=1}" \
     VFIO_HIL=1 VFIO_HIL_KERNEL="${HIL_KERNEL_KIND:-debian}" VFIO_HIL_IOMMU="${HIL_IOMMU:-intel}" VFIO_TEST_GROUP="$group" VFIO_TEST_DEVICE="$bdf" \
     VFIO_TEST_HOTPLUG_DEVICE="$hot_bdf" VFIO_TEST_HOTPLUG_GROUP="$hot_group" VFIO_HIL_HOTPLUG_ID="$HIL_HOTPLUG_ID" \
-    VFIO_HIL_UNPLUG_DIR="$unplug_dir" VFIO_HIL_CACHE=/tmp/vite-hil "$@"
+    VFIO_HIL_UNPLUG_DIR="$unplug_dir" VFIO_HIL_CACHE=/tmp/vite-hil \
+    ${HIL_FUZZ_SEED:+FUZZ_SEED=$HIL_FUZZ_SEED} ${HIL_FUZZ_SEQUENCES:+FUZZ_SEQUENCES=$HIL_FUZZ_SEQUENCES} \
+    ${HIL_FUZZ_FD_SEQUENCES:+FUZZ_FD_SEQUENCES=$HIL_FUZZ_FD_SEQUENCES} "$@"
 }
 # Through a pipe, not straight to the serial tty: vitest then writes a plain
 # log (no cursor movement) that reads well in CI and in console.log.

@@ -27,6 +27,7 @@
 # VFIO_HIL_CACHE_DIR (downloads and
 # initramfs), VFIO_HIL_HUGEPAGES (2 MiB pages the guest reserves, default 16),
 # VFIO_HIL_EXEC (a shell command the guest runs in the checkout instead of vitest),
+# FUZZ_SEED / FUZZ_SEQUENCES / FUZZ_FD_SEQUENCES (passed to the guest's tests),
 # VFIO_HIL_JOBS (make -j for the kernel build, default nproc).
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
@@ -157,6 +158,13 @@ boot_kernel() {
     else
       printf 'HIL_COLOR=NO_COLOR=1\n'
     fi
+    # The fuzz campaigns' seed and counts, so that the FUZZ_SEED a lane run
+    # printed replays it here (test/reliability/differential).
+    local fuzz
+    for fuzz in FUZZ_SEED FUZZ_SEQUENCES FUZZ_FD_SEQUENCES; do
+      [[ -z ${!fuzz:-} || ${!fuzz} =~ ^[0-9]+$ ]] || hil_die "$fuzz must be a whole number, got '${!fuzz}'"
+      printf 'HIL_%s=%s\n' "$fuzz" "${!fuzz:-}"
+    done
     # Debugging the lane: a shell command to run in the guest instead of vitest.
     printf 'HIL_EXEC=%s\n' "$(shq "${VFIO_HIL_EXEC:-}")"
     printf 'set --'
