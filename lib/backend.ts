@@ -4,10 +4,12 @@
 // Arguments are checked once for every backend (lib/seam/args.ts); optional
 // capabilities are asked for through lib/seam/capabilities.ts. Nothing here
 // imports anything above it.
+import type { DeviceCalls } from './device-calls.js';
 import type { OpName } from './errors.js';
 import type { IrqInfo, IrqKind, IrqOptions, IrqSet } from './irq.js';
 // IrqInfo lives beside the vectors it describes (lib/irq.ts), so that file needs nothing from this one.
 export type { IrqInfo } from './irq.js';
+export type * from './device-calls.js';
 //
 // Addresses and sizes are bigint; bulk plans are BigUint64Array. Every method
 // that the kernel could refuse throws a VfioError carrying the errno the kernel
@@ -245,27 +247,10 @@ export interface RegionInfo {
 export const PciRegion = { BAR0: 0, BAR1: 1, BAR2: 2, BAR3: 3, BAR4: 4, BAR5: 5, ROM: 6, CONFIG: 7, VGA: 8 } as const;
 
 /**
- * One device a hot reset of a device would reset (VFIO_DEVICE_GET_PCI_HOT_RESET_INFO): the device itself and
- * every other function of its slot, or of its bus when the slot cannot be reset alone.
+ * A device. Its optional calls (lib/device-calls.ts: device ioctls not every backend issues) are asked for through
+ * deviceCallOf(device, name) (lib/seam/capabilities.ts), which answers EOPNOTSUPP where the backend lacks one.
  */
-export interface HotResetDevice {
-  /** PCI segment (domain), bus, slot (device) and function, and the same as a sysfs name: '0000:01:00.0'. */
-  segment: number;
-  bus: number;
-  slot: number;
-  function: number;
-  address: string;
-  /** Asked through a device opened from its group (/dev/vfio/<group>): this device's IOMMU group; else null. */
-  groupId: number | null;
-  /**
-   * Asked through a cdev (/dev/vfio/devices/vfioN): this device's id in the asking device's iommufd when bound
-   * to it (> 0); 0 (VFIO_PCI_DEVID_OWNED): not bound there but in an IOMMU group that iommufd holds; -1
-   * (VFIO_PCI_DEVID_NOT_OWNED): neither. null when asked through a group.
-   */
-  devId: number | null;
-}
-
-export interface Device extends Disposable {
+export interface Device extends Disposable, Partial<DeviceCalls> {
   readonly name: string;
   readonly closed: boolean;
   info(): DeviceInfo;
@@ -297,30 +282,7 @@ export interface Device extends Disposable {
    * Harmless on a closed device (the reason is kept only if it was open).
    */
   release(reason: string): void;
-  /**
-   * VFIO_DEVICE_GET_PCI_HOT_RESET_INFO: the devices a hot reset of this one would reset, itself included.
-   * ENODEV where neither its slot nor its bus can be reset (a device on a root bus). Optional: call it
-   * through deviceCallOf(device, 'hotResetInfo') (lib/seam/capabilities.ts).
-   */
-  hotResetInfo?(): HotResetDevice[];
 }
-
-/**
- * The optional calls of a Device: the methods it marks `?`. Each is a device ioctl that not every backend
- * issues (the sim has none of them); ask for one through deviceCallOf(device, name)
- * (lib/seam/capabilities.ts), which answers EOPNOTSUPP where the backend lacks it. A new device ioctl is
- * one of these, so no backend has to implement it (lib/native/README.md).
- */
-export type OptionalDeviceCall = {
-  [K in keyof Device]-?: {} extends Pick<Device, K>
-    ? (NonNullable<Device[K]> extends (...args: never[]) => unknown ? K : never)
-    : never;
-}[keyof Device];
-
-/** The ioctl behind each optional device call: the op its errors, and the EOPNOTSUPP of a backend without it, name. */
-export const DEVICE_CALL_OPS: Record<OptionalDeviceCall, OpName> = {
-  hotResetInfo: 'VFIO_DEVICE_GET_PCI_HOT_RESET_INFO',
-};
 
 export interface DmaBufferOptions {
   size: bigint | number;

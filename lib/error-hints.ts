@@ -5,6 +5,8 @@
 // (test/unit/error-hints.test.ts) checks that every op the addon can name has
 // a hint for each errno the kernel returns from it.
 
+import { DEVICE_CALLS, type DeviceCallOpName } from './device-calls.js';
+
 /** Every operation a VfioError names, by its uapi name (or what the addon calls it). */
 export const Op = {
   GET_API_VERSION: 'VFIO_GET_API_VERSION',
@@ -23,7 +25,6 @@ export const Op = {
   DEVICE_GET_IRQ_INFO: 'VFIO_DEVICE_GET_IRQ_INFO',
   DEVICE_SET_IRQS: 'VFIO_DEVICE_SET_IRQS',
   DEVICE_RESET: 'VFIO_DEVICE_RESET',
-  DEVICE_GET_PCI_HOT_RESET_INFO: 'VFIO_DEVICE_GET_PCI_HOT_RESET_INFO',
   DEVICE_BIND_IOMMUFD: 'VFIO_DEVICE_BIND_IOMMUFD',
   DEVICE_ATTACH_IOMMUFD_PT: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT',
   DEVICE_DETACH_IOMMUFD_PT: 'VFIO_DEVICE_DETACH_IOMMUFD_PT',
@@ -54,15 +55,15 @@ export const Op = {
   READ: 'read',
   WRITE: 'write',
 } as const;
-export type OpName = (typeof Op)[keyof typeof Op];
+/** The ops above, and the ioctls of a device's optional calls (lib/device-calls.ts, where their hints are too). */
+export type OpName = (typeof Op)[keyof typeof Op] | DeviceCallOpName;
 
 /** What an operation does, as far as the hints care. */
 type Kind =
   | 'open' | 'map' | 'unmap' | 'ioas-unmap' | 'dirty' | 'hwpt-dirty' | 'set-container' | 'set-iommu'
-  | 'info' | 'group' | 'device' | 'hot-reset' | 'irq' | 'bind' | 'attach' | 'ioas' | 'option' | 'memory' | 'test'
-  | 'other';
+  | 'info' | 'group' | 'device' | 'irq' | 'bind' | 'attach' | 'ioas' | 'option' | 'memory' | 'test' | 'other';
 
-const KIND: Record<OpName, Kind> = {
+const KIND: Record<(typeof Op)[keyof typeof Op], Kind> = {
   VFIO_GET_API_VERSION: 'other',
   VFIO_CHECK_EXTENSION: 'other',
   VFIO_SET_IOMMU: 'set-iommu',
@@ -79,7 +80,6 @@ const KIND: Record<OpName, Kind> = {
   VFIO_DEVICE_GET_IRQ_INFO: 'device',
   VFIO_DEVICE_SET_IRQS: 'irq',
   VFIO_DEVICE_RESET: 'device',
-  VFIO_DEVICE_GET_PCI_HOT_RESET_INFO: 'hot-reset',
   VFIO_DEVICE_BIND_IOMMUFD: 'bind',
   VFIO_DEVICE_ATTACH_IOMMUFD_PT: 'attach',
   VFIO_DEVICE_DETACH_IOMMUFD_PT: 'attach',
@@ -115,6 +115,10 @@ const byName = new Map<string, Kind>(Object.entries(KIND));
  * The kind of an op. Besides the names in Op, an op may carry its object:
  * "open <path>", "IOMMU_TEST_CMD CREATE_ACCESS", "mmap MAP_HUGETLB", "madvise MADV_HUGEPAGE".
  */
+/** The optional device calls' hints, by their ioctl. */
+const CALL_HINTS = new Map<string, Readonly<Record<string, string>>>(
+  Object.values(DEVICE_CALLS).map((c) => [c.op, c.hints]));
+
 function kindOf(op: string): Kind {
   const exact = byName.get(op);
   if (exact !== undefined) return exact;
@@ -176,15 +180,6 @@ const BY_KIND: Record<Kind, Hints> = {
     EINVAL: 'no such region or IRQ index, an access outside the region, or a device that does not support this (reset)',
     EIO: 'the device did not answer (disabled memory decoding, or a device in error)',
   },
-  'hot-reset': {
-    ENODEV: 'neither a slot nor a bus reset can reach this device: a device on a root bus has no bridge above it to reset it',
-    EINVAL: 'a cdev must be bound to an iommufd before any other ioctl',
-    EPERM: 'a device the reset would reach has no IOMMU group: it is not isolated, so VFIO will not reset it',
-    ENOSPC: 'the devices the reset would reach kept changing while they were counted (hot-plug under the bridge): ask again',
-    EAGAIN: 'the devices the reset would reach kept changing while they were counted (hot-plug under the bridge): ask again',
-    ENOTTY: 'not a vfio-pci device: only PCI devices have a hot reset',
-    ERANGE: 'the kernel found no device to reset, not even this one (it logs a warning): a kernel bug',
-  },
   irq: {
     EINVAL: 'no such IRQ index or vector (irqInfo(index).count), or another interrupt type is on: '
       + 'INTx, MSI and MSI-X exclude each other (disable() the one that is on first)',
@@ -241,6 +236,8 @@ const GENERIC: Hints = {
 
 /** The hint for errno `code` from `op`, or undefined when there is none worth giving. */
 export function hintFor(code: string, op: string): string | undefined {
+  const call = CALL_HINTS.get(op);
+  if (call) return call[code] ?? GENERIC[code];
   const kind = kindOf(op);
   // Opening a group node that is already open: the group's EBUSY, not the generic one.
   if (code === 'EBUSY' && (kind === 'group' || kind === 'set-container' || kind === 'bind' || (kind === 'open' && isGroupOpen(op)))) {

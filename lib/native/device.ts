@@ -4,7 +4,8 @@
 // (native/kernel/device.h), its N-API method (native/device.cc), its typing
 // and wrapper here, and an optional method on the seam (lib/backend.ts); see
 // lib/native/README.md.
-import type { Device, DeviceInfo, HotResetDevice, IrqInfo, RegionInfo } from '../backend.js';
+import type { Device, DeviceInfo, IrqInfo, RegionInfo } from '../backend.js';
+import { DEVICE_CALLS, type HotResetDevice } from '../device-calls.js';
 import { releasedError } from '../device-request.js';
 import { Op } from '../errors.js';
 import type { IrqKind, IrqOptions, IrqSet } from '../irq.js';
@@ -156,7 +157,7 @@ export class NativeBackendDevice implements Device {
   }
 
   hotResetInfo(): HotResetDevice[] {
-    this.#live(Op.DEVICE_GET_PCI_HOT_RESET_INFO);
+    this.#live(DEVICE_CALLS.hotResetInfo.op);
     return decodeHotResetInfo(this.#n.hotResetInfo());
   }
 

@@ -2,10 +2,10 @@
 // has one implements the method, and for one that does not, these answer
 // "unsupported" (EOPNOTSUPP, naming what is missing) by themselves.
 import {
-  DEVICE_CALL_OPS,
   type Container, type Device, type DirtyTracking, type DmaSpace, type HwptDirty, type Iommufd, type MemlockStatus,
-  type OptionalDeviceCall, type PlanAsyncOptions, type PlanCycles, type PlanOp, type PlanResult,
+  type PlanAsyncOptions, type PlanCycles, type PlanOp, type PlanResult,
 } from '../backend.js';
+import { DEVICE_CALLS, type OptionalDeviceCall } from '../device-calls.js';
 import { Errno, VfioError } from '../errors.js';
 
 /** The space's dirty tracking, or null when it has none. */
@@ -27,7 +27,7 @@ export function hwptDirtyOf(fd: Iommufd): HwptDirty | null {
 export function deviceCallOf<K extends OptionalDeviceCall>(device: Device, call: K): NonNullable<Device[K]> {
   const fn: unknown = device[call];
   if (typeof fn === 'function') return fn.bind(device) as NonNullable<Device[K]>;
-  const op = DEVICE_CALL_OPS[call];
+  const op = DEVICE_CALLS[call].op;
   const refuse = (): never => {
     throw unsupported(op, `the backend behind device ${device.name} does not implement ${call}() (${op})`);
   };

@@ -23,6 +23,7 @@ import { deviceCallOf } from '../../lib/seam/capabilities.js';
 import { eduCdev } from '../conformance/iommufd-cdev.js';
 import { inLaneVm, isEdu, onVfioHost, SKIP_REASON, testDevice } from './lane.js';
 import { nativeBackend } from './native-backend.js';
+import { DEVICE_CALLS } from '../../lib/device-calls.js';
 
 const PCI = '/sys/bus/pci/devices';
 const hotBdf = process.env['VFIO_TEST_HOTPLUG_DEVICE'] ?? '';
@@ -66,7 +67,7 @@ function expectNoDevice(device: Device): void {
   }
   expect(caught).toBeInstanceOf(VfioError);
   const e = caught as VfioError;
-  expect([e.code, e.op]).toEqual(['ENODEV', Op.DEVICE_GET_PCI_HOT_RESET_INFO]);
+  expect([e.code, e.op]).toEqual(['ENODEV', DEVICE_CALLS.hotResetInfo.op]);
   expect(e.errno).toBe(Errno.ENODEV);
   expect(e.hint).toMatch(/root bus/);
 }

@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { Op } from '../../lib/errors.js';
 import { addon, expectVfioError } from './helpers.js';
+import { DEVICE_CALLS } from '../../lib/device-calls.js';
 
 const METHODS = [
   'info', 'regionInfo', 'read', 'write', 'mmap', 'irqInfo', 'reset', 'hotResetInfo', 'close', // device.cc
@@ -47,10 +48,10 @@ describe('the addon\'s device methods', () => {
 
   it('hotResetInfo issues VFIO_DEVICE_GET_PCI_HOT_RESET_INFO: the kernel\'s errno with its hint; EBADF once closed', () => {
     const dev = addon.openDeviceCdev('/dev/null');
-    const e = expectVfioError(() => dev.hotResetInfo(), 'ENOTTY', Op.DEVICE_GET_PCI_HOT_RESET_INFO);
+    const e = expectVfioError(() => dev.hotResetInfo(), 'ENOTTY', DEVICE_CALLS.hotResetInfo.op);
     expect(e.args).toEqual({ device: '/dev/null' });
     expect(e.hint).toMatch(/vfio-pci/);
     dev.close();
-    expectVfioError(() => dev.hotResetInfo(), 'EBADF', Op.DEVICE_GET_PCI_HOT_RESET_INFO);
+    expectVfioError(() => dev.hotResetInfo(), 'EBADF', DEVICE_CALLS.hotResetInfo.op);
   });
 });

@@ -4,6 +4,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { DEVICE_CALLS } from '../../lib/device-calls.js';
 import { Errno, Op, VfioError, type OpName } from '../../lib/errors.js';
 
 type Code = keyof typeof Errno;
@@ -59,6 +60,8 @@ const ERRNOS: Record<OpName, Code[]> = {
 };
 
 const NATIVE = join(import.meta.dirname, '../../native');
+// Every op a VfioError can name: the seam's, and the ioctls of the optional device calls (lib/device-calls.ts).
+const ALL_OPS: OpName[] = [...Object.values(Op), ...Object.values(DEVICE_CALLS).map((c) => c.op)];
 
 describe('error hints', () => {
   it('know every ioctl the addon names', () => {
@@ -66,13 +69,13 @@ describe('error hints', () => {
     for (const f of readdirSync(NATIVE).filter((n) => n.endsWith('.cc'))) {
       for (const m of readFileSync(join(NATIVE, f), 'utf8').matchAll(/"((?:VFIO|IOMMU)_[A-Z0-9_]+)/g)) named.add(m[1]!);
     }
-    const known = new Set<string>(Object.values(Op));
+    const known = new Set<string>(ALL_OPS);
     expect([...named].filter((op) => !known.has(op))).toEqual([]);
   });
 
   it('have a hint for each errno every op can return', () => {
     const missing: string[] = [];
-    for (const op of Object.values(Op)) {
+    for (const op of ALL_OPS) {
       for (const code of ['EBADF', ...ERRNOS[op]] as Code[]) {
         if (new VfioError(Errno[code], op).hint === undefined) missing.push(`${op} ${code}`);
       }

@@ -5,12 +5,13 @@
 // answers EOPNOTSUPP through deviceCallOf. The kernel's own answers are in
 // test/hil/hot-reset-info.test.ts.
 import { describe, expect, it } from 'vitest';
-import { DEVICE_CALL_OPS, type Device } from '../../lib/backend.js';
+import type { Device } from '../../lib/backend.js';
 import { Errno, Op, VfioError } from '../../lib/errors.js';
 import { decodeHotResetInfo, NativeBackendDevice, type NativeDevice } from '../../lib/native/device.js';
 import { deviceCallOf } from '../../lib/seam/capabilities.js';
 import { SIM_DEFAULT_DEVICE, SIM_DEFAULT_GROUP, SimBackend } from '../../lib/sim/index.js';
 import { caughtAs } from './caught.js';
+import { DEVICE_CALLS } from '../../lib/device-calls.js';
 
 const FLAG_DEV_ID = 1 << 0;
 const FLAG_DEV_ID_OWNED = 1 << 1;
@@ -91,7 +92,7 @@ describe('the native wrapper', () => {
 
   it('passes the addon\'s VfioError through, and a released device says why before asking', () => {
     const dev = new NativeBackendDevice(standIn(() => {
-      throw new VfioError(Errno.ENODEV, Op.DEVICE_GET_PCI_HOT_RESET_INFO);
+      throw new VfioError(Errno.ENODEV, DEVICE_CALLS.hotResetInfo.op);
     }));
     const e = caughtAs(VfioError, () => dev.hotResetInfo());
     expect([e.code, e.op]).toEqual(['ENODEV', 'VFIO_DEVICE_GET_PCI_HOT_RESET_INFO']);
@@ -111,8 +112,8 @@ describe('the sim, which does not issue it', () => {
       expect(device.hotResetInfo?.()).toBeUndefined();
       const e = caughtAs(VfioError, () => deviceCallOf(device, 'hotResetInfo')());
       expect(e.errno).toBe(Errno.EOPNOTSUPP);
-      expect(e.op).toBe(DEVICE_CALL_OPS.hotResetInfo);
-      expect(e.op).toBe(Op.DEVICE_GET_PCI_HOT_RESET_INFO);
+      expect(e.op).toBe(DEVICE_CALLS.hotResetInfo.op);
+      expect(e.op).toBe('VFIO_DEVICE_GET_PCI_HOT_RESET_INFO');
       expect(e.hint).toMatch(/does not implement hotResetInfo\(\)/);
     };
     const fd = backend.openIommufd();
