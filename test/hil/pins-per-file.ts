@@ -15,13 +15,14 @@ beforeAll(() => {
   if (inLaneVm) before = pinsHeld();
 });
 
-afterAll(async (suite) => {
+// vitest hands a hook its fixtures first (destructured) and the file's suite second.
+afterAll(async ({}, suite) => {
   if (!inLaneVm) return;
   const gc = (globalThis as { gc?: () => void }).gc;
   gc?.();
   await new Promise((resolve) => setImmediate(resolve)); // finalizers run after the collection
   const now = pinsHeld();
-  const file = (suite as { filepath?: string; name?: string }).filepath ?? (suite as { name?: string }).name;
+  const file = (suite as { filepath?: string }).filepath ?? suite.name;
   if (now !== before) console.log(`[pins] ${file}: ${before} page pins held before the file, ${now} after`);
   expect(now, `page pins the file left held (${file})`).toBe(before);
 });
