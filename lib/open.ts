@@ -8,7 +8,7 @@ import type { Backend, BackendName, KernelPinner, OverheadProbe } from './backen
 import type { IrqHostProbe } from './irq.js';
 import { Errno, VfioError } from './errors.js';
 import { NativeBackend, nativeAvailability } from './native/index.js';
-import { nativeIrqHostProbe } from './native/irq.js';
+import { nativeIrqHostProbe } from './native/irq-host.js';
 import { SimBackend } from './sim/index.js';
 import type { SimOptions } from './sim/options.js';
 import { vfioPresence } from './sysfs.js';

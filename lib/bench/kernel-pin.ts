@@ -8,7 +8,7 @@
 import { release } from 'node:os';
 import type { Backend, Backing, DmaBuffer, KernelPinner } from '../backend.js';
 import { KERNEL_THREAD_LABEL, threadFigure } from './kernel-thread.js';
-import { BACKINGS } from './schema.js';
+import { BACKINGS } from './names.js';
 import { summarize } from './stats.js';
 import { ns, nsFine, ratio, renderTable } from './text-table.js';
 

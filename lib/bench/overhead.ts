@@ -10,7 +10,7 @@ import { loadavg } from 'node:os';
 import type { Backend, DmaBuffer, DmaMapping, DmaSpace, OverheadProbe } from '../backend.js';
 import { PLAN_STRIDE, PROT_RW } from '../backend.js';
 import { planCyclesOf } from '../seam/capabilities.js';
-import type { BenchPlan, BenchPlanner } from './runner.js';
+import type { BenchPlan, BenchPlanner } from './planner.js';
 import { medianSorted } from './stats.js';
 import { warmUntilStable, type WarmOptions } from './warmup.js';
 

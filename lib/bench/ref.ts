@@ -9,7 +9,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PLAN_IOVA, PLAN_SIZE, PLAN_STRIDE, PLAN_VADDR } from '../backend.js';
-import type { KeptPlan } from './runner.js';
+import type { KeptPlan } from './planner.js';
 
 /** lib/bench and dist/bench both sit two levels below the package root. */
 export const REF_SOURCE = fileURLToPath(new URL('../../scripts/ref/ref.c', import.meta.url));

@@ -17,24 +17,9 @@ import { alignUp, BufferCache } from './buffer-cache.js';
 import { emptyCell, fillSpeedups, fullCell } from './cells.js';
 import { formatBytes, type CellSpec } from './suites.js';
 import { warmUntilStable, type WarmOptions, type WarmResult } from './warmup.js';
-
-/** What the runner needs of lib/plan (its Plan and BatchResult fit); injected so tests can wrap it. */
-export interface BenchPlan {
-  entries: BigUint64Array;
-  count: number;
-}
-export interface BatchTimings {
-  /** ns per plan entry, from the backend's plan executor. */
-  ns: Float64Array;
-}
-/** mapBatch/unmapBatch are all-or-nothing: they throw (after unwinding) instead of returning a failure. */
-export interface BenchPlanner<P extends BenchPlan = BenchPlan> {
-  buildPlan(requests: DmaMapping[], strategy: Strategy, info: IommuInfo): P;
-  mapBatch(space: DmaSpace, plan: P): BatchTimings;
-  unmapBatch(space: DmaSpace, plan: P): BatchTimings;
-  /** The pre-pinning limits check mapBatch runs, when it can be timed on its own. */
-  checkLimits?(space: DmaSpace, plan: P): unknown;
-}
+import type { BenchPlan, BenchPlanner, KeptPlan } from './planner.js';
+// The planner's shape lives beside the default planner (planner.ts), so the suites that take one need nothing here.
+export type { BatchTimings, BenchPlan, BenchPlanner, KeptPlan } from './planner.js';
 
 /** Limits checked before allocating, so a big cell is skipped with a reason instead of failing half-way. */
 export interface MemoryBudget {
@@ -62,16 +47,6 @@ export interface RunOptions {
    * the report says so.
    */
   warm?: Partial<WarmOptions>;
-}
-
-export interface KeptPlan {
-  backing: Backing;
-  bufferSize: bigint;
-  bufferVaddr: bigint;
-  iovaBase: bigint;
-  entries: BigUint64Array;
-  count: number;
-  op: 'map' | 'unmap';
 }
 
 export interface RunOutput {

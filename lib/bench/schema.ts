@@ -5,12 +5,11 @@ import type { Backing, BackendName, DmaInterface } from '../backend.js';
 import type { KernelPinReport } from './kernel-pin.js';
 import type { OverheadReport } from './overhead.js';
 import type { IrqBenchReport } from './irq.js';
+import type { Strategy } from './names.js';
 
 export const BENCH_SCHEMA = 'node-vfio/bench@1';
 
-export type Strategy = 'per-page' | 'coalesced' | 'kernel';
-export const STRATEGIES: readonly Strategy[] = ['per-page', 'coalesced', 'kernel'];
-export const BACKINGS: readonly Backing[] = ['4k', 'thp', 'hugetlb'];
+export { BACKINGS, STRATEGIES, type Strategy } from './names.js';
 
 export type SuiteName = 'matrix' | 'scaling' | 'patterns' | 'unmap' | 'dirty';
 export const SUITES: readonly SuiteName[] = ['matrix', 'scaling', 'patterns', 'unmap', 'dirty'];

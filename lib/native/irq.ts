@@ -1,10 +1,8 @@
 // The native IrqPort: the addon's irq* methods on a device (native/irq.cc),
-// or on the host stand-in (native/overhead_irq.h), which has the same methods
-// over the same polling. The addon checks the kernel's preconditions and
+// or on the host stand-in (native/overhead_irq.h, wrapped by irq-host.ts),
+// which has the same methods over the same polling. The addon checks the kernel's preconditions and
 // creates the eventfds; this file only routes the shared IrqSet's calls to them.
-import { openIrqs, type IrqAction, type IrqCapable, type IrqHostProbe, type IrqSet, type IrqStandIn } from '../irq.js';
-import type { NativeAddon } from './addon.js';
-import { requireAddon } from './load.js';
+import { openIrqs, type IrqAction, type IrqCapable, type IrqSet } from '../irq.js';
 
 /** The irq* methods native/irq.cc puts on the addon's device object (NativeDevice extends this), and the stand-in has too. */
 export interface NativeIrqMethods {
@@ -37,44 +35,4 @@ export function nativeIrqs(n: NativeIrqMethods & IrqCapable, kind: unknown, opts
       disable: (vector) => n.irqDisable(index, vector),
     });
   });
-}
-
-/** native/overhead_irq.h as the addon exports it. */
-export interface NativeIrqStandIn extends NativeIrqMethods, IrqCapable {
-  startRaiser(index: number, vector: number, events: number, gapMinNs: number, gapMaxNs: number, seed: number, raiserCpu?: number): void;
-  ack(): void;
-  stopRaiser(): BigInt64Array;
-  close(): void;
-  readonly closed: boolean;
-}
-
-export interface IrqStandInAddon {
-  openIrqStandIn(vectors?: number): NativeIrqStandIn;
-  irqFloor(mode: 'epoll' | 'uv', events: number, gapMinNs: number, gapMaxNs: number, seed: number, raiserCpu?: number, waiterCpu?: number): { ns: Float64Array; coalesced: number };
-  threadCpus(cpus?: readonly number[]): number[];
-}
-
-const MSI = 1;
-
-/** The stand-in through nativeIrqs, as a device's vectors go. */
-export function nativeIrqStandIn(n: NativeIrqStandIn): IrqStandIn {
-  return {
-    irqs: (opts) => nativeIrqs(n, 'msi', opts),
-    raise: (vector, o) => n.startRaiser(MSI, vector, o.events, o.gapMinNs, o.gapMaxNs, o.seed, o.raiserCpu ?? -1),
-    ack: () => n.ack(),
-    raised: () => n.stopRaiser(),
-    close: () => n.close(),
-  };
-}
-
-/** The host probe, or null with an addon built before native/overhead_irq.cc. */
-export function nativeIrqHostProbe(addon: NativeAddon = requireAddon()): IrqHostProbe | null {
-  const a = addon as NativeAddon & Partial<IrqStandInAddon>;
-  if (typeof a.openIrqStandIn !== 'function' || typeof a.irqFloor !== 'function' || typeof a.threadCpus !== 'function') return null;
-  const { openIrqStandIn, irqFloor, threadCpus } = a as IrqStandInAddon;
-  return {
-    open: (vectors) => nativeIrqStandIn(openIrqStandIn(vectors)),
-    floor: (mode, o) => irqFloor(mode, o.events, o.gapMinNs, o.gapMaxNs, o.seed, o.raiserCpu ?? -1, o.waiterCpu ?? -1),
-    threadCpus: (cpus) => threadCpus(cpus),
-  };
 }

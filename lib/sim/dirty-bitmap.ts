@@ -12,12 +12,19 @@
 // Between queries the bits below npages are always clear, so a mapping keeps
 // only its tail (the words holding bit npages and above: at most two, since
 // the kernel allocates DIRTY_BITMAP_BYTES(npages) + one u64).
-import type { SimDma } from './type1.js';
+
+/** What of a type1 mapping (SimDma in type1.ts) the bitmap reads and keeps: this file needs nothing else from there. */
+export interface DirtyDma {
+  readonly iova: bigint;
+  readonly size: bigint;
+  /** The kernel's dma->bitmap at and above its last partial word, kept between queries. */
+  dirtyTail: bigint;
+}
 
 const WORD_MASK = (1n << 64n) - 1n;
 
 /** The kernel's dma->bitmap for this mapping, rebuilt from its kept tail. */
-function materialize(dma: SimDma, npages: number): BigUint64Array {
+function materialize(dma: DirtyDma, npages: number): BigUint64Array {
   const words = Math.ceil(npages / 64) + 1;
   const b = new BigUint64Array(words);
   const tailWord = Math.floor(npages / 64);
@@ -41,7 +48,7 @@ function setPrefix(b: BigUint64Array, n: number): void {
  * (non pinned-page-scope) group attached and the mapping IOMMU-mapped.
  * Returns the mapping's bitmap as the kernel leaves it, for clearAfterQuery.
  */
-export function updateUserBitmap(user: BigUint64Array, dma: SimDma, base: bigint, pgsize: bigint): BigUint64Array {
+export function updateUserBitmap(user: BigUint64Array, dma: DirtyDma, base: bigint, pgsize: bigint): BigUint64Array {
   const npages = Number(dma.size / pgsize);
   const bitOffset = Number((dma.iova - base) / pgsize);
   const copyOffset = Math.floor(bitOffset / 64);
@@ -67,7 +74,7 @@ export function updateUserBitmap(user: BigUint64Array, dma: SimDma, base: bigint
 }
 
 /** After a GET_BITMAP query: bitmap_clear(b, 0, npages), keep what is left (the tail). */
-export function clearAfterQuery(dma: SimDma, b: BigUint64Array, pgsize: bigint): void {
+export function clearAfterQuery(dma: DirtyDma, b: BigUint64Array, pgsize: bigint): void {
   const npages = Number(dma.size / pgsize);
   const tailWord = Math.floor(npages / 64);
   const low = b[tailWord]! & ~((1n << BigInt(npages % 64)) - 1n) & WORD_MASK;
