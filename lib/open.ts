@@ -11,6 +11,7 @@ import { NativeBackend, nativeAvailability } from './native/index.js';
 import { nativeIrqHostProbe } from './native/irq-host.js';
 import { SimBackend } from './sim/index.js';
 import type { SimOptions } from './sim/options.js';
+import { sysfsHostView, type MachineHostView } from './sysfs-host.js';
 import { vfioPresence } from './sysfs.js';
 
 // The sim's IOMMU profiles, for the CLI (which names them in --sim-iommu and matches a host against them in probe)
@@ -18,6 +19,18 @@ import { vfioPresence } from './sysfs.js';
 export {
   DEFAULT_SIM_IOMMU, SIM_IOMMU_NAMES, SIM_IOMMU_PROFILES, isSimIommuName, profilesMatching, type SimIommuName,
 } from './sim/profiles.js';
+
+export type { MachineFacts, MachineHostView } from './sysfs-host.js';
+
+/**
+ * The machine this process runs on, as sysfs and procfs show it: a HostView
+ * plus the facts only a real host has (MachineFacts). It needs no backend, so
+ * `vfio probe` answers where the addon does not load; a backend's own view of
+ * its host (the sim's is the one its options describe) is Backend.host().
+ */
+export function machineHostView(root = '/'): MachineHostView {
+  return sysfsHostView(root);
+}
 
 export type BackendChoice = BackendName | 'auto';
 

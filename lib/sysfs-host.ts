@@ -2,7 +2,11 @@
 import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { HostIommu, HostView, IommuUnit, ReservedRegion } from './backend.js';
-import { hugepagePools, iommuGroup, listIommuGroups, pciDevice, usableVfioGroup } from './sysfs.js';
+import {
+  dmaEntryLimit, hugepagePools, iommuGroup, listIommuGroups, memlockLimit, pciDevice, thpMode, usableVfioGroup,
+  vfioNodeAccess, vfioPresence,
+  type HugepagePool, type IommuGroupInfo, type MemlockLimit, type ThpMode, type VfioNodeAccess, type VfioPresence,
+} from './sysfs.js';
 
 /** /dev/vfio/devices node of a device in IOMMU group `groupId`, from sysfs; null if none has one. */
 export function cdevOfGroup(groupId: number, root: string): string | null {
@@ -117,8 +121,38 @@ export function sysfsIommu(root = '/', group?: number): HostIommu {
   return { name, description, driver, units, simProfile: null, ...(groupFacts ? { group: groupFacts } : {}) };
 }
 
-export function sysfsHostView(root = '/'): HostView {
+/**
+ * What `vfio probe` reports of the machine beyond the HostView's questions:
+ * VFIO's presence, every group with its node's access, the limits and the
+ * page pools. Read from sysfs and procfs; no backend needed (a laptop whose
+ * addon does not load still gets its answer).
+ */
+export interface MachineFacts {
+  vfio: VfioPresence;
+  groups: Array<IommuGroupInfo & { node: VfioNodeAccess }>;
+  /** RLIMIT_MEMLOCK of this process; null when /proc does not say. */
+  memlock: MemlockLimit | null;
+  /** vfio_iommu_type1's dma_entry_limit; null when the module is not loaded. */
+  dmaEntryLimit: number | null;
+  hugepages: HugepagePool[];
+  thp: ThpMode | null;
+}
+
+/** The HostView of the machine itself, with the facts only a real host has. */
+export interface MachineHostView extends HostView {
+  facts(): MachineFacts;
+}
+
+export function sysfsHostView(root = '/'): MachineHostView {
   return {
+    facts: () => ({
+      vfio: vfioPresence(root),
+      groups: listIommuGroups(root).map((g) => ({ ...g, node: vfioNodeAccess(g.id, root) })),
+      memlock: memlockLimit(root),
+      dmaEntryLimit: dmaEntryLimit(root),
+      hugepages: hugepagePools(root),
+      thp: thpMode(root),
+    }),
     groups: () => listIommuGroups(root).map((g) => g.id),
     deviceNames: (group) => iommuGroup(group, root)?.devices.map((d) => d.address) ?? [],
     groupOfDevice: (name) => {

@@ -2,14 +2,10 @@
 // sysfs (always) and from a real container (when the native backend works).
 // It only reads: binding a device is `vfio bind BDF --yes`.
 import type { Backend, HostIommu, IommuInfo, IovaRange, MemlockStatus } from '../backend.js';
-import { SIM_IOMMU_NAMES, SIM_IOMMU_PROFILES, profilesMatching, type SimIommuName } from '../open.js';
-import { sysfsHostView } from '../sysfs-host.js';
+import { machineHostView, SIM_IOMMU_NAMES, SIM_IOMMU_PROFILES, profilesMatching, type SimIommuName } from '../open.js';
 import { renderTable } from '../bench/text-table.js';
 import { formatBytes } from '../bench/suites.js';
-import {
-  dmaEntryLimit, hugepagePools, listIommuGroups, memlockLimit, thpMode, usableVfioGroup, vfioNodeAccess, vfioPresence,
-  type IommuGroupInfo, type VfioNodeAccess, type VfioPresence,
-} from '../sysfs.js';
+import type { IommuGroupInfo, VfioNodeAccess, VfioPresence } from '../sysfs.js';
 import type { ProbeArgs } from './args.js';
 import { attachGroup, EXTENSION_NAMES, type BackendOpener } from './backends.js';
 import type { CliIo } from './io.js';
@@ -137,25 +133,25 @@ function iommuReport(iommu: HostIommu, info: IommuInfo | null): IommuReport {
 }
 
 export function collectProbe(args: ProbeArgs, root: string, open: BackendOpener | null): ProbeReport {
-  const groups = listIommuGroups(root);
-  const ml = memlockLimit(root);
-  const host = sysfsHostView(root);
+  const host = machineHostView(root);
+  const facts = host.facts();
+  const ml = facts.memlock;
   // The group asked for, else one a container can be opened on.
-  const groupId = args.group ?? usableVfioGroup(root);
+  const groupId = args.group ?? host.defaultGroup();
   const hostIommu = host.iommu(groupId ?? undefined);
   const report: ProbeReport = {
     schema: PROBE_SCHEMA,
     iommu: iommuReport(hostIommu, null),
-    vfio: vfioPresence(root),
+    vfio: facts.vfio,
     native: { available: false, reason: 'not tried' },
     apiVersion: null,
     extensions: null,
-    groups: groups.map((g) => ({ ...g, node: vfioNodeAccess(g.id, root), devices: g.devices.map((d) => ({ ...d })) })),
+    groups: facts.groups.map((g) => ({ ...g, devices: g.devices.map((d) => ({ ...d })) })),
     container: null,
     memlock: ml && { soft: ml.soft === null ? null : Number(ml.soft), hard: ml.hard === null ? null : Number(ml.hard) },
-    dmaEntryLimit: dmaEntryLimit(root),
-    hugepages: hugepagePools(root).map((p) => ({ pageSize: Number(p.pageSize), total: p.total, free: p.free })),
-    thp: thpMode(root),
+    dmaEntryLimit: facts.dmaEntryLimit,
+    hugepages: facts.hugepages.map((p) => ({ pageSize: Number(p.pageSize), total: p.total, free: p.free })),
+    thp: facts.thp,
   };
   let backend: Backend;
   try {

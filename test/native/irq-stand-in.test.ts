@@ -14,7 +14,7 @@ import { formatIrqBench, type IrqBenchReport } from '../../lib/bench/irq.js';
 import { formatIrqHost, IRQ_HOST_LABELS, IRQ_HOST_ROWS, IRQ_HOST_TARGET_LABEL, runIrqHostBench } from '../../lib/bench/irq-host.js';
 import { VfioError } from '../../lib/errors.js';
 import type { IrqEvent, IrqStandIn } from '../../lib/irq.js';
-import { nativeIrqHostProbe } from '../../lib/native/irq.js';
+import { nativeIrqHostProbe } from '../../lib/native/irq-host.js';
 import { nativeAvailability } from '../../lib/native/load.js';
 import { irqHostSource } from '../../lib/open.js';
 import { runCli } from '../unit/cli.helpers.js';

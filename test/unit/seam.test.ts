@@ -160,4 +160,10 @@ describe('layers point only down', () => {
   it('the CLI never branches on simulated', () => {
     expect(under('cli').filter((f) => /\.simulated\b/.test(readFileSync(f, 'utf8'))).map((f) => relative(LIB, f))).toEqual([]);
   });
+
+  it('the CLI reads host facts through lib/open.ts (a HostView), not sysfs: only the bind writer and the PCI-address check use lib/sysfs', () => {
+    expect(offenders(under('cli'), (s) => /sysfs-host/.test(s))).toEqual([]);
+    const valueImports = under('cli').filter((f) => /^import \{[^}]*\} from '\.\.\/sysfs\.js'/m.test(readFileSync(f, 'utf8')));
+    expect(valueImports.map((f) => relative(LIB, f)).sort()).toEqual(['cli/args.ts', 'cli/bind.ts']);
+  });
 });

@@ -12,7 +12,7 @@
 //              teardown must stop the raiser and close every handle (a handle
 //              left aborts a worker: "uv_loop_close() while having open handles").
 import { Worker, isMainThread, parentPort } from 'node:worker_threads';
-import { nativeIrqHostProbe } from '../../../lib/native/irq.js';
+import { nativeIrqHostProbe } from '../../../lib/native/irq-host.js';
 import { VfioError } from '../../../lib/errors.js';
 import { eventfdSet, newEventfds } from '../../hil/eventfds.js';
 
