@@ -101,6 +101,8 @@ if [[ $hil == 1 ]]; then
   # One kernel is enough to check our own memory safety: the built one, which
   # also has iommufd and fault injection (VFIO_ASAN_KERNEL=debian|both to change).
   say "running ${tests[*]} in the HIL guest against the sanitized addon"
+  # The whole lane sanitized takes longer than a plain boot: an hour before the guest is killed, not run.sh's 40 min.
+  VFIO_HIL_TIMEOUT="${VFIO_HIL_TIMEOUT:-3600}" \
   VFIO_HIL_LOG="${VFIO_HIL_LOG:-$repo/.cache/hil/asan-console.log}" \
   VFIO_HIL_EXEC="rm -rf $(printf %q "$reports") && mkdir -p $(printf %q "$reports") && env ${export_env[*]} node node_modules/vitest/vitest.mjs run --config vitest.hil.config.ts$(printf ' %q' "${tests[@]}"); s=\$?; sh -c $(printf %q "$check_reports") $(printf %q "$reports") || exit 1; exit \$s" \
     bash scripts/hil/run.sh --kernel "${VFIO_ASAN_KERNEL:-built}" || status=$?
