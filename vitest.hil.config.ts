@@ -40,6 +40,10 @@ export default defineConfig({
     // plan-async) collect the heap before each phase (--expose-gc) so that
     // garbage other files left is not counted; the CLI benches run in a child.
     isolate: false,
+    // Transformed modules kept on disk (node_modules/.experimental-vitest-cache),
+    // filled by scripts/hil/run.sh on the host before the boot: under TCG the
+    // guest's own transforms and imports cost a boot 1-3 minutes.
+    experimental: { fsModuleCache: true },
     execArgv: ['--expose-gc'],
     sequence: { sequencer: DeviceRemovalLast },
     // The lane runs the long campaigns in full, as it always did (test/long.ts).
