@@ -92,3 +92,18 @@ describe('the iommufd invariants catch an IOAS that leaks pins', () => {
     expect(r.findings.map((f) => f.report).join('\n')).toMatch(/still pinned/);
   });
 });
+
+describe('the iommufd invariants catch a chosen IOVA iopt_alloc_iova would not give', () => {
+  it('an IOVA half a kilobyte off its alignment', () => {
+    const r = solo(mutant('misaligned', (i) => ({ mapAuto: (vaddr, size, prot) => i.mapAuto(vaddr, size, prot) + 0x400n })), sequences);
+    expect(r.findings.map((f) => f.report).join('\n')).toMatch(/does not keep the user address's page offset/);
+  });
+
+  it('and none in the sim as it is, whose sub-page IOVAs keep only the alignment iopt_alloc_iova asks (0x1800 for 0x800 bytes)', () => {
+    // The lane's kernel-invariant campaign of seed 445930585 (differential.test.ts: fdSeed ^ 0x5eed, 125 sequences),
+    // whose sequence 112 maps 0x800 bytes twice and gets IOVA 0x1000 then 0x1800 from the kernel and the sim alike.
+    const r = solo(simTarget(), generateFdSequences(new Rng(((445930585 ^ 0xfd) >>> 0) ^ 0x5eed), 125, 'mixed'));
+    expect(r.findings.map((f) => f.report)).toEqual([]);
+  });
+});
+
