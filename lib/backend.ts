@@ -5,7 +5,6 @@
 // capabilities are asked for through lib/seam/capabilities.ts. Nothing here
 // imports anything above it.
 import type { DeviceCalls } from './device-calls.js';
-import type { OpName } from './errors.js';
 import type { IrqInfo, IrqKind, IrqOptions, IrqSet } from './irq.js';
 // IrqInfo lives beside the vectors it describes (lib/irq.ts), so that file needs nothing from this one.
 export type { IrqInfo } from './irq.js';

@@ -111,14 +111,14 @@ const KIND: Record<(typeof Op)[keyof typeof Op], Kind> = {
 
 const byName = new Map<string, Kind>(Object.entries(KIND));
 
-/**
- * The kind of an op. Besides the names in Op, an op may carry its object:
- * "open <path>", "IOMMU_TEST_CMD CREATE_ACCESS", "mmap MAP_HUGETLB", "madvise MADV_HUGEPAGE".
- */
 /** The optional device calls' hints, by their ioctl. */
 const CALL_HINTS = new Map<string, Readonly<Record<string, string>>>(
   Object.values(DEVICE_CALLS).map((c) => [c.op, c.hints]));
 
+/**
+ * The kind of an op. Besides the names in Op, an op may carry its object:
+ * "open <path>", "IOMMU_TEST_CMD CREATE_ACCESS", "mmap MAP_HUGETLB", "madvise MADV_HUGEPAGE".
+ */
 function kindOf(op: string): Kind {
   const exact = byName.get(op);
   if (exact !== undefined) return exact;

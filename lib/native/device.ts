@@ -2,8 +2,8 @@
 // The addon's device object is typed here too, beside its wrapper (addon.ts
 // imports it from here): a device ioctl is its kernel call
 // (native/kernel/device.h), its N-API method (native/device.cc), its typing
-// and wrapper here, and an optional method on the seam (lib/backend.ts); see
-// lib/native/README.md.
+// and wrapper here, and its declaration as an optional call of the seam
+// (lib/device-calls.ts); see lib/native/README.md.
 import type { Device, DeviceInfo, IrqInfo, RegionInfo } from '../backend.js';
 import { DEVICE_CALLS, type HotResetDevice } from '../device-calls.js';
 import { releasedError } from '../device-request.js';

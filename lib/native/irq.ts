@@ -1,7 +1,8 @@
 // The native IrqPort: the addon's irq* methods on a device (native/irq.cc),
 // or on the host stand-in (native/overhead_irq.h, wrapped by irq-host.ts),
-// which has the same methods over the same polling. The addon checks the kernel's preconditions and
-// creates the eventfds; this file only routes the shared IrqSet's calls to them.
+// which has the same methods over the same polling. The addon checks the
+// kernel's preconditions and creates the eventfds; this file only routes the
+// shared IrqSet's calls to them.
 import { openIrqs, type IrqAction, type IrqCapable, type IrqSet } from '../irq.js';
 
 /** The irq* methods native/irq.cc puts on the addon's device object (NativeDevice extends this), and the stand-in has too. */
