@@ -7,7 +7,7 @@ import { PLAN_STRIDE, type DmaMapping, type DmaSpace, type IommuInfo, type Memlo
 import { cancelledBefore } from '../seam/capabilities.js';
 import { Op } from '../error-hints.js';
 import { Errno, VfioError, type VfioErrorArgs } from '../errors.js';
-import { checkMapping, checkPlan, checkRange } from '../seam/args.js';
+import { checkMapping, checkPlan, checkPlanShape, checkRange } from '../seam/args.js';
 import { BLOCK_PLAN_ENTRIES, SPACE_CLOSED, type NativeAddon, type NativeSpaceCalls, type NativeSpaceHandle } from './addon.js';
 import { readMemlock, readMemlockAsync } from './memlock.js';
 
@@ -124,32 +124,30 @@ export abstract class NativeSpace<N extends NativeSpaceHandle> implements DmaSpa
 
   /** The result object is made here: made in the addon, its five properties cost several times a one-entry plan's ioctl. */
   runPlan(op: PlanOp, plan: BigUint64Array): PlanResult {
-    // A plan the block holds skips the seam's per-entry flags loop in JS (~440 instructions for one entry, as much
-    // as the rest of the call): the addon checks the same flags in the block before running anything, and when it
-    // refuses them, checkPlan is asked after all, so the refusal is the seam's, word for word.
-    const small = (op === 'map' || op === 'unmap') && plan instanceof BigUint64Array && plan.length % PLAN_STRIDE === 0
-      && plan.length <= BLOCK_PLAN_ENTRIES * PLAN_STRIDE;
-    const entries = small ? plan.length / PLAN_STRIDE : checkPlan(op, plan);
-    if (this.#inFlight) throw this.#busy(Op.PLAN);
+    // The seam's shape check here, each entry's flags in the addon: it checks them all before running any
+    // (PlanFlagsValid), so the seam's loop over BigInt words (~9 ns an entry; ~440 instructions for one) would
+    // only repeat it. When the addon refuses them, checkPlan is asked after all: the refusal is the seam's, word
+    // for word.
+    const entries = checkPlanShape(op, plan);
+    if (this.#inFlight) throw this.#refusePlan(op, plan, this.#busy(Op.PLAN));
     let err: number;
     let ns: Float64Array;
-    if (small) {
-      // An element loop: set() from a fresh on-heap array cost three times as much (~130 ns against ~40).
-      const block = this.#smallPlan;
-      for (let k = 0; k < entries * PLAN_STRIDE; k++) block[k] = plan[k]!;
-      try {
+    try {
+      if (entries <= BLOCK_PLAN_ENTRIES) {
+        // An element loop: set() from a fresh on-heap array cost three times as much (~130 ns against ~40).
+        const block = this.#smallPlan;
+        for (let k = 0; k < entries * PLAN_STRIDE; k++) block[k] = plan[k]!;
         err = this.#runSmallPlan(op === 'map', entries);
-      } catch (e) {
-        checkPlan(op, plan);
-        throw e;
+        ns = this.#smallNs;
+      } else {
+        if (this.#scratch.length < entries) this.#scratch = new Float64Array(Math.max(entries, this.#scratch.length * 2));
+        err = this.#runPlan(op === 'map', plan, entries, this.#scratch);
+        ns = this.#scratch;
       }
-      ns = this.#smallNs;
-    } else {
-      if (this.#scratch.length < entries) this.#scratch = new Float64Array(Math.max(entries, this.#scratch.length * 2));
-      err = this.#runPlan(op === 'map', plan, entries, this.#scratch);
-      ns = this.#scratch;
+    } catch (e) {
+      throw this.#refusePlan(op, plan, e);
     }
-    if (err === SPACE_CLOSED) throw this.#failed(err, Op.PLAN, () => ({}));
+    if (err === SPACE_CLOSED) throw this.#refusePlan(op, plan, this.#failed(err, Op.PLAN, () => ({})));
     const st = this.#status;
     return {
       ns: copyTimes(ns, st[3]!),
@@ -161,13 +159,21 @@ export abstract class NativeSpace<N extends NativeSpaceHandle> implements DmaSpa
   runPlanAsync(op: PlanOp, plan: BigUint64Array, opts: PlanAsyncOptions = {}): Promise<PlanResult> {
     let entries: number;
     try {
-      entries = checkPlan(op, plan);
+      // As runPlan: the flags are the addon's to check (before it starts the job), the refusal the seam's.
+      entries = checkPlanShape(op, plan);
     } catch (e) {
       return Promise.reject(e);
     }
     const { signal } = opts;
-    if (this.#inFlight) return Promise.reject(this.#busy(Op.PLAN));
-    if (signal?.aborted && entries > 0) return Promise.resolve(cancelledBefore(this));
+    try {
+      if (this.#inFlight) throw this.#refusePlan(op, plan, this.#busy(Op.PLAN));
+      if (signal?.aborted && entries > 0) {
+        checkPlan(op, plan);
+        return Promise.resolve(cancelledBefore(this));
+      }
+    } catch (e) {
+      return Promise.reject(e);
+    }
     const ns = new Float64Array(entries);
     return new Promise((resolve, reject) => {
       const onAbort = () => this.#calls.abortPlan();
@@ -180,9 +186,15 @@ export abstract class NativeSpace<N extends NativeSpaceHandle> implements DmaSpa
           completed: st[0]!, failedIndex: st[1]!, errno: st[2]!, unmapped: this.#words[4]!, simulated: false,
         });
       };
-      const err = this.#calls.runPlanAsync(op === 'map', plan, entries, ns, done);
+      let err: number;
+      try {
+        err = this.#calls.runPlanAsync(op === 'map', plan, entries, ns, done);
+      } catch (e) {
+        reject(this.#refusePlan(op, plan, e));
+        return;
+      }
       if (err !== 0) {
-        reject(err === SPACE_CLOSED ? this.#failed(err, Op.PLAN, () => ({})) : this.#busy(Op.PLAN));
+        reject(this.#refusePlan(op, plan, err === SPACE_CLOSED ? this.#failed(err, Op.PLAN, () => ({})) : this.#busy(Op.PLAN)));
         return;
       }
       this.#inFlight = true;
@@ -201,6 +213,16 @@ export abstract class NativeSpace<N extends NativeSpaceHandle> implements DmaSpa
 
   [Symbol.dispose](): void {
     this.close();
+  }
+
+  /**
+   * `e`, unless the plan's flags are wrong: the addon checks those (the seam checked only the shape), and a
+   * plan's bad flags are refused before anything else, as the seam's checkPlan refuses them. Asked on error
+   * paths only.
+   */
+  #refusePlan(op: PlanOp, plan: BigUint64Array, e: unknown): unknown {
+    checkPlan(op, plan);
+    return e;
   }
 
   #busy(op: string): VfioError {

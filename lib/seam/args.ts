@@ -60,14 +60,19 @@ export function checkPageSize(pageSize: unknown): bigint {
   return pageSize as bigint;
 }
 
-/** A plan for runPlan: the op, the shape, and (for maps) flags that are only PROT_READ | PROT_WRITE. */
-export function checkPlan(op: PlanOp, plan: BigUint64Array): number {
+/** A plan's op and shape (a BigUint64Array of whole entries); returns the entries. checkPlan adds the flags. */
+export function checkPlanShape(op: PlanOp, plan: BigUint64Array): number {
   if (op !== 'map' && op !== 'unmap') throw new TypeError(`runPlan: op must be 'map' or 'unmap'`);
   if (!(plan instanceof BigUint64Array)) throw new TypeError('runPlan: plan must be a BigUint64Array');
   if (plan.length % PLAN_STRIDE !== 0) {
     throw new RangeError(`runPlan: plan length must be a multiple of ${PLAN_STRIDE} (vaddr, iova, size, flags)`);
   }
-  const entries = plan.length / PLAN_STRIDE;
+  return plan.length / PLAN_STRIDE;
+}
+
+/** A plan for runPlan: the op, the shape, and (for maps) flags that are only PROT_READ | PROT_WRITE. */
+export function checkPlan(op: PlanOp, plan: BigUint64Array): number {
+  const entries = checkPlanShape(op, plan);
   if (op === 'map') {
     for (let i = 0; i < entries; i++) {
       if ((plan[i * PLAN_STRIDE + PLAN_FLAGS]! & NOT_PROT) !== 0n) {
