@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <utility>
 #include <vector>
 
 namespace vfio {
@@ -12,6 +13,27 @@ namespace vfio {
 template <class T>
 class BufferList {
  public:
+  BufferList() = default;
+  BufferList(const BufferList&) = default;
+  BufferList& operator=(const BufferList&) = default;
+  // A list moved from is empty (the default move would leave its inline
+  // pointers and count behind, and a second Unpin of each).
+  BufferList(BufferList&& o) noexcept : n_(o.n_), heap_(std::move(o.heap_)) {
+    for (size_t i = 0; i < kInline; i++) inline_[i] = o.inline_[i];
+    o.n_ = 0;
+    o.heap_.clear();
+  }
+  BufferList& operator=(BufferList&& o) noexcept {
+    if (this != &o) {
+      n_ = o.n_;
+      heap_ = std::move(o.heap_);
+      for (size_t i = 0; i < kInline; i++) inline_[i] = o.inline_[i];
+      o.n_ = 0;
+      o.heap_.clear();
+    }
+    return *this;
+  }
+
   void push_back(T* b) {
     if (heap_.empty() && n_ < kInline) {
       inline_[n_++] = b;

@@ -98,7 +98,7 @@ void PlanJob::ApplyToBooks() {
   for (size_t i = 0; i < completed_; i++) {
     const uint64_t* e = &words_[i * kPlanStride];
     if (isMap_) {
-      books.Mapped(e[1], e[2], covered_[i]);
+      books.Mapped(e[1], e[2], BufferList<DmaBuffer>(covered_[i]));  // a copy: Release() unpins covered_ after
     } else {
       books.Unmapped(e[1], e[2]);
     }

@@ -17,6 +17,7 @@
 #include <iostream>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -56,7 +57,7 @@ int main() {
       uint64_t iova = Num(in), size = Num(in);
       vfio::BufferList<FakeBuffer> covered;
       for (int b; in >> b;) covered.push_back(&buffers[b]);
-      cur->Mapped(iova, size, covered);
+      cur->Mapped(iova, size, std::move(covered));
     } else if (cmd == "unmapped") {
       uint64_t iova = Num(in), size = Num(in);
       cur->Unmapped(iova, size);
