@@ -473,7 +473,17 @@ export interface OverheadProbe {
   /** A stand-in space over its own descriptor; close() releases it and the buffers its books pin. */
   openSpace(): DmaSpace & { close(): void };
   /** The C loop, `calls` times: ns per call, bare and with the clock read around each as the executor does. */
-  floor(calls: number): { bareNs: number; timedNs: number };
+  floor(calls: number): OverheadFloor;
+}
+
+/** The C loop's figures, ns per call. */
+export interface OverheadFloor {
+  /** The bare system call. */
+  bareNs: number;
+  /** With CLOCK_MONOTONIC read around each call: the timed windows (what the executor reports per entry). */
+  timedNs: number;
+  /** That timed loop's wall time: the system call and the two clock reads the executor makes per entry. */
+  timedWallNs: number;
 }
 
 export interface Backend {

@@ -56,10 +56,12 @@ class OverheadSpace : public SpaceObject<OverheadSpace> {
   int fd_ = -1;
 };
 
-// overheadFloor(calls) -> { bareNs, timedNs }: the same system call made
-// `calls` times in a C loop on a fresh eventfd. bareNs: per call, one clock
-// read around the whole loop (the floor any caller pays); timedNs: per call
-// with CLOCK_MONOTONIC read around each one, as the executor times an entry.
+// overheadFloor(calls) -> { bareNs, timedNs, timedWallNs }: the same system
+// call made `calls` times in a C loop on a fresh eventfd. bareNs: per call,
+// one clock read around the whole loop (the floor any caller pays); timedNs:
+// per call with CLOCK_MONOTONIC read around each one, as the executor times an
+// entry, the sum of those windows; timedWallNs: that loop's wall time per
+// call, clock reads included (the calls the executor makes per entry).
 void InitOverheadFloor(Napi::Env env, Napi::Object exports);
 
 }  // namespace vfio

@@ -19,7 +19,7 @@ const PAGE = 4096n;
 export const OVERHEAD_BATCH = 32;
 export const OVERHEAD_PLAN_ENTRIES = 512;
 
-export type OverheadFigureId = 'syscall' | 'syscall-timed' | 'map' | 'run-plan-1' | 'planned-1'
+export type OverheadFigureId = 'syscall' | 'syscall-timed' | 'syscall-timed-wall' | 'map' | 'run-plan-1' | 'planned-1'
   | 'plan-512-js' | 'plan-512-executor' | 'plan-512-loop';
 
 export interface OverheadFigure {
@@ -33,7 +33,7 @@ export interface OverheadFigure {
 }
 
 export interface OverheadTarget {
-  id: 'map-vs-syscall' | 'planned-vs-map' | 'plan-512-vs-loop';
+  id: 'map-vs-syscall' | 'planned-vs-map' | 'plan-512-vs-loop' | 'plan-512-vs-timed-loop';
   label: string;
   /** The measured figure the limit applies to. */
   value: number;
@@ -80,15 +80,40 @@ function medianOf(xs: number[]): number {
   return medianSorted(Float64Array.from(xs).sort());
 }
 
+type Spread = { ns: number; min: number; max: number };
+
+/** The median of round medians, and their spread. */
+function spreadOf(meds: number[]): Spread {
+  return { ns: medianOf(meds), min: Math.min(...meds), max: Math.max(...meds) };
+}
+
 /** rounds x samples of `sample` (ns per call each): the median of round medians, and their spread. */
-function rounds(sample: () => number, o: OverheadOptions): { ns: number; min: number; max: number } {
+function rounds(sample: () => number, o: OverheadOptions): Spread {
   const meds: number[] = [];
   for (let r = 0; r < o.rounds; r++) {
     const xs: number[] = new Array(o.samples);
     for (let i = 0; i < o.samples; i++) xs[i] = sample();
     meds.push(medianOf(xs));
   }
-  return { ns: medianOf(meds), min: Math.min(...meds), max: Math.max(...meds) };
+  return spreadOf(meds);
+}
+
+/** The timed C loop's rounds: the sum of its windows and its wall time, both from the same runs. */
+function floorRounds(probe: OverheadProbe, calls: number, o: OverheadOptions): { windows: Spread; wall: Spread } {
+  const windows: number[] = [];
+  const walls: number[] = [];
+  for (let r = 0; r < o.rounds; r++) {
+    const w: number[] = [];
+    const t: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const f = probe.floor(calls);
+      w.push(f.timedNs);
+      t.push(f.timedWallNs);
+    }
+    windows.push(medianOf(w));
+    walls.push(medianOf(t));
+  }
+  return { windows: spreadOf(windows), wall: spreadOf(walls) };
 }
 
 function onePagePlan(iova: bigint, vaddr: bigint): BigUint64Array {
@@ -187,14 +212,23 @@ function figure(id: OverheadFigureId, label: string, f: { ns: number; min: numbe
   return { id, label, ...f };
 }
 
+// The 512-entry plan is judged twice: against the bare call, and against a C
+// loop making the calls the executor makes per entry (the ioctl between two
+// clock reads: per-entry times are the executor's contract, and they cost
+// what they cost in C too). Both are printed; neither hides the other.
 function targetsOf(by: (id: OverheadFigureId) => number): OverheadTarget[] {
   const mapOver = by('map') - by('syscall');
   const plannedRatio = by('planned-1') / by('map');
   const planOver = by('plan-512-js') - by('syscall');
+  const planOverTimed = by('plan-512-js') - by('syscall-timed-wall');
   return [
     { id: 'map-vs-syscall', label: 'direct map() over the bare system call', value: mapOver, limit: 250, unit: 'ns', met: mapOver <= 250 },
     { id: 'planned-vs-map', label: 'one page through the planner / direct map()', value: plannedRatio, limit: 1.2, unit: 'x', met: plannedRatio <= 1.2 },
     { id: 'plan-512-vs-loop', label: '512-entry plan per entry over the C loop', value: planOver, limit: 50, unit: 'ns', met: planOver <= 50 },
+    {
+      id: 'plan-512-vs-timed-loop', label: '512-entry plan per entry over the C loop timing each call', value: planOverTimed, limit: 50, unit: 'ns',
+      met: planOverTimed <= 50,
+    },
   ];
 }
 
@@ -207,8 +241,9 @@ export function measureOverhead(probe: OverheadProbe, buf: DmaBuffer, o: Overhea
     const floorCalls = 100_000;
     probe.floor(floorCalls);  // warm the kernel path and the caches
     figures.push(figure('syscall', `C loop: ${probe.syscall}`, rounds(() => probe.floor(floorCalls).bareNs, { ...o, samples: 3 })));
-    figures.push(figure('syscall-timed', 'C loop, clock read around each call (as the executor times)',
-      rounds(() => probe.floor(floorCalls).timedNs, { ...o, samples: 3 })));
+    const timed = floorRounds(probe, floorCalls, o);
+    figures.push(figure('syscall-timed', 'C loop, clock read around each call (as the executor times)', timed.windows));
+    figures.push(figure('syscall-timed-wall', 'C loop, clock read around each call: wall per call (the executor\'s calls)', timed.wall));
     figures.push(figure('map', 'direct map() (DmaSpace.map, one page)', t.measure(t.map)));
     figures.push(figure('run-plan-1', 'runPlan of one entry', t.measure(t.runPlan1)));
     figures.push(figure('planned-1', 'buildPlan + mapBatch of one page', t.measure(t.planned1)));

@@ -2,6 +2,7 @@
 // lib/native sees it. Native objects check their own arguments; these types
 // only keep the TypeScript side honest. The device object's typing lives
 // beside its wrapper (NativeDevice, NativeCdevDevice: ./device.ts).
+import type { OverheadFloor } from '../backend.js';
 import type { NativeCdevDevice, NativeDevice } from './device.js';
 
 export type { NativeCdevDevice, NativeDevice };
@@ -170,7 +171,7 @@ export interface NativeAddon {
   /** A stand-in DMA space over its own eventfd (needs no VFIO). */
   openOverheadSpace(): NativeOverheadSpace;
   /** The stand-in system call `calls` times in a C loop: ns per call (bare, and timed per call as the executor does). */
-  overheadFloor(calls: number): { bareNs: number; timedNs: number };
+  overheadFloor(calls: number): OverheadFloor;
   readonly PLAN_STRIDE: number;
   /** Kernel version of the linux/vfio.h the addon was built against. */
   readonly uapiVersion: string;

@@ -165,6 +165,8 @@ describe('overhead space: the books and the executor', () => {
     const f = addon.overheadFloor(1000);
     expect(f.bareNs).toBeGreaterThan(0);
     expect(f.timedNs).toBeGreaterThan(0);
+    // The wall time holds the timed windows and the clock reads between them.
+    expect(f.timedWallNs).toBeGreaterThanOrEqual(f.timedNs);
     expect(() => addon.overheadFloor(0)).toThrow(RangeError);
   });
 });

@@ -15,7 +15,7 @@ import { formatOverhead } from '../../lib/bench/overhead-format.js';
 import { defaultPlanner } from '../../lib/bench/planner.js';
 import { runCli } from '../unit/cli.helpers.js';
 
-const FIGURES = ['syscall', 'syscall-timed', 'map', 'run-plan-1', 'planned-1', 'plan-512-js', 'plan-512-executor', 'plan-512-loop'];
+const FIGURES = ['syscall', 'syscall-timed', 'syscall-timed-wall', 'map', 'run-plan-1', 'planned-1', 'plan-512-js', 'plan-512-executor', 'plan-512-loop'];
 
 // In the HIL guest the stand-in (no VFIO needed) would measure QEMU for ~96 s: it runs in npm test on the host.
 describe.skipIf(process.env.VFIO_HIL === '1')('bench --suite overhead (host only: in the HIL lane it would time the emulator)', () => {
@@ -46,7 +46,7 @@ describe.skipIf(process.env.VFIO_HIL === '1')('bench --suite overhead (host only
         expect(f.min).toBeLessThanOrEqual(f.ns);
         expect(f.ns).toBeLessThanOrEqual(f.max);
       }
-      expect(r.targets.map((t) => t.id)).toEqual(['map-vs-syscall', 'planned-vs-map', 'plan-512-vs-loop']);
+      expect(r.targets.map((t) => t.id)).toEqual(['map-vs-syscall', 'planned-vs-map', 'plan-512-vs-loop', 'plan-512-vs-timed-loop']);
       for (const t of r.targets) {
         expect(Number.isFinite(t.value)).toBe(true);
         expect(t.met).toBe(t.value <= t.limit);
