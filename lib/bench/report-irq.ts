@@ -7,7 +7,7 @@ import type { IrqBenchReport } from './irq.js';
 import { iommuTag, type BenchReport } from './schema.js';
 import { styleSeries } from './report-style.js';
 import type { SuiteView, TableSpec } from './report-table.js';
-import { STALL_HEADERS, stallRows, stallTargetLine, stallTitle } from './stall.js';
+import { STALL_HEADERS, stallRows, stallTargetLine, stallTitle, stallWarmupLine } from './stall.js';
 import type { ChartSpec } from './svg-chart.js';
 import { ratio } from './text-table.js';
 
@@ -58,7 +58,7 @@ function stallParts(r: IrqBenchReport): { table: TableSpec; chart: ChartSpec } |
   const [style] = styleSeries([['longest gap']]);
   return {
     table: {
-      className: 'stall', caption: `${stallTitle(s)}. Region: ${s.sizeReason}. ${stallTargetLine(s)}`,
+      className: 'stall', caption: `${stallTitle(s)}. Region: ${s.sizeReason}. ${stallTargetLine(s)}${s.warmup ? `. ${stallWarmupLine(s.warmup)}` : ''}`,
       headers: STALL_HEADERS, numeric: [false, true, true, true, true, true, true, true, true], rows: stallRows(s).map((cells) => ({ cells })),
     },
     chart: {

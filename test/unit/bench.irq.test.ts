@@ -41,6 +41,9 @@ describe('bench --suite irq', () => {
       p.callMs.forEach((c, i) => expect(c).toBeLessThanOrEqual(p.wallMs[i]!));
       if (p.id === 'idle') expect(p.callMs).toEqual([0, 0, 0]);
     }
+    // The warm-up's cold calls are in the report: one page each way, timed, with the async call's stall.
+    const w = doc.stall!.warmup!;
+    for (const v of [w.syncCallMs, w.asyncCallMs, w.asyncStallMs]) expect(v).toBeGreaterThan(0);
     expect(doc.ref).toEqual({ available: false, reason: 'the simulator has no kernel: nothing for C to wait on' });
     expect(doc.rows.map((x) => `${x.kind}/${x.side}`)).toEqual(['msi/js', 'intx/js']);
     for (const row of doc.rows) {
@@ -59,6 +62,7 @@ describe('bench --suite irq', () => {
     expect(table.stdout).toMatch(/nothing running \(baseline\)\s+-\s+\d+\.\d ms/);
     expect(table.stdout).toMatch(/mapBatchAsync, one entry \[sim fallback: on the loop after one turn\]\s+1\s/);
     expect(table.stdout).toMatch(/target \(async longest stall <= 10 ms\): not judged: the sim has no kernel pinning/);
+    expect(table.stdout).toMatch(/warm-up, before the rounds .*: one page, mapBatch \d+\.\d\d ms; mapBatchAsync \d+\.\d\d ms in the call, longest stall \d+\.\d ms/);
   });
 
   it('beside other suites: the table follows theirs, and JSON carries it as irq', async () => {

@@ -127,7 +127,8 @@ export function irqReport(kind: Exclude<IrqFixture, 'none'>, simulated: boolean)
         phase('async', 'mapBatchAsync (libuv pool), one entry', [9.8, 12.2, 8.1], [395, 405, 412], 1),
         phase('async-chunked', 'mapBatchAsync (libuv pool), 2 MiB entries', [7.7, 8.8, 6.5], [420, 430, 440], 512),
       ],
-      target: simulated ? null : { limitMs: 10, asyncWorstMs: 12.2, met: false }, notes: [],
+      target: simulated ? null : { limitMs: 10, asyncWorstMs: 12.2, met: false },
+      warmup: { syncCallMs: 0.41, asyncCallMs: 7.93, asyncStallMs: 21.6 }, notes: [],
     },
   };
 }
