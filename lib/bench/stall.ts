@@ -256,17 +256,20 @@ export async function runStallBench(opts: StallOptions): Promise<StallReport> {
 const ms = (v: number) => (Number.isFinite(v) ? `${v.toFixed(1)} ms` : '-');
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1] ?? NaN;
 
-/** One page through mapBatch and mapBatchAsync (and unmapped): each path's first call, timed, outside the rounds. */
+/**
+ * One page through mapBatch and mapBatchAsync (and unmapped): each path's first call, timed, outside the rounds.
+ * The limits check is forced, as the region's plan takes it (a one-page plan skips it).
+ */
 async function warmUp(space: Container, buf: DmaBuffer, iova: bigint, info: ReturnType<Container['info']>): Promise<StallWarmup> {
   const page = buildPlan([{ vaddr: buf.vaddr, iova, size: 4096n }], 'coalesced', info);
   let t = performance.now();
-  mapBatch(space, page);
+  mapBatch(space, page, { checkLimits: true });
   const syncCallMs = performance.now() - t;
   unmapBatch(space, page);
   let asyncCallMs = 0;
   const w = await watchLoop(() => {
     t = performance.now();
-    const r = mapBatchAsync(space, page);
+    const r = mapBatchAsync(space, page, { checkLimits: true });
     asyncCallMs = performance.now() - t;
     return r;
   });
