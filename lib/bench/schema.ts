@@ -62,8 +62,12 @@ export interface CellResult {
   jsMedian: number;
   /** per-page median / this median, for the same size, backing and pattern; null without a per-page cell. */
   speedup: number | null;
-  /** The C reference program's median for the same plan, and addon median / reference median. */
-  ref?: { median: number; ratio: number; samples: number[] };
+  /**
+   * The C reference program's median for the same plan, and the addon's against it. The addon's kernel loop runs
+   * again after C (addon, C, addon: lib/bench/ref-bracket.ts), so `addonMedian` is the median of `samples` and
+   * `addonAfter` together, and `ratio` = addonMedian / median: a drift over the run cancels.
+   */
+  ref?: { median: number; ratio: number; samples: number[]; addonMedian?: number; addonAfter?: number[] };
   /** Set when the cell was not run; the figures are then NaN (null in JSON) and samples empty. */
   skipped?: string;
   /** The kernel interface measured: type1 (a VFIO container) or iommufd (an IOAS). Absent = type1. */

@@ -12,6 +12,7 @@ import { runFacts } from './report-envelope.js';
 import { runKernelPin, type KernelPinReport } from './kernel-pin.js';
 import { DEFAULT_OVERHEAD, runOverhead, type OverheadReport } from './overhead.js';
 import { buildRef, runRef } from './ref.js';
+import { addonAgain } from './ref-bracket.js';
 import { BenchRunner, type BenchPlanner, type MemoryBudget, type RunOutput } from './runner.js';
 import { BENCH_SCHEMA, type BenchReport, type SuiteName } from './schema.js';
 import { summarize } from './stats.js';
@@ -123,17 +124,24 @@ function measure(backend: Backend, host: HostView, groupId: number, opts: Sessio
   return out;
 }
 
-/** Times the matrix plans from the C program; it opens the same group, so run it after every space is closed. */
-function addReference(out: RunOutput, groupId: number, opts: SessionOptions, notes: string[]): void {
+/**
+ * Times the matrix plans from the C program, then the addon's kernel loop once more (ref-bracket.ts): addon, C,
+ * addon. Both open the same group, so this runs after every space is closed.
+ */
+function addReference(backend: Backend, out: RunOutput, groupId: number, opts: SessionOptions, notes: string[]): void {
   try {
     const matrixPlans = new Map([...out.plans].filter(([id]) => id.startsWith('matrix/')));
     const ref = runRef(buildRef(), groupId, matrixPlans, opts.reps, opts.warmup);
     notes.push(...ref.errors);
+    const again = addonAgain(backend, groupId, matrixPlans, opts.reps, opts.warmup);
+    notes.push(...again.errors);
     for (const cell of out.cells) {
       const s = ref.samples.get(cell.id);
       if (!s?.length) continue;
       const { median } = summarize(s);
-      cell.ref = { median, ratio: cell.median / median, samples: s };
+      const after = again.samples.get(cell.id) ?? [];
+      const addon = summarize([...cell.samples, ...after]).median;
+      cell.ref = { median, ratio: addon / median, samples: s, addonMedian: addon, addonAfter: after };
     }
   } catch (err) {
     notes.push(`--ref failed: ${(err as Error).message}`);
@@ -148,7 +156,7 @@ export function runBenchSession(backend: Backend, host: HostView, opts: SessionO
   const wantRef = opts.ref && refBlocked === null;
 
   const out = measure(backend, host, groupId, opts, wantRef);
-  if (wantRef) addReference(out, groupId, opts, notes);
+  if (wantRef) addReference(backend, out, groupId, opts, notes);
 
   const hostIommu = host.iommu(groupId);
   const kernelPin = opts.kernelPin ? kernelPinOnly(opts) : undefined;

@@ -72,8 +72,10 @@ describe.skipIf(!onVfioHost)(`vfio CLI on the native backend (${SKIP_REASON})`, 
       expect(c.skipped, c.id).toBeUndefined();
       expect(c.samples).toHaveLength(3);
       expect(c.entries).toBe(c.strategy === 'per-page' ? c.pages : 1);
-      // The C reference ran the same plan for every cell.
+      // The C reference ran the same plan for every cell, and the addon's loop ran it again after C.
       expect(c.ref?.samples, c.id).toHaveLength(3);
+      expect(c.ref?.addonAfter, c.id).toHaveLength(3);
+      expect(c.ref!.ratio).toBeCloseTo(c.ref!.addonMedian! / c.ref!.median, 9);
     }
     // No cell skipped or failed. A warm-up note ('JS timings still falling', measured) is a
     // timing judgement, which under emulation depends on the load: not asserted here.
