@@ -23,7 +23,8 @@ export function targetRows(r: OverheadReport): string[][] {
 }
 
 export function overheadNote(r: OverheadReport): string {
-  return `Medians of ${r.rounds} rounds (per call; the 512-entry plan per entry), load average ${r.loadAverage.toFixed(2)} at the start`
+  return `Medians of ${r.rounds} rounds, each taking every figure (per call; the 512-entry plan per entry); a target compares the figures of `
+    + `each round and is the median over the rounds; load average ${r.loadAverage.toFixed(2)} at the start`
     + `${r.stable ? '' : '; some JS timings were not warmed until stable (--warmup 0, or still falling): they may read high'}. Single calls are timed in batches of 32 `
     + '(one clock pair per batch). Targets are reported, never asserted: a loaded machine reads high.';
 }
