@@ -178,6 +178,12 @@ export interface DmaSpace {
   /** reps x (map plan, unmap plan) inside one native call (lib/seam/capabilities.ts planCyclesOf). */
   runPlanCycles?(plan: BigUint64Array, reps: number): PlanCycles;
   /**
+   * The C reference's loop (scripts/ref/ref.c) in this process, for the benchmark: reps x (map every entry, then
+   * unmap every entry mapped), each ioctl timed and nothing else run (no books, no buffer lookups): the floor
+   * runPlanCycles is held to. Leaves nothing mapped; same result shape as runPlanCycles.
+   */
+  runBareCycles?(plan: BigUint64Array, reps: number): PlanCycles;
+  /**
    * runPlan off the event loop (the native backend: libuv's thread pool; lib/seam/capabilities.ts
    * planAsyncOf). Same result as runPlan; an abort stops it between entries, reported as ECANCELED
    * at the first entry not run. While it runs, every other call on the space gets EBUSY.

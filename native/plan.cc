@@ -163,11 +163,59 @@ Napi::Value PlanTarget::TakeSpaceCalls(Napi::Env env) {
   return MakeSpaceCalls(env, this, AddonData::Of(env), &bond_);
 }
 
+namespace {
+
+// One repetition of the C reference's loop (scripts/ref/ref.c) in this
+// process: every entry mapped, each ioctl timed, then every entry unmapped,
+// even after a failure, each timed; nothing else, no books, no buffer
+// lookups. No JS runs in it, so no buffer can close while an entry is
+// mapped; an entry whose unmap fails stays mapped and goes into the books
+// (its buffers pinned, unmapAll() gives it back), so nothing is mapped that
+// the books do not know. Returns the pass like RunPlanPass's (attempted is
+// the map's); *unmapNs the unmaps' sum.
+PlanPass BarePass(PlanTarget& target, AddonData* data, const uint64_t* words, size_t entries, double* mapNs,
+                  double* unmapNs, bool* unmapFailed) {
+  PlanPass p;
+  *mapNs = *unmapNs = 0;
+  *unmapFailed = false;
+  for (size_t i = 0; i < entries; i++) {
+    const uint64_t* e = words + i * kPlanStride;
+    double ns = 0;
+    p.attempted++;
+    p.err = target.MapEntry(e[0], e[1], e[2], static_cast<uint32_t>(e[3]), &ns);
+    *mapNs += ns;
+    if (p.err != 0) {
+      p.failedIndex = static_cast<int64_t>(i);
+      break;
+    }
+    p.completed++;
+  }
+  for (size_t i = 0; i < p.completed; i++) {
+    const uint64_t* e = words + i * kPlanStride;
+    double ns = 0;
+    uint64_t gone = 0;
+    int err = target.UnmapEntry(e[1], e[2], &gone, &ns);
+    *unmapNs += ns;
+    if (err != 0) {
+      target.books().Mapped(e[1], e[2], data->BuffersOverlapping(e[0], e[2]));
+      if (!*unmapFailed && p.err == 0) {
+        p.err = err;
+        p.failedIndex = static_cast<int64_t>(i);
+      }
+      *unmapFailed = true;
+    }
+  }
+  return p;
+}
+
+}  // namespace
+
 Napi::Value ExecutePlanCycles(const Napi::CallbackInfo& info, PlanTarget& target) {
   Napi::Env env = info.Env();
   PlanArg plan = ArgPlan(info, 0, true);
   uint32_t reps = ArgU32(info, 1, "reps", kMaxCycles);
   if (reps == 0) ThrowRange(env, "reps must be at least 1");
+  bool bare = info.Length() > 2 && info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value();
   AddonData* data = AddonData::Of(env);
 
   Napi::Float64Array mapOut = Napi::Float64Array::New(env, reps);
@@ -181,7 +229,16 @@ Napi::Value ExecutePlanCycles(const Napi::CallbackInfo& info, PlanTarget& target
   const char* failedOp = nullptr;
   {
     FailNthScope failNth;  // as in ExecutePlan
-    for (uint32_t r = 0; r < reps; r++) {
+    for (uint32_t r = 0; bare && r < reps; r++) {
+      bool unmapFailed = false;
+      p = BarePass(target, data, plan.words, plan.entries, &mapNs[r], &unmapNs[r], &unmapFailed);
+      if (p.err != 0) {
+        failedOp = unmapFailed && p.completed == plan.entries ? "unmap" : "map";
+        break;
+      }
+      completed++;
+    }
+    for (uint32_t r = 0; !bare && r < reps; r++) {
       p = RunPlanPass(target, data, plan.words, plan.entries, true, ns.data());
       double sum = 0;
       for (size_t i = 0; i < p.attempted; i++) sum += ns[i];

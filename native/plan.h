@@ -87,7 +87,7 @@ PlanPass RunPlanPass(PlanTarget& target, AddonData* data, const uint64_t* words,
 // first that does not.
 bool PlanFlagsValid(const uint64_t* words, size_t entries, size_t* bad);
 
-// runPlanCycles(plan: BigUint64Array, reps) ->
+// runPlanCycles(plan: BigUint64Array, reps, bare = false) ->
 //   { mapNs: Float64Array, unmapNs: Float64Array, completed, failedOp: 'map' | 'unmap' | null,
 //     failedIndex, errno }
 // reps times: every entry of the map plan mapped, then every one unmapped
@@ -97,6 +97,10 @@ bool PlanFlagsValid(const uint64_t* words, size_t entries, size_t* bad);
 // after a failed map, entries before failedIndex stay mapped; after a failed
 // unmap, entries from failedIndex on do (the books say so either way). The
 // arrays hold the completed reps only.
+// bare: the C reference's loop instead of the executor's pass (plan.cc
+// BarePass): each rep maps every entry, then unmaps every entry it mapped,
+// even after a failure, with nothing but the timed ioctls (no books, no
+// buffer lookups): the floor the executor is held to, in this process.
 Napi::Value ExecutePlanCycles(const Napi::CallbackInfo& info, PlanTarget& target);
 
 constexpr size_t kPlanStride = 4;

@@ -112,6 +112,17 @@ export function formatTable(r: BenchReport): string {
       + 'called from JS = the same executor, one mapBatch call from JS per repetition. '
       + 'What separates the two is what runs between the calls (V8, the planner, their effect on caches; under emulation far larger).');
   }
+  const withFloor = r.cells.filter((c) => c.floor);
+  if (withFloor.length) {
+    const addonMedian = (c: CellResult) => c.floor!.ratio * c.floor!.median;
+    parts.push(`Addon vs the C loop in this process (same space, same plan, timed alternately)${iommuTag(r)}\n${renderTable(
+      ['interface', 'size', 'backing', 'strategy', 'C loop median', 'addon median', 'addon / C loop'],
+      withFloor.map((c) => [c.interface ?? 'type1', formatSize(c.size), c.backing, c.strategy ?? '-', ns(c.floor!.median), ns(addonMedian(c)),
+        ratio(c.floor!.ratio, 3)]),
+      ['l', 'l', 'l', 'l', 'r', 'r', 'r'],
+    )}\nC loop = scripts/ref/ref.c's loop (each ioctl timed, nothing else) run by the addon in this process, on the space the cell used; `
+      + 'addon = the executor (runPlanCycles), which also keeps the books; timed executor, loop, executor, loop, so both see the same stretch of the run.');
+  }
   if (r.kernelPin) parts.push(formatKernelPin(r.kernelPin));
   if (r.overhead) parts.push(formatOverhead(r.overhead));
   if (r.irq) parts.push(formatIrqBench(r.irq));

@@ -5,11 +5,11 @@
 // neither JS nor what JS does to the caches sits between repetitions; the same
 // plan is also run from JS one call per repetition and timed with hrtime, so
 // the N-API and planner overhead stay visible next to it.
-import type { Backend, Backing, DmaBuffer, DmaInterface, DmaMapping, DmaSpace, IommuInfo } from '../backend.js';
+import type { Backend, Backing, DmaBuffer, DmaInterface, DmaMapping, DmaSpace, IommuInfo, PlanCycles } from '../backend.js';
 import { SZ_2M } from '../backend.js';
 import { Op, VfioError } from '../errors.js';
 import { IovaAllocator, NotContiguousError } from '../plan/index.js';
-import { dirtyTrackingOf, planCyclesOf, unsupported } from '../seam/capabilities.js';
+import { bareCyclesOf, dirtyTrackingOf, planCyclesOf, unsupported, type Cycles } from '../seam/capabilities.js';
 import { PAGE, PATTERNS, bytesCovered, seededRandom } from './patterns.js';
 import { cellId, type CellResult, type PlannerOverhead, type Strategy } from './schema.js';
 import { summarize, sum } from './stats.js';
@@ -38,6 +38,8 @@ export interface RunOptions {
   onProgress?: (done: number, total: number, label: string) => void;
   /** Keep each cell's plan (for the C reference run). */
   keepPlans?: boolean;
+  /** Time the C reference's loop in this process beside each map/unmap cell, where the space has it (CellResult.floor). */
+  floor?: boolean;
   /** The interface `space` goes through, recorded in every cell (default type1). */
   iface?: DmaInterface;
   now?: () => bigint;
@@ -205,7 +207,9 @@ export class BenchRunner {
       throw new VfioError(c.errno, c.failedOp === 'map' ? 'plan map (cycles)' : 'plan unmap (cycles)',
         { entry: c.failedIndex, repetition: c.completed });
     }
-    const samples = Array.from((spec.op === 'unmap' ? c.unmapNs : c.mapNs).subarray(this.opts.warmup));
+    const pick = (x: PlanCycles) => Array.from((spec.op === 'unmap' ? x.unmapNs : x.mapNs).subarray(this.opts.warmup));
+    const samples = pick(c);
+    const floor = this.opts.floor ? this.timeFloor(first.entries, reps, cycles, pick, samples, iovaBase, spec.size) : undefined;
     const jsLoopSamples: number[] = [];
     const jsSamples: number[] = [];
     let entries = 0;
@@ -229,8 +233,33 @@ export class BenchRunner {
         });
       }
     }
-    return fullCell(spec, entries, samples, jsSamples, Number(bytesCovered(requests)),
+    const cell = fullCell(spec, entries, samples, jsSamples, Number(bytesCovered(requests)),
       { timing: cycles.native ? 'native-loop' : 'js-loop', jsLoopSamples });
+    return floor ? { ...cell, floor } : cell;
+  }
+
+  /**
+   * The C reference's loop in this process (runBareCycles), alternating with the executor on the same plan:
+   * the executor's first pass (already taken), the loop, the executor again, the loop again; so the two are
+   * compared moments apart, whatever the machine's speed does over the run. Undefined where the space has none.
+   */
+  private timeFloor(plan: BigUint64Array, reps: number, cycles: Cycles, pick: (x: PlanCycles) => number[], firstPass: number[],
+    iovaBase: bigint, size: bigint): CellResult['floor'] {
+    const bare = bareCyclesOf(this.space);
+    if (!bare) return undefined;
+    const checked = (x: PlanCycles, what: string): number[] => {
+      if (x.failedOp !== null) {
+        this.sweep(iovaBase, size);
+        throw new VfioError(x.errno, `${what} ${x.failedOp}`, { entry: x.failedIndex, repetition: x.completed });
+      }
+      return pick(x);
+    };
+    const n = this.opts.warmup + reps;
+    const loop = checked(bare(plan, n), 'C loop (in process)');
+    const addonSamples = checked(cycles.run(plan, n), 'plan (cycles, again)');
+    loop.push(...checked(bare(plan, n), 'C loop (in process)'));
+    const median = summarize(loop).median;
+    return { median, ratio: summarize([...firstPass, ...addonSamples]).median / median, samples: loop, addonSamples };
   }
 
   /** Cost of one dirty-bitmap read of the whole region, tracking on, everything mapped in one entry. */

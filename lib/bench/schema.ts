@@ -68,6 +68,13 @@ export interface CellResult {
    * `addonAfter` together, and `ratio` = addonMedian / median: a drift over the run cancels.
    */
   ref?: { median: number; ratio: number; samples: number[]; addonMedian?: number; addonAfter?: number[] };
+  /**
+   * With --ref where the space has it (runBareCycles): the C reference's loop run in this process on the same
+   * space and plan, alternating with the executor (executor, loop, executor, loop), so both are timed moments
+   * apart. `samples` the loop's, `addonSamples` the executor's second pass, `ratio` = the median of the
+   * executor's two passes / the loop's median: what the addon adds to the kernel's time, drift paired out.
+   */
+  floor?: { median: number; ratio: number; samples: number[]; addonSamples: number[] };
   /** Set when the cell was not run; the figures are then NaN (null in JSON) and samples empty. */
   skipped?: string;
   /** The kernel interface measured: type1 (a VFIO container) or iommufd (an IOAS). Absent = type1. */

@@ -84,6 +84,8 @@ function measure(backend: Backend, host: HostView, groupId: number, opts: Sessio
     warmup: opts.warmup,
     budget: budgetFor(opts, host, space),
     keepPlans: keepType1Plans && iface === 'type1',
+    // With --ref, the C loop in this process beside each cell too, on every interface (no group to hand over).
+    floor: keepType1Plans,
     iface,
     ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
   }).run(opts.suites.flatMap(cellsFor));

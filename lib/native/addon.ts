@@ -32,7 +32,8 @@ export interface NativeContainer {
    * (native/plan.h). mapNs[r] / unmapNs[r]: rep r's ioctl times summed. Stops at the first
    * failure without unwinding, as runPlan does; the arrays hold the completed reps only.
    */
-  runPlanCycles(plan: BigUint64Array, reps: number): {
+  /** bare: the C reference's loop instead of the executor's pass (native/plan.h). */
+  runPlanCycles(plan: BigUint64Array, reps: number, bare?: boolean): {
     mapNs: Float64Array;
     unmapNs: Float64Array;
     completed: number;

@@ -207,6 +207,11 @@ export abstract class NativeSpace<N extends NativeSpaceHandle> implements DmaSpa
     return this.n.runPlanCycles(plan, reps);
   }
 
+  runBareCycles(plan: BigUint64Array, reps: number): PlanCycles {
+    checkPlan('map', plan);
+    return this.n.runPlanCycles(plan, reps, true);
+  }
+
   close(): void {
     this.n.close();
   }

@@ -64,6 +64,11 @@ export function planCyclesOf(space: DmaSpace): Cycles {
   return { run: (plan, reps) => cyclesOverRunPlan(space, plan, reps), native: false };
 }
 
+/** The C reference's loop in this process (runBareCycles), where the space has one; null otherwise (the sim). */
+export function bareCyclesOf(space: DmaSpace): ((plan: BigUint64Array, reps: number) => PlanCycles) | null {
+  return space.runBareCycles ? (plan, reps) => space.runBareCycles!(plan, reps) : null;
+}
+
 function cyclesOverRunPlan(space: DmaSpace, plan: BigUint64Array, reps: number): PlanCycles {
   const mapNs = new Float64Array(reps);
   const unmapNs = new Float64Array(reps);

@@ -76,6 +76,10 @@ describe.skipIf(!onVfioHost)(`vfio CLI on the native backend (${SKIP_REASON})`, 
       expect(c.ref?.samples, c.id).toHaveLength(3);
       expect(c.ref?.addonAfter, c.id).toHaveLength(3);
       expect(c.ref!.ratio).toBeCloseTo(c.ref!.addonMedian! / c.ref!.median, 9);
+      // And the C loop in this process, on the same container, alternating with the executor.
+      expect(c.floor?.samples, c.id).toHaveLength(6);
+      expect(c.floor!.addonSamples).toHaveLength(3);
+      for (const t of c.floor!.samples) expect(t).toBeGreaterThan(0);
     }
     // No cell skipped or failed. A warm-up note ('JS timings still falling', measured) is a
     // timing judgement, which under emulation depends on the load: not asserted here.

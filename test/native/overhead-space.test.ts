@@ -161,6 +161,16 @@ describe('overhead space: the books and the executor', () => {
     expect(raw.trackedMappings).toBe(0);
   });
 
+  it('runBareCycles (the C reference\'s loop) times the same reps and never touches the books', () => {
+    const { space, raw } = standIn();
+    const r = space.runBareCycles(pagesPlan(0x100000n, 0x1000n, 8), 5);
+    expect(r).toMatchObject({ completed: 5, failedOp: null, failedIndex: -1, errno: 0 });
+    expect([r.mapNs.length, r.unmapNs.length]).toEqual([5, 5]);
+    for (const t of [...r.mapNs, ...r.unmapNs]) expect(t).toBeGreaterThan(0);
+    expect(raw.trackedMappings).toBe(0);
+    expect(() => space.runBareCycles(BigUint64Array.from([0n, 0n, 4096n, 8n]), 1)).toThrow(/plan entry 0: flags/);
+  });
+
   it('overheadFloor times the same call in a C loop', () => {
     const f = addon.overheadFloor(1000);
     expect(f.bareNs).toBeGreaterThan(0);

@@ -1,5 +1,5 @@
 // runPlanCycles (native/plan.h): reps x (map the plan, unmap it) in one native
-// call. Argument checks and the stop-at-first-failure contract run anywhere
+// call; bare, the C reference's loop (no books) in the same call. Argument checks and the stop-at-first-failure contract run anywhere
 // (/dev/null stands in for the container: every ioctl on it is ENOTTY); the
 // real cycles need VFIO (type1) or /dev/iommu (an IOAS needs no device).
 import { existsSync } from 'node:fs';
@@ -54,6 +54,14 @@ describe('runPlanCycles without VFIO', () => {
     expect(r).toMatchObject({ completed: 0, failedOp: 'map', failedIndex: 0, errno: Errno.EINVAL });
   });
 
+  it('bare (the C reference\'s loop): the same arguments, the same first failure', () => {
+    const c = nullContainer();
+    expect(() => c.runPlanCycles(BigUint64Array.from([0n, 0n, 4096n, 4n]), 1, true)).toThrow(/plan entry 0/);
+    const r = c.runPlanCycles(pagesPlan(0x1000n, 2), 3, true);
+    expect(r).toMatchObject({ completed: 0, failedOp: 'map', failedIndex: 0, errno: Errno.ENOTTY });
+    expect(c.runPlanCycles(new BigUint64Array(0), 2, true)).toMatchObject({ completed: 2, failedOp: null });
+  });
+
   it('an empty plan completes every rep in no time', () => {
     const r = nullContainer().runPlanCycles(new BigUint64Array(0), 4);
     expect(r).toMatchObject({ completed: 4, failedOp: null, failedIndex: -1, errno: 0 });
@@ -80,7 +88,16 @@ function cycles(space: NativeContainer | NativeIoas, mapOne: (vaddr: bigint, iov
   for (const t of [...r.mapNs, ...r.unmapNs]) expect(t).toBeGreaterThan(0);
   expect([space.trackedMappings, b.mappings]).toEqual([0, 0]);
 
+  // The C reference's loop: the same reps, every ioctl timed, nothing left mapped or tracked.
+  const bare = space.runPlanCycles(plan, 5, true);
+  expect(bare).toMatchObject({ completed: 5, failedOp: null, failedIndex: -1, errno: 0 });
+  for (const t of [...bare.mapNs, ...bare.unmapNs]) expect(t).toBeGreaterThan(0);
+  expect([space.trackedMappings, b.mappings]).toEqual([0, 0]);
+
   mapOne(b.vaddr + 2n * SZ_4K, IOVA + 2n * SZ_4K); // entry 2's IOVA taken: its map is EEXIST
+  // Bare, like ref.c, unmaps what it mapped before the failure: only mapOne's mapping stays.
+  expect(space.runPlanCycles(plan, 5, true)).toMatchObject({ completed: 0, failedOp: 'map', failedIndex: 2, errno: Errno.EEXIST });
+  expect(space.trackedMappings).toBe(1);
   const f = space.runPlanCycles(plan, 5);
   expect(f).toMatchObject({ completed: 0, failedOp: 'map', failedIndex: 2, errno: Errno.EEXIST });
   expect(space.trackedMappings).toBe(3);

@@ -48,6 +48,43 @@ describe('bench runner on the sim', () => {
     expect(coalesced512.speedup).toBeGreaterThan(1);
   });
 
+  it('with floor, times a space\'s bare C loop beside each cell: loop, executor again, loop (the sim with a stand-in loop)', () => {
+    const backend = new SimBackend();
+    const container = backend.openContainer();
+    const group = backend.openGroup(7);
+    group.setContainer(container);
+    container.setIommu('type1v2');
+    // A stand-in C loop of 100 ns per repetition (map and unmap), counting its calls and their reps.
+    const calls: number[] = [];
+    const space = Object.assign(container, {
+      runBareCycles(_plan: BigUint64Array, reps: number) {
+        calls.push(reps);
+        return { mapNs: new Float64Array(reps).fill(100), unmapNs: new Float64Array(reps).fill(100), completed: reps, failedOp: null, failedIndex: -1, errno: 0 };
+      },
+    });
+    try {
+      const runner = new BenchRunner(backend, space, defaultPlanner, { reps: 3, warmup: 1, budget, warm: smallWarm, floor: true });
+      const specs = cellsFor('matrix').slice(0, 2);
+      const out = runner.run(specs);
+      expect(calls).toEqual([4, 4, 4, 4]); // two per cell, each warm-up + reps
+      for (const c of out.cells) {
+        expect(c.floor!.samples).toEqual([100, 100, 100, 100, 100, 100]);
+        expect(c.floor!.addonSamples).toHaveLength(3);
+        expect(c.floor!.median).toBe(100);
+        // The executor's two passes together against the loop.
+        const both = [...c.samples, ...c.floor!.addonSamples].sort((a, b) => a - b);
+        expect(c.floor!.ratio).toBeCloseTo((both[2]! + both[3]!) / 2 / 100, 9);
+      }
+      // Without floor, no loop runs.
+      calls.length = 0;
+      new BenchRunner(backend, space, defaultPlanner, { reps: 3, warmup: 1, budget, warm: smallWarm }).run(specs);
+      expect(calls).toEqual([]);
+    } finally {
+      group.close();
+      container.close();
+    }
+  });
+
   it('measures the planner overhead on the single-page path per backing', () => {
     const { out } = runOn(['matrix']);
     expect(out.plannerOverhead.map((o) => o.backing)).toEqual(['4k', 'thp', 'hugetlb']);
