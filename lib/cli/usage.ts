@@ -104,7 +104,8 @@ ${SIM_IOMMU_HELP}
   --report DIR        Also write DIR/index.html: self-contained, inline SVG charts.
                       DIR is checked before the run: it must be (or be creatable in)
                       a writable directory.
-  --ref               Also time the same ioctls from a small C program (native only).
+  --ref               Also time the same ioctls from a small C program, and its loop in
+                      this process beside each cell (native only).
   --compare FILE      Compare medians with a baseline written by --json.
   --max-regression P  Allowed growth of a cell's median, e.g. 10% (default 10%).
   --min-delta-ns N    Growth below N ns never counts as a regression (default 25).
