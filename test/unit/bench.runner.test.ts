@@ -10,6 +10,15 @@ const budget = { maxBuffer: 1n << 30n, hugetlbFree: null, lockable: null };
 // The warm-up's own behaviour is tested in bench.warmup.test.ts; here a small budget keeps runs quick.
 const smallWarm = { minCalls: 300 };
 
+function simContainer() {
+  const backend = new SimBackend();
+  const container = backend.openContainer();
+  const group = backend.openGroup(7);
+  group.setContainer(container);
+  container.setIommu('type1v2');
+  return { backend, container };
+}
+
 function runOn(suites: Parameters<typeof cellsFor>[0][], opts: { reps?: number; maxBuffer?: bigint; warmup?: number; specs?: CellSpec[] } = {}) {
   const backend = new SimBackend();
   const container = backend.openContainer();
@@ -49,11 +58,7 @@ describe('bench runner on the sim', () => {
   });
 
   it('with floor, times a space\'s bare C loop beside each cell: loop, executor again, loop (the sim with a stand-in loop)', () => {
-    const backend = new SimBackend();
-    const container = backend.openContainer();
-    const group = backend.openGroup(7);
-    group.setContainer(container);
-    container.setIommu('type1v2');
+    const { backend, container } = simContainer();
     // A stand-in C loop of 100 ns per repetition (map and unmap), counting its calls and their reps.
     const calls: number[] = [];
     const space = Object.assign(container, {
@@ -80,7 +85,6 @@ describe('bench runner on the sim', () => {
       new BenchRunner(backend, space, defaultPlanner, { reps: 3, warmup: 1, budget, warm: smallWarm }).run(specs);
       expect(calls).toEqual([]);
     } finally {
-      group.close();
       container.close();
     }
   });
@@ -200,14 +204,6 @@ describe('bench runner on the sim', () => {
 });
 
 describe('map and unmap cells time the kernel with every repetition in one call where the space can', () => {
-  function simContainer() {
-    const backend = new SimBackend();
-    const container = backend.openContainer();
-    const group = backend.openGroup(7);
-    group.setContainer(container);
-    container.setIommu('type1v2');
-    return { backend, container };
-  }
   const oneCell = cellsFor('matrix').filter((c) => c.size === 4096n && c.backing === '4k' && c.strategy === 'coalesced');
 
   it('uses runPlanCycles: its figures are the samples, the JS-driven loop is kept beside them', () => {
