@@ -102,6 +102,10 @@ class LastBuffer {
 
 }  // namespace
 
+int WrapRefusal(int wrapErrno, const uint64_t* e, bool isMap) {
+  return wrapErrno != 0 && (RangeWraps(e[1], e[2]) || (isMap && RangeWraps(e[0], e[2]))) ? wrapErrno : 0;
+}
+
 bool PlanFlagsValid(const uint64_t* words, size_t entries, size_t* bad) {
   for (size_t i = 0; i < entries; i++) {
     if (words[i * kPlanStride + 3] & ~kProtMask) {
@@ -123,10 +127,10 @@ PlanPass RunPlanPass(PlanTarget& target, AddonData* data, const uint64_t* words,
     uint64_t vaddr = e[0], iova = e[1], size = e[2];
     double* entryNs = ns ? &ns[i] : nullptr;
     p.attempted++;
-    if (wrapErrno != 0 && (RangeWraps(iova, size) || (isMap && RangeWraps(vaddr, size)))) {
+    if (int refused = WrapRefusal(wrapErrno, e, isMap)) {
       if (entryNs) *entryNs = 0;
       p.failedIndex = static_cast<int64_t>(i);
-      p.err = wrapErrno;
+      p.err = refused;
       break;
     }
     uint64_t gone = 0;
@@ -166,7 +170,8 @@ Napi::Value PlanTarget::TakeSpaceCalls(Napi::Env env) {
 namespace {
 
 // One repetition of the C reference's loop (scripts/ref/ref.c) in this
-// process: every entry mapped, each ioctl timed, then every entry unmapped,
+// process: every entry mapped, each ioctl timed (an entry whose range wraps
+// refused as every pass refuses it: WrapRefusal), then every entry unmapped,
 // even after a failure, each timed; nothing else, no books, no buffer
 // lookups. No JS runs in it, so no buffer can close while an entry is
 // mapped; an entry whose unmap fails stays mapped and goes into the books
@@ -176,13 +181,15 @@ namespace {
 PlanPass BarePass(PlanTarget& target, AddonData* data, const uint64_t* words, size_t entries, double* mapNs,
                   double* unmapNs, bool* unmapFailed) {
   PlanPass p;
+  int wrapErrno = target.WrapErrno();
   *mapNs = *unmapNs = 0;
   *unmapFailed = false;
   for (size_t i = 0; i < entries; i++) {
     const uint64_t* e = words + i * kPlanStride;
     double ns = 0;
     p.attempted++;
-    p.err = target.MapEntry(e[0], e[1], e[2], static_cast<uint32_t>(e[3]), &ns);
+    p.err = WrapRefusal(wrapErrno, e, true);
+    if (p.err == 0) p.err = target.MapEntry(e[0], e[1], e[2], static_cast<uint32_t>(e[3]), &ns);
     *mapNs += ns;
     if (p.err != 0) {
       p.failedIndex = static_cast<int64_t>(i);
@@ -222,40 +229,43 @@ Napi::Value ExecutePlanCycles(const Napi::CallbackInfo& info, PlanTarget& target
   Napi::Float64Array unmapOut = Napi::Float64Array::New(env, reps);
   double* mapNs = mapOut.Data();
   double* unmapNs = unmapOut.Data();
-  // Per-entry times of the pass under way, summed into the rep's figure.
-  std::vector<double> ns(plan.entries);
   uint32_t completed = 0;
   PlanPass p;
   const char* failedOp = nullptr;
   {
     FailNthScope failNth;  // as in ExecutePlan
-    for (uint32_t r = 0; bare && r < reps; r++) {
-      bool unmapFailed = false;
-      p = BarePass(target, data, plan.words, plan.entries, &mapNs[r], &unmapNs[r], &unmapFailed);
-      if (p.err != 0) {
-        failedOp = unmapFailed && p.completed == plan.entries ? "unmap" : "map";
-        break;
+    if (bare) {
+      for (uint32_t r = 0; r < reps; r++) {
+        bool unmapFailed = false;
+        p = BarePass(target, data, plan.words, plan.entries, &mapNs[r], &unmapNs[r], &unmapFailed);
+        if (p.err != 0) {
+          failedOp = unmapFailed && p.completed == plan.entries ? "unmap" : "map";
+          break;
+        }
+        completed++;
       }
-      completed++;
-    }
-    for (uint32_t r = 0; !bare && r < reps; r++) {
-      p = RunPlanPass(target, data, plan.words, plan.entries, true, ns.data());
-      double sum = 0;
-      for (size_t i = 0; i < p.attempted; i++) sum += ns[i];
-      mapNs[r] = sum;
-      if (p.err != 0) {
-        failedOp = "map";
-        break;
+    } else {
+      // Per-entry times of the pass under way, summed into the rep's figure.
+      std::vector<double> ns(plan.entries);
+      for (uint32_t r = 0; r < reps; r++) {
+        p = RunPlanPass(target, data, plan.words, plan.entries, true, ns.data());
+        double sum = 0;
+        for (size_t i = 0; i < p.attempted; i++) sum += ns[i];
+        mapNs[r] = sum;
+        if (p.err != 0) {
+          failedOp = "map";
+          break;
+        }
+        p = RunPlanPass(target, data, plan.words, plan.entries, false, ns.data());
+        sum = 0;
+        for (size_t i = 0; i < p.attempted; i++) sum += ns[i];
+        unmapNs[r] = sum;
+        if (p.err != 0) {
+          failedOp = "unmap";
+          break;
+        }
+        completed++;
       }
-      p = RunPlanPass(target, data, plan.words, plan.entries, false, ns.data());
-      sum = 0;
-      for (size_t i = 0; i < p.attempted; i++) sum += ns[i];
-      unmapNs[r] = sum;
-      if (p.err != 0) {
-        failedOp = "unmap";
-        break;
-      }
-      completed++;
     }
   }
 

@@ -83,6 +83,12 @@ struct PlanPass {
 PlanPass RunPlanPass(PlanTarget& target, AddonData* data, const uint64_t* words, size_t entries, bool isMap,
                      double* ns);
 
+// The target's refusal of an entry whose range wraps 2^64 (its iova range,
+// or for a map its vaddr range too), given without a system call: its
+// WrapErrno(), or 0 when the entry does not wrap or the target leaves it to
+// the kernel (wrapErrno 0). Every pass over entries asks it first.
+int WrapRefusal(int wrapErrno, const uint64_t* entry, bool isMap);
+
 // Whether every entry's flags hold only PROT_READ | PROT_WRITE; *bad is the
 // first that does not.
 bool PlanFlagsValid(const uint64_t* words, size_t entries, size_t* bad);

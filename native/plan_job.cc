@@ -62,9 +62,9 @@ void PlanJob::Execute(napi_env, void* self) {
     }
     const uint64_t* e = &job->words_[i * kPlanStride];
     job->attempted_++;
-    if (wrapErrno != 0 && (RangeWraps(e[1], e[2]) || (job->isMap_ && RangeWraps(e[0], e[2])))) {
+    if (int refused = WrapRefusal(wrapErrno, e, job->isMap_)) {
       job->failedIndex_ = static_cast<int64_t>(i);
-      job->err_ = wrapErrno;
+      job->err_ = refused;
       break;
     }
     uint64_t gone = 0;

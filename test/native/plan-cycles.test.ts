@@ -49,9 +49,12 @@ describe('runPlanCycles without VFIO', () => {
     expect([r.mapNs.length, r.unmapNs.length]).toEqual([0, 0]);
   });
 
-  it('a wrapping entry fails with EINVAL without an ioctl, as in runPlan', () => {
+  it('a wrapping entry fails with EINVAL without an ioctl, as in runPlan (bare too)', () => {
     const r = nullContainer().runPlanCycles(BigUint64Array.from([0n, U64_MAX, 2n, 3n]), 2);
     expect(r).toMatchObject({ completed: 0, failedOp: 'map', failedIndex: 0, errno: Errno.EINVAL });
+    // /dev/null answers every ioctl ENOTTY: EINVAL means the entry never reached one.
+    const b = nullContainer().runPlanCycles(BigUint64Array.from([0n, U64_MAX, 2n, 3n]), 2, true);
+    expect(b).toMatchObject({ completed: 0, failedOp: 'map', failedIndex: 0, errno: Errno.EINVAL });
   });
 
   it('bare (the C reference\'s loop): the same arguments, the same first failure', () => {
