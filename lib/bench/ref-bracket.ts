@@ -13,6 +13,7 @@ import { PLAN_STRIDE, PLAN_VADDR } from '../backend.js';
 import { attachGroup } from '../seam/attach.js';
 import { planCyclesOf } from '../seam/capabilities.js';
 import type { KeptPlan } from './planner.js';
+import { cycleSamples } from './runner.js';
 
 export interface AddonAgain {
   /** Per cell id: the second pass's ns per repetition, warm-up dropped. */
@@ -48,7 +49,7 @@ export function addonAgain(backend: Backend, groupId: number, plans: Map<string,
         attached.container.unmapAll();
         continue;
       }
-      out.samples.set(id, Array.from((plan.op === 'unmap' ? c.unmapNs : c.mapNs).subarray(warmup)));
+      out.samples.set(id, cycleSamples(c, plan.op, warmup));
     }
   } finally {
     try {

@@ -78,6 +78,11 @@ function message(err: unknown): string {
 
 export { emptyCell, fillSpeedups } from './cells.js';
 
+/** A cycles run's per-repetition times for the op a cell measures, the warm-up dropped. */
+export function cycleSamples(c: PlanCycles, op: string, warmup: number): number[] {
+  return Array.from((op === 'unmap' ? c.unmapNs : c.mapNs).subarray(warmup));
+}
+
 export class BenchRunner {
   private readonly now: () => bigint;
   private readonly buffers: BufferCache;
@@ -201,15 +206,16 @@ export class BenchRunner {
     const reps = this.reps(spec);
     const cycles = planCyclesOf(this.space);
     const first = this.planner.buildPlan(requests, strategy, info);
-    const c = cycles.run(first.entries, this.opts.warmup + reps);
-    if (c.failedOp !== null) {
-      this.sweep(iovaBase, spec.size);
-      throw new VfioError(c.errno, c.failedOp === 'map' ? 'plan map (cycles)' : 'plan unmap (cycles)',
-        { entry: c.failedIndex, repetition: c.completed });
-    }
-    const pick = (x: PlanCycles) => Array.from((spec.op === 'unmap' ? x.unmapNs : x.mapNs).subarray(this.opts.warmup));
-    const samples = pick(c);
-    const floor = this.opts.floor ? this.timeFloor(first.entries, reps, cycles, pick, samples, iovaBase, spec.size) : undefined;
+    // A failed loop leaves the cell's range swept and throws, naming the loop and the op that failed.
+    const pick = (x: PlanCycles, loop: (failed: string) => string): number[] => {
+      if (x.failedOp !== null) {
+        this.sweep(iovaBase, spec.size);
+        throw new VfioError(x.errno, loop(x.failedOp), { entry: x.failedIndex, repetition: x.completed });
+      }
+      return cycleSamples(x, spec.op, this.opts.warmup);
+    };
+    const samples = pick(cycles.run(first.entries, this.opts.warmup + reps), (f) => `plan ${f} (cycles)`);
+    const floor = this.opts.floor ? this.timeFloor(first.entries, reps, cycles, pick, samples) : undefined;
     const jsLoopSamples: number[] = [];
     const jsSamples: number[] = [];
     let entries = 0;
@@ -243,21 +249,15 @@ export class BenchRunner {
    * the executor's first pass (already taken), the loop, the executor again, the loop again; so the two are
    * compared moments apart, whatever the machine's speed does over the run. Undefined where the space has none.
    */
-  private timeFloor(plan: BigUint64Array, reps: number, cycles: Cycles, pick: (x: PlanCycles) => number[], firstPass: number[],
-    iovaBase: bigint, size: bigint): CellResult['floor'] {
+  private timeFloor(plan: BigUint64Array, reps: number, cycles: Cycles,
+    pick: (x: PlanCycles, loop: (failed: string) => string) => number[], firstPass: number[]): CellResult['floor'] {
     const bare = bareCyclesOf(this.space);
     if (!bare) return undefined;
-    const checked = (x: PlanCycles, what: string): number[] => {
-      if (x.failedOp !== null) {
-        this.sweep(iovaBase, size);
-        throw new VfioError(x.errno, `${what} ${x.failedOp}`, { entry: x.failedIndex, repetition: x.completed });
-      }
-      return pick(x);
-    };
     const n = this.opts.warmup + reps;
-    const loop = checked(bare(plan, n), 'C loop (in process)');
-    const addonSamples = checked(cycles.run(plan, n), 'plan (cycles, again)');
-    loop.push(...checked(bare(plan, n), 'C loop (in process)'));
+    const inProcess = (f: string) => `C loop (in process) ${f}`;
+    const loop = pick(bare(plan, n), inProcess);
+    const addonSamples = pick(cycles.run(plan, n), (f) => `plan ${f} (cycles, again)`);
+    loop.push(...pick(bare(plan, n), inProcess));
     const median = summarize(loop).median;
     return { median, ratio: summarize([...firstPass, ...addonSamples]).median / median, samples: loop, addonSamples };
   }

@@ -78,14 +78,15 @@ function budgetFor(opts: SessionOptions, host: HostView, space: DmaSpace): Memor
   return { maxBuffer, hugetlbFree: host.hugetlbFree(SZ_2M), lockable: lockable !== null && lockable < 0n ? 0n : lockable };
 }
 
-function measure(backend: Backend, host: HostView, groupId: number, opts: SessionOptions, keepType1Plans: boolean): RunOutput {
+function measure(backend: Backend, host: HostView, groupId: number, opts: SessionOptions, withRef: boolean): RunOutput {
   const runIn = (space: DmaSpace, iface: DmaInterface): RunOutput => new BenchRunner(backend, space, opts.planner, {
     reps: opts.reps,
     warmup: opts.warmup,
     budget: budgetFor(opts, host, space),
-    keepPlans: keepType1Plans && iface === 'type1',
-    // With --ref, the C loop in this process beside each cell too, on every interface (no group to hand over).
-    floor: keepType1Plans,
+    // With --ref: type1's plans kept for the C program, and the C loop in this process beside each cell, on
+    // every interface (it needs no group handed over).
+    keepPlans: withRef && iface === 'type1',
+    floor: withRef,
     iface,
     ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
   }).run(opts.suites.flatMap(cellsFor));

@@ -83,14 +83,14 @@ export interface StallReport {
   phases: StallPhase[];
   /** The async map's (one entry) longest stall against 10 ms; null when not measured or not off the loop (the sim). */
   target: { limitMs: number; asyncWorstMs: number; met: boolean } | null;
-  /** The warm-up before the rounds: one page through mapBatch, then mapBatchAsync, the first calls in this table. */
+  /** The warm-up before the rounds: one page through mapBatchAsync, then mapBatch, the first calls in this table. */
   warmup: StallWarmup | null;
   notes: string[];
 }
 
 /** The cold calls: each path's first use in the table (its first in the process, unless something ran it before). */
 export interface StallWarmup {
-  /** ms inside mapBatch (one page), and inside mapBatchAsync before it returned. */
+  /** ms inside mapBatch (one page), and inside mapBatchAsync before it returned (called first). */
   syncCallMs: number;
   asyncCallMs: number;
   /** The longest gap of the 1 ms interval while the one-page mapBatchAsync ran (ms). */

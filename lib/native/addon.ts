@@ -31,8 +31,8 @@ export interface NativeContainer {
    * reps times: map every entry of the map plan, then unmap every one, with no JS in between
    * (native/plan.h). mapNs[r] / unmapNs[r]: rep r's ioctl times summed. Stops at the first
    * failure without unwinding, as runPlan does; the arrays hold the completed reps only.
+   * bare: the C reference's loop instead of the executor's pass, which unmaps what it mapped.
    */
-  /** bare: the C reference's loop instead of the executor's pass (native/plan.h). */
   runPlanCycles(plan: BigUint64Array, reps: number, bare?: boolean): {
     mapNs: Float64Array;
     unmapNs: Float64Array;
