@@ -48,6 +48,18 @@ class BufferList {
   T* const* end() const { return begin() + n_; }
   size_t size() const { return n_; }
 
+  // The same buffers in the same order (a run of mappings shares one list).
+  // A loop, not std::equal: that compiles to a memcmp call, a fifth of a
+  // run's growth for the one or two pointers a list holds.
+  bool operator==(const BufferList& o) const {
+    if (n_ != o.n_) return false;
+    T* const* theirs = o.begin();
+    for (T* mine : *this) {
+      if (mine != *theirs++) return false;
+    }
+    return true;
+  }
+
  private:
   static constexpr size_t kInline = 2;
   T* inline_[kInline] = {};

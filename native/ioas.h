@@ -3,7 +3,7 @@
 // restricts kernel-chosen IOVAs (ALLOW_IOVAS), and runs plans through the
 // shared executor.
 //
-// Books (books.h, the IOAS rule): one record per kernel area (each MAP makes
+// Books (books.h, the IOAS rule): one mapping per kernel area (each MAP makes
 // one; a COPY makes one per source area it spans), each pinning the
 // DmaBuffers it covers.
 //

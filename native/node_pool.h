@@ -1,6 +1,6 @@
-// An allocator for the books' std::map (books.h) that keeps the nodes it
+// An allocator for the books' std::set of runs (books.h) that keeps the nodes it
 // frees and hands them out again: mapping and unmapping one page at a time
-// would otherwise cost a malloc and a free per mapping, ~400 instructions of
+// would otherwise cost a malloc and a free per record, ~400 instructions of
 // a one-page map on the overhead stand-in (callgrind), most of them in glibc
 // consolidating the 32 nodes a batch unmap frees at once. Single-threaded by
 // construction: one pool per books, and the books belong to one JS thread.

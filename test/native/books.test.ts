@@ -4,7 +4,7 @@
 // sanitizers, and driven through test/native/children/books.cc; the same code
 // runs inside the addon behind Container and Ioas (map, unmap, runPlan,
 // copyFrom), which only the HIL lane can drive for real.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,11 +42,22 @@ describe.skipIf(!gxx || process.env.VFIO_HIL === '1')('MappingBooks (native/book
     return [records!, pins!];
   }
 
+  function fuzz(seed: number, steps: number): Promise<{ status: number | null; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      const child = spawn(bin, [], { env });
+      let stdout = '', stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d));
+      child.stderr.on('data', (d: Buffer) => (stderr += d));
+      child.on('close', (status) => resolve({ status, stdout, stderr }));
+      child.stdin.end(`fuzz ${seed} ${steps}\n`);
+    });
+  }
+
   const two = ['map 0x1000 0x1000 0', 'map 0x2000 0x2000 1'];
   // [0x1000, 0x3000) as one mapping, over buffer 0.
   const wide = ['map 0x1000 0x2000 0'];
 
-  it('a map pins the buffers it covers; one at the same IOVA replaces it, releasing its pins', () => {
+  it('a map pins the buffers it covers; one over what is mapped (a stand-in target) replaces it, releasing its pins', () => {
     expect(run('map 0x1000 0x1000 0 1', 'map 0x5000 0x1000 1')).toEqual(['1000+1000 5000+1000', '1 2 0 0 0 0 0 0']);
     expect(run('map 0x1000 0x1000 0', 'map 0x1000 0x2000 1')).toEqual(['1000+2000', '0 1 0 0 0 0 0 0']);
   });
@@ -91,6 +102,24 @@ describe.skipIf(!gxx || process.env.VFIO_HIL === '1')('MappingBooks (native/book
     expect(run('rule type1v1', ...two, `failed 0x1000 0x2000 ${ENOENT}`)[0]).toBe('1000+1000 2000+2000');
     expect(run('rule type1v2', ...two, `failed 0x1000 0x2000 ${ENOENT}`)[0]).toBe('1000+1000 2000+2000');
   });
+
+  // books_model.h: the books against a model that keeps one record per
+  // mapping, over random steps. Seeds 0-5 are each rule, with a kernel that
+  // refuses an overlapping map and with a stand-in that maps over one.
+  // Concurrent: each seed is its own process, a second or two under the sanitizers.
+  for (let seed = 0; seed < 6; seed++) {
+    it.concurrent(`model campaign, seed ${seed}: the runs hold what one record per mapping would, after every step`, async () => {
+      const r = await fuzz(seed, 5000);
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      const [steps, merged, splits, most] = r.stdout.trim().split(' ').map(Number);
+      expect(steps).toBe(5000);
+      // It exercised the runs: records holding many mappings, and unmaps that cut one in two.
+      expect(merged).toBeGreaterThan(1000);
+      expect(splits).toBeGreaterThan(5);
+      expect(most).toBeGreaterThan(4);
+    }, 60_000);
+  }
 
   it('IOAS copy: one record per source mapping the range spans, over the same buffers', () => {
     expect(run('rule ioas', ...two, 'use 1', 'rule ioas', 'copy 0 0x1800 0x1000 0x10000'))

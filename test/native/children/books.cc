@@ -8,9 +8,15 @@
 //   copy FROM SRC_IOVA SIZE DST_IOVA a successful IOMMU_IOAS_COPY from book FROM
 //   clear
 //   use N                            switch to book N (0 or 1)
+//   fuzz SEED STEPS                  instead of all that: books_model.h's
+//                                    campaign; prints "steps merged splits
+//                                    most-per-record", or what diverged on
+//                                    stderr with exit status 1
 // At the end it prints the current book's records ("iova+size", hex) on one
 // line and every buffer's pin count on the next. Numbers take 0x.
 #include <books.h>
+
+#include "books_model.h"
 
 #include <cstdint>
 #include <cstdio>
@@ -69,6 +75,18 @@ int main() {
       cur->Copied(*books[from], src, size, dst);
     } else if (cmd == "clear") {
       cur->Clear();
+    } else if (cmd == "fuzz") {
+      uint64_t seed = Num(in), steps = Num(in);
+      model::Tally tally;
+      std::string diff = model::Campaign(seed).Run(steps, &tally);
+      if (!diff.empty()) {
+        std::cerr << "seed " << seed << ": " << diff;
+        return 1;
+      }
+      std::printf("%llu %llu %llu %llu\n", static_cast<unsigned long long>(tally.steps),
+                  static_cast<unsigned long long>(tally.merged), static_cast<unsigned long long>(tally.splits),
+                  static_cast<unsigned long long>(tally.mostPerRecord));
+      return 0;
     } else if (cmd == "use") {
       cur = books[Num(in)];
     } else {
