@@ -30,10 +30,19 @@ export function emptyCell(spec: CellSpec, reason: string): CellResult {
 export interface LoopTimes {
   timing: 'native-loop' | 'js-loop';
   jsLoopSamples: number[];
+  /** The ioctl times were measured (not a cost model's): jsOverInside compares like with like. */
+  measured: boolean;
+}
+
+/** The median of a[i] / b[i]: each JS call against the ioctl time inside that same call. */
+function pairedRatio(a: number[], b: number[]): number | undefined {
+  if (a.length === 0 || a.length !== b.length || b.some((x) => !(x > 0))) return undefined;
+  return summarize(a.map((x, i) => x / (b[i] as number))).median;
 }
 
 export function fullCell(spec: CellSpec, entries: number, samples: number[], jsSamples: number[], bytes: number, loop?: LoopTimes): CellResult {
   const s = summarize(samples);
+  const jsOverInside = loop?.measured ? pairedRatio(jsSamples, loop.jsLoopSamples) : undefined;
   return {
     ...baseCell(spec),
     // Patterns that skip pages (strided, scatter, vm-map) cover fewer pages than the region.
@@ -48,6 +57,7 @@ export function fullCell(spec: CellSpec, entries: number, samples: number[], jsS
     jsSamples,
     jsMedian: summarize(jsSamples).median,
     ...(loop ? { timing: loop.timing, jsLoopSamples: loop.jsLoopSamples, jsLoopMedian: summarize(loop.jsLoopSamples).median } : {}),
+    ...(jsOverInside !== undefined ? { jsOverInside } : {}),
   };
 }
 

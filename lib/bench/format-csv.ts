@@ -6,7 +6,7 @@ import type { BenchReport, CellResult } from './schema.js';
 export const CSV_COLUMNS = [
   'id', 'suite', 'op', 'pattern', 'size_bytes', 'pages', 'backing', 'strategy', 'entries', 'reps',
   'min_ns', 'median_ns', 'p99_ns', 'mean_ns', 'ns_per_page', 'speedup', 'js_median_ns', 'ref_median_ns',
-  'addon_over_ref', 'simulated', 'skipped', 'iommu',
+  'addon_over_ref', 'simulated', 'skipped', 'iommu', 'js_over_inside',
 ] as const;
 
 function field(v: string | number | boolean | null | undefined): string {
@@ -19,6 +19,7 @@ function row(c: CellResult, simulated: boolean, iommu: string | undefined): stri
   return [
     c.id, c.suite, c.op, c.pattern, c.size, c.pages, c.backing, c.strategy, c.entries, c.samples.length,
     c.min, c.median, c.p99, c.mean, c.nsPerPage, c.speedup, c.jsMedian, c.ref?.median, c.ref?.ratio, simulated, c.skipped, iommu,
+    c.jsOverInside,
   ].map(field).join(',');
 }
 

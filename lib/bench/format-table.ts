@@ -40,7 +40,7 @@ function sim(r: BenchReport): string {
 function suiteTable(r: BenchReport, suite: SuiteName, cells: CellResult[]): string {
   const withThread = suite === 'matrix';
   const headers = ['size', 'pattern', 'backing', 'strategy', 'entries', 'min', 'median', 'p99', 'ns/page', 'speed-up',
-    'JS end-to-end'];
+    'JS end-to-end', 'JS / inside'];
   if (suite === 'matrix') headers.splice(1, 1);
   if (withThread) headers.push(`${KERNEL_THREAD_LABEL}: unpatched / patched`);
   // The interface column appears once a run measured iommufd too (--interface iommufd|both).
@@ -50,14 +50,14 @@ function suiteTable(r: BenchReport, suite: SuiteName, cells: CellResult[]): stri
   let lastGroup = '';
   const rows = cells.map((c) => {
     if (c.skipped) {
-      const row = [formatSize(c.size), c.pattern, c.backing, c.strategy ?? '-', 'skipped', '', '', '', '', '', ''];
+      const row = [formatSize(c.size), c.pattern, c.backing, c.strategy ?? '-', 'skipped', '', '', '', '', '', '', ''];
       if (suite === 'matrix') row.splice(1, 1);
       if (withThread) row.push('');
       if (ifaceCol) row.splice(0, 0, c.interface ?? 'type1');
       return row;
     }
     const row = [formatSize(c.size), c.pattern, c.backing, c.strategy ?? '-', String(c.entries), ns(c.min), ns(c.median),
-      ns(c.p99), nsFine(c.nsPerPage), ratio(c.speedup), ns(c.jsMedian)];
+      ns(c.p99), nsFine(c.nsPerPage), ratio(c.speedup), ns(c.jsMedian), c.jsOverInside === undefined ? '-' : ratio(c.jsOverInside, 2)];
     if (suite === 'matrix') row.splice(1, 1);
     if (withThread) {
       const group = `${c.size}/${c.backing}`;
@@ -129,7 +129,8 @@ export function formatTable(r: BenchReport): string {
   parts.push('Strategies: per-page = one MAP_DMA per 4 KiB page (user space\'s version of the unpatched loop); '
     + 'coalesced = contiguous runs merged by the planner; kernel = the whole region in one MAP_DMA, the kernel batching the pins.\n'
     + 'ns/page = median / pages covered; speed-up = per-page median / this median; '
-    + 'JS end-to-end = process.hrtime around the mapBatch (unmap suite: unmapBatch) call, N-API included.');
+    + 'JS end-to-end = process.hrtime around the mapBatch (unmap suite: unmapBatch) call, N-API included; '
+    + 'JS / inside = that over the time inside the same call\'s ioctls (median per repetition; - where the times are a cost model\'s).');
   if (r.notes.length) parts.push(`Notes:\n${r.notes.map((n) => `  - ${n}`).join('\n')}`);
   return `${parts.join('\n\n')}\n`;
 }

@@ -131,14 +131,15 @@ function cellTable(suite: string, cells: CellResult[], title: string): TableSpec
     || (d.name === 'strategy' && cells.some((c) => c.strategy !== null)));
   const withRef = cells.some((c) => c.ref);
   const withThread = suite === 'matrix';
-  const heads = ['entries', 'min', 'median', 'p99', 'ns/page', 'speed-up', 'JS end-to-end'];
+  const heads = ['entries', 'min', 'median', 'p99', 'ns/page', 'speed-up', 'JS end-to-end', 'JS / inside'];
   if (withRef) heads.push('C reference median', 'addon / C');
   if (withThread) heads.push(`${KERNEL_THREAD_LABEL}: unpatched / patched`);
   let lastGroup = '';
   const rows: TableRow[] = cells.map((c) => {
     const leading = lead.map((d) => d.label(c));
     if (c.skipped) return { cells: leading, skipped: c.skipped };
-    const figs = [String(c.entries), ns(c.min), ns(c.median), ns(c.p99), nsFine(c.nsPerPage), ratio(c.speedup), ns(c.jsMedian)];
+    const figs = [String(c.entries), ns(c.min), ns(c.median), ns(c.p99), nsFine(c.nsPerPage), ratio(c.speedup), ns(c.jsMedian),
+      c.jsOverInside === undefined ? '-' : ratio(c.jsOverInside, 2)];
     if (withRef) figs.push(ns(c.ref?.median), ratio(c.ref?.ratio, 3));
     if (withThread) {
       const group = `${c.interface ?? 'type1'}/${c.size}/${c.backing}`;

@@ -240,7 +240,7 @@ export class BenchRunner {
       }
     }
     const cell = fullCell(spec, entries, samples, jsSamples, Number(bytesCovered(requests)),
-      { timing: cycles.native ? 'native-loop' : 'js-loop', jsLoopSamples });
+      { timing: cycles.native ? 'native-loop' : 'js-loop', jsLoopSamples, measured: !this.backend.simulated });
     return floor ? { ...cell, floor } : cell;
   }
 

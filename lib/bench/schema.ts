@@ -51,6 +51,14 @@ export interface CellResult {
    */
   jsLoopSamples?: number[];
   jsLoopMedian?: number;
+  /**
+   * JS end-to-end over the time inside those same calls' ioctls: the median of
+   * jsSamples[i] / jsLoopSamples[i]. 1.2 means a sixth of a mapBatch call went
+   * to everything but its ioctls (the planner's checks, N-API, the result).
+   * Only where the ioctl times are measured (absent on the simulator, whose
+   * times are its cost model's).
+   */
+  jsOverInside?: number;
   min: number;
   median: number;
   p99: number;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CSV_COLUMNS, formatCsv, formatJson } from '../../lib/bench/format-csv.js';
+import { fullCell } from '../../lib/bench/cells.js';
 import { formatTable } from '../../lib/bench/format-table.js';
 import { BENCH_SCHEMA } from '../../lib/bench/schema.js';
 import { syntheticReport } from './bench.fixture.js';
@@ -46,7 +47,24 @@ describe('bench output formats', () => {
     const first = lines[1]!.split(',');
     expect(first[CSV_COLUMNS.indexOf('median_ns')]).toBe('1100');
     expect(first[CSV_COLUMNS.indexOf('simulated')]).toBe('true');
-    expect(lines[2]).toMatch(/"has, a comma",[^,]*$/);
+    expect(lines[2]).toMatch(/"has, a comma",[^,]*,[^,]*$/);
     expect(first[CSV_COLUMNS.indexOf('iommu')]).toBe(r.iommu?.name ?? '');
+    // The synthetic report is simulated: no JS-over-inside ratio, an empty field.
+    expect(first[CSV_COLUMNS.indexOf('js_over_inside')]).toBe('');
+  });
+
+  it('JS / inside: each JS call over the ioctl time inside that same call, median per repetition; only where the times are measured', () => {
+    const spec = { suite: 'matrix', op: 'map', pattern: 'contiguous', size: 4096n, backing: '4k', strategy: 'coalesced' } as const;
+    // Paired, the ratios are 2, 1.5 and 1.2 (median 1.5); medians of each side alone would give 1200 / 800.
+    const measured = fullCell(spec, 1, [100, 100, 100], [2000, 1200, 600], 4096,
+      { timing: 'native-loop', jsLoopSamples: [1000, 800, 500], measured: true });
+    expect(measured.jsOverInside).toBe(1.5);
+    const r = syntheticReport();
+    r.simulated = false;
+    r.cells = [{ ...measured, interface: 'type1' }];
+    expect(formatTable(r)).toMatch(/JS \/ inside[\s\S]*\b1\.50x?\b/);
+    expect(formatCsv(r).trimEnd().split('\n')[1]!.split(',').at(-1)).toBe('1.500');
+    const modelled = fullCell(spec, 1, [100], [2000], 4096, { timing: 'js-loop', jsLoopSamples: [1000], measured: false });
+    expect(modelled).not.toHaveProperty('jsOverInside');
   });
 });
