@@ -80,6 +80,8 @@ describe.skipIf(!onVfioHost)(`vfio CLI on the native backend (${SKIP_REASON})`, 
       expect(c.floor?.samples, c.id).toHaveLength(6);
       expect(c.floor!.addonSamples).toHaveLength(3);
       for (const t of c.floor!.samples) expect(t).toBeGreaterThan(0);
+      // Each JS-timed call holds its own ioctls' windows: over them, never under.
+      expect(c.jsOverInside, c.id).toBeGreaterThan(1);
     }
     // No cell skipped or failed. A warm-up note ('JS timings still falling', measured) is a
     // timing judgement, which under emulation depends on the load: not asserted here.
