@@ -324,8 +324,8 @@ class MappingBooks {
   UnmapRule rule_;
   uint64_t generation_ = 0;
   size_t mappings_ = 0;
-  NodeFreeList nodes_;  // before runs_: it must outlive the map's nodes
-  Runs runs_;           // keyed by the iova of each run's first mapping
+  NodeFreeList nodes_;  // before runs_: it must outlive the set's nodes
+  Runs runs_;           // ordered by the iova of each run's first mapping
 };
 
 }  // namespace vfio
