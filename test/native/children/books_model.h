@@ -194,6 +194,12 @@ class Campaign {
       for (uint64_t i = 0; i < n; i++) Map(book, at + i * each, each, Below(20) == 0 ? SomeBuffers() : buffers);
       return false;
     }
+    if (roll < 40) {  // the same, downwards
+      uint64_t at = (24 + Below(64)) * kPage, each = (Below(3) == 0 ? 1 + Below(4) : 1) * kPage, n = 1 + Below(12);
+      std::vector<int> buffers = SomeBuffers();
+      for (uint64_t i = 0; i < n && at >= (i + 1) * each; i++) Map(book, at - (i + 1) * each, each, buffers);
+      return false;
+    }
     if (roll < 45) {
       Map(book, Below(80) * kPage, (1 + Below(8)) * kPage, SomeBuffers());
       return false;
