@@ -130,7 +130,8 @@ export function formatTable(r: BenchReport): string {
     + 'coalesced = contiguous runs merged by the planner; kernel = the whole region in one MAP_DMA, the kernel batching the pins.\n'
     + 'ns/page = median / pages covered; speed-up = per-page median / this median; '
     + 'JS end-to-end = process.hrtime around the mapBatch (unmap suite: unmapBatch) call, N-API included; '
-    + 'JS / inside = that over the time inside the same call\'s ioctls (median per repetition; - where the times are a cost model\'s).');
+    + 'JS / inside = that over the time inside the same call\'s ioctls (median per repetition; - on the simulator, whose times are '
+    + 'a cost model\'s, and for cells the executor does not time).');
   if (r.notes.length) parts.push(`Notes:\n${r.notes.map((n) => `  - ${n}`).join('\n')}`);
   return `${parts.join('\n\n')}\n`;
 }
