@@ -73,27 +73,22 @@ class MappingBooks {
   // the pins stay balanced. An empty or wrapping range maps nothing (the
   // kernel refuses both) and is not recorded.
   void Mapped(uint64_t iova, uint64_t size, BufferList<Buffer>&& buffers) {
-    if (size == 0 || iova > UINT64_MAX - (size - 1)) return;
+    if (!Walkable(iova, size)) return;
     // Pinned before anything overlapped is released: a buffer in both stays
     // pinned throughout.
     for (Buffer* b : buffers) b->Pin();
     mappings_++;
-    // Batches map upwards: above the highest record, grow it or add one at
-    // the end without a search.
-    auto top = runs_.empty() ? runs_.end() : std::prev(runs_.end());
-    if (top == runs_.end() || Last(*top) < iova) {
-      if (top != runs_.end() && Extends(*top, iova, size, buffers)) {
-        top->count++;
-      } else {
-        runs_.emplace_hint(runs_.end(), Run{iova, size, 1, std::move(buffers)});
-      }
-      return;
+    // The runs either side of the new mapping. Batches map upwards: above
+    // the highest run they are that run and the end, found without a search.
+    auto next = runs_.end();
+    auto before = runs_.empty() ? runs_.end() : std::prev(next);
+    if (before != runs_.end() && Last(*before) >= iova) {
+      Walk(UnmapRule::kType1v2, iova, size);
+      next = runs_.upper_bound(iova);
+      before = next == runs_.begin() ? runs_.end() : std::prev(next);
     }
-    auto [from, to] = Span(runs_, UnmapRule::kType1v2, iova, iova + (size - 1));
-    Remove(from, to);
-    auto next = runs_.upper_bound(iova);
-    if (next != runs_.begin() && Extends(*std::prev(next), iova, size, buffers)) {
-      std::prev(next)->count++;
+    if (before != runs_.end() && Extends(*before, iova, size, buffers)) {
+      before->count++;
     } else if (next != runs_.end() && Precedes(*next, iova, size, buffers)) {
       // Mapping downwards: the run's start moves down to the new mapping, in
       // place (still above the run before it: nothing overlaps any more).
@@ -106,11 +101,10 @@ class MappingBooks {
 
   // After a successful unmap of [iova, iova + size).
   void Unmapped(uint64_t iova, uint64_t size) noexcept {
-    if (rule_ == UnmapRule::kIoas && iova == 0 && size == UINT64_MAX) {
+    if (Everything(iova, size)) {
       Clear();
-    } else if (size != 0 && iova <= UINT64_MAX - (size - 1)) {
-      auto [from, to] = Span(runs_, rule_, iova, iova + (size - 1));
-      Remove(from, to);
+    } else if (Walkable(iova, size)) {
+      Walk(rule_, iova, size);
     }
   }
 
@@ -119,9 +113,9 @@ class MappingBooks {
   // target that has no kernel to ask (overhead_space.h).
   uint64_t BytesIn(uint64_t iova, uint64_t size) const noexcept {
     uint64_t bytes = 0;
-    if (rule_ == UnmapRule::kIoas && iova == 0 && size == UINT64_MAX) {
+    if (Everything(iova, size)) {
       for (const Run& r : runs_) bytes += r.count * r.size;
-    } else if (size != 0 && iova <= UINT64_MAX - (size - 1)) {
+    } else if (Walkable(iova, size)) {
       auto [from, to] = Span(runs_, rule_, iova, iova + (size - 1));
       if (from.run == to.run) return from.run == runs_.end() ? 0 : (to.k - from.k) * from.run->size;
       for (auto it = from.run; it != to.run; ++it) {
@@ -135,10 +129,7 @@ class MappingBooks {
   // After a failed unmap: only an IOAS's ENOENT (a mapping sticking out)
   // leaves anything removed, the mappings before that one.
   void UnmapFailed(uint64_t iova, uint64_t size, int err) noexcept {
-    if (rule_ == UnmapRule::kIoas && err == ENOENT && size != 0 && iova <= UINT64_MAX - (size - 1)) {
-      auto [from, to] = Span(runs_, rule_, iova, iova + (size - 1));
-      Remove(from, to);
-    }
+    if (rule_ == UnmapRule::kIoas && err == ENOENT && Walkable(iova, size)) Walk(rule_, iova, size);
   }
 
   // After an unmap of everything, or when the kernel dropped the whole space.
@@ -208,6 +199,13 @@ class MappingBooks {
 
   static uint64_t Last(const Run& r) { return r.first + (r.count * r.size - 1); }
 
+  // A range an unmap walks: not empty, not wrapping 2^64.
+  static bool Walkable(uint64_t iova, uint64_t size) { return size != 0 && iova <= UINT64_MAX - (size - 1); }
+  // IOAS: iova 0, length UINT64_MAX is every mapping.
+  bool Everything(uint64_t iova, uint64_t size) const {
+    return rule_ == UnmapRule::kIoas && iova == 0 && size == UINT64_MAX;
+  }
+
   // Whether a mapping of [iova, iova + size) over buffers continues run r,
   // which ends below iova (so Last(r) + 1 cannot wrap).
   static bool Extends(const Run& r, uint64_t iova, uint64_t size,
@@ -229,10 +227,10 @@ class MappingBooks {
 
   // How many of run r's mappings, from its first, the walk over [.., last]
   // takes: those that begin at or before last (type1), or end there (IOAS).
-  static uint64_t Taken(uint64_t key, const Run& r, UnmapRule rule, uint64_t last) {
+  static uint64_t Taken(const Run& r, UnmapRule rule, uint64_t last) {
     uint64_t reach = rule == UnmapRule::kIoas ? r.size - 1 : 0;  // from a mapping's start to the point judged
-    if (last < key || last - key < reach) return 0;
-    uint64_t n = (last - key - reach) / r.size + 1;
+    if (last < r.first || last - r.first < reach) return 0;
+    uint64_t n = (last - r.first - reach) / r.size + 1;
     return n < r.count ? n : r.count;
   }
 
@@ -240,30 +238,43 @@ class MappingBooks {
   // this file): always a run of neighbours, [from, to).
   template <class Map>
   static auto Span(Map& runs, UnmapRule rule, uint64_t iova, uint64_t last) {
-    using It = decltype(runs.begin());
-    It it = runs.upper_bound(iova);
-    Place<It> from{it, 0};
-    if (it != runs.begin() && Last(*std::prev(it)) >= iova) {
-      It prev = std::prev(it);
-      from = {prev, (iova - prev->first) / prev->size};
-    }
+    auto from = Reaching(runs, iova);
     // The first mapping the walk meets begins below the range: type1 v1
     // stops there, an IOAS too (it sticks out), v2 takes it.
     if (from.run != runs.end() && rule != UnmapRule::kType1v2 &&
         from.run->first + from.k * from.run->size < iova) {
       return std::make_pair(from, from);
     }
-    Place<It> to = from;
+    auto to = from;
     for (; to.run != runs.end(); to = {std::next(to.run), 0}) {
       // Never fewer than from.k in the first run: the mappings before the
       // one that reaches iova end below it.
-      uint64_t n = Taken(to.run->first, *to.run, rule, last);
+      uint64_t n = Taken(*to.run, rule, last);
       if (n < to.run->count) {
         to.k = n;
         break;
       }
     }
     return std::make_pair(from, to);
+  }
+
+  // The first mapping that reaches at: the one holding it, else the first
+  // above it ({end, 0} when none is).
+  template <class Map>
+  static auto Reaching(Map& runs, uint64_t at) {
+    using It = decltype(runs.begin());
+    It it = runs.upper_bound(at);
+    if (it != runs.begin() && Last(*std::prev(it)) >= at) {
+      --it;
+      return Place<It>{it, (at - it->first) / it->size};
+    }
+    return Place<It>{it, 0};
+  }
+
+  // Removes what the kernel's walk under rule over [iova, iova + size) removes.
+  void Walk(UnmapRule rule, uint64_t iova, uint64_t size) noexcept {
+    auto [from, to] = Span(runs_, rule, iova, iova + (size - 1));
+    Remove(from, to);
   }
 
   // Drops the mappings [from, to), releasing their pins. A run cut in two
@@ -320,12 +331,7 @@ class MappingBooks {
   // in IOVA order, while f returns true.
   template <class F>
   void ForEachFrom(uint64_t at, F&& f) const {
-    auto it = runs_.upper_bound(at);
-    uint64_t k = 0;
-    if (it != runs_.begin() && Last(*std::prev(it)) >= at) {
-      --it;
-      k = (at - it->first) / it->size;
-    }
+    auto [it, k] = Reaching(runs_, at);
     for (; it != runs_.end(); ++it, k = 0) {
       for (; k < it->count; k++) {
         if (!f(it->first + k * it->size, it->size, it->buffers)) return;

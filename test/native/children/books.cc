@@ -28,11 +28,7 @@
 
 namespace {
 
-struct FakeBuffer {
-  int pins = 0;
-  void Pin() noexcept { pins++; }
-  void Unpin() noexcept { pins--; }
-};
+using model::FakeBuffer;  // counts its pins
 
 uint64_t Num(std::istringstream& in) {
   std::string w;

@@ -24,6 +24,7 @@ struct Mapping {
   uint64_t iova, size;
   std::vector<int> buffers;
   uint64_t last() const { return iova + (size - 1); }
+  bool Overlaps(uint64_t from, uint64_t to) const { return iova <= to && last() >= from; }
 };
 
 class Books {
@@ -37,7 +38,7 @@ class Books {
     uint64_t last = iova + (size - 1);
     std::vector<Mapping> kept;
     for (const Mapping& m : maps_) {
-      if (m.last() < iova || m.iova > last) kept.push_back(m);
+      if (!m.Overlaps(iova, last)) kept.push_back(m);
     }
     maps_ = kept;
     size_t at = 0;
@@ -73,7 +74,7 @@ class Books {
     uint64_t last = srcIova + (size - 1);
     std::vector<Mapping> pieces;
     for (const Mapping& m : src.maps_) {
-      if (m.last() < srcIova || m.iova > last) continue;
+      if (!m.Overlaps(srcIova, last)) continue;
       uint64_t from = std::max(m.iova, srcIova), to = std::min(m.last(), last);
       pieces.push_back({dstIova + (from - srcIova), to - from + 1, m.buffers});
     }
@@ -169,7 +170,7 @@ class Campaign {
 
   bool Overlaps(const Books& b, uint64_t iova, uint64_t size) const {
     for (const Mapping& m : b.mappings()) {
-      if (!(m.last() < iova || m.iova > iova + (size - 1))) return true;
+      if (m.Overlaps(iova, iova + (size - 1))) return true;
     }
     return false;
   }
