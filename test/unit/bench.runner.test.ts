@@ -16,7 +16,7 @@ function simContainer() {
   const group = backend.openGroup(7);
   group.setContainer(container);
   container.setIommu('type1v2');
-  return { backend, container };
+  return { backend, container, group };
 }
 
 function runOn(suites: Parameters<typeof cellsFor>[0][], opts: { reps?: number; maxBuffer?: bigint; warmup?: number; specs?: CellSpec[] } = {}) {
@@ -58,7 +58,7 @@ describe('bench runner on the sim', () => {
   });
 
   it('with floor, times a space\'s bare C loop beside each cell: loop, executor again, loop (the sim with a stand-in loop)', () => {
-    const { backend, container } = simContainer();
+    const { backend, container, group } = simContainer();
     // A stand-in C loop of 100 ns per repetition (map and unmap), counting its calls and their reps.
     const calls: number[] = [];
     const space = Object.assign(container, {
@@ -85,6 +85,7 @@ describe('bench runner on the sim', () => {
       new BenchRunner(backend, space, defaultPlanner, { reps: 3, warmup: 1, budget, warm: smallWarm }).run(specs);
       expect(calls).toEqual([]);
     } finally {
+      group.close();
       container.close();
     }
   });
