@@ -57,7 +57,7 @@ function suiteTable(r: BenchReport, suite: SuiteName, cells: CellResult[]): stri
       return row;
     }
     const row = [formatSize(c.size), c.pattern, c.backing, c.strategy ?? '-', String(c.entries), ns(c.min), ns(c.median),
-      ns(c.p99), nsFine(c.nsPerPage), ratio(c.speedup), ns(c.jsMedian), c.jsOverInside === undefined ? '-' : ratio(c.jsOverInside, 2)];
+      ns(c.p99), nsFine(c.nsPerPage), ratio(c.speedup), ns(c.jsMedian), ratio(c.jsOverInside)];
     if (suite === 'matrix') row.splice(1, 1);
     if (withThread) {
       const group = `${c.size}/${c.backing}`;

@@ -139,7 +139,7 @@ function cellTable(suite: string, cells: CellResult[], title: string): TableSpec
     const leading = lead.map((d) => d.label(c));
     if (c.skipped) return { cells: leading, skipped: c.skipped };
     const figs = [String(c.entries), ns(c.min), ns(c.median), ns(c.p99), nsFine(c.nsPerPage), ratio(c.speedup), ns(c.jsMedian),
-      c.jsOverInside === undefined ? '-' : ratio(c.jsOverInside, 2)];
+      ratio(c.jsOverInside)];
     if (withRef) figs.push(ns(c.ref?.median), ratio(c.ref?.ratio, 3));
     if (withThread) {
       const group = `${c.interface ?? 'type1'}/${c.size}/${c.backing}`;
