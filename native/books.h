@@ -23,7 +23,7 @@
 // beyond the ioctl on the overhead stand-in. A run grows by a count (at its
 // end, or at its head for a caller mapping downwards) and shrinks from its
 // head in place: a 512-entry plan's map and unmap went from
-// 560 to 391 user instructions per entry (callgrind). The kernel still sees
+// 560 to 370 user instructions per entry (callgrind). The kernel still sees
 // one mapping per entry, and so do size(), ForEach and every unmap rule: a
 // run splits wherever an unmap cuts it.
 // test/native/children/books.cc holds the books against a model that keeps
